@@ -1,0 +1,1 @@
+"""The pure domain: entities, enums, validation and the clock. No I/O here."""

@@ -1,0 +1,91 @@
+"""Closed vocabularies of the domain, stored as their string values."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class InputKind(StrEnum):
+    TEXT = "text"
+    TABULAR = "tabular"
+
+
+class Route(StrEnum):
+    """Where a prediction goes: decided by the machine, or by a person of which tier."""
+
+    AUTO = "auto"
+    HUMAN = "human"
+    EXPERT = "expert"
+
+
+class ItemStatus(StrEnum):
+    """An accepted item is always in exactly one of these states: never lost."""
+
+    DECIDED = "decided"  # the machine decided; no person looked
+    QUEUED = "queued"  # waiting for (or in) human review
+    RESOLVED = "resolved"  # a person (or imported ground truth) settled it
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Stage(StrEnum):
+    REVIEW = "review"
+    EXPERT = "expert"
+
+
+class Priority(IntEnum):
+    """Lower value is served first."""
+
+    URGENT = 0
+    HIGH = 1
+    NORMAL = 2
+    LOW = 3
+
+
+class Verdict(StrEnum):
+    """What a reviewer says of the model's suggestion.
+
+    ``approve``: the suggestion is right. ``correct``: it is wrong and this is the right label.
+    ``reject``: it is wrong; with a label it is a correction, without one on a two-label project
+    the other label is meant, and without one on a larger label set the input is judged
+    undecidable (resolved with no training label).
+    """
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    CORRECT = "correct"
+
+
+class LabelSource(StrEnum):
+    IMPORT = "import"  # ground truth brought in from outside (seed labels)
+    REVIEWER = "reviewer"
+    CONSENSUS = "consensus"
+    EXPERT = "expert"
+
+
+class ModelStage(StrEnum):
+    CANDIDATE = "candidate"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+class LabelSplit(StrEnum):
+    """Which use a resolved label is put to: fitting models, or judging them."""
+
+    TRAIN = "train"
+    HOLDOUT = "holdout"
+
+
+DEFAULT_ERROR_TAXONOMY: tuple[str, ...] = (
+    "ambiguous_input",
+    "missing_context",
+    "noisy_input",
+    "new_pattern",
+    "model_bias",
+    "guideline_gap",
+)

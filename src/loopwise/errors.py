@@ -1,0 +1,143 @@
+"""Domain errors. They carry domain words, never HTTP status codes; the API maps them in one place.
+
+::
+
+    LoopwiseError
+    ├── InvalidInput                 bad data from the caller (field + problem)
+    │   ├── InvalidLabel             a label outside the project's label set
+    │   └── InvalidPayload           text / features / metadata that fail validation
+    ├── NotFound
+    │   ├── ProjectNotFound
+    │   ├── ItemNotFound
+    │   ├── TaskNotFound
+    │   └── ModelVersionNotFound
+    ├── Conflict                     the request is well formed but clashes with stored state
+    │   ├── DuplicateProject
+    │   ├── DuplicateExternalId      same external id, different payload
+    │   ├── TaskNotClaimable         nothing to claim, or taken by someone else
+    │   ├── NotTaskHolder            verdict for a task one does not hold
+    │   ├── LeaseExpired
+    │   └── PromotionRefused         the gate said no, or nothing to roll back to
+    ├── NotEnoughLabels              training needs more (or more varied) resolved labels
+    ├── NoProductionModel
+    └── ArtifactIntegrityError       a model file whose checksum does not match its record
+"""
+
+from __future__ import annotations
+
+
+class LoopwiseError(Exception):
+    """Base of every error loopwise raises on purpose.
+
+    Parameters
+    ----------
+    message:
+        A sentence a person can act on.
+    field:
+        Dotted path of the offending input (``items[3].payload.text``), when there is one.
+    """
+
+    code = "loopwise_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidInput(LoopwiseError):
+    code = "invalid_input"
+
+
+class InvalidLabel(InvalidInput):
+    code = "invalid_label"
+
+
+class InvalidPayload(InvalidInput):
+    code = "invalid_payload"
+
+
+class NotFound(LoopwiseError):
+    code = "not_found"
+
+
+class ProjectNotFound(NotFound):
+    code = "project_not_found"
+
+
+class ItemNotFound(NotFound):
+    code = "item_not_found"
+
+
+class TaskNotFound(NotFound):
+    code = "task_not_found"
+
+
+class ModelVersionNotFound(NotFound):
+    code = "model_version_not_found"
+
+
+class Conflict(LoopwiseError):
+    code = "conflict"
+
+
+class DuplicateProject(Conflict):
+    code = "duplicate_project"
+
+
+class DuplicateExternalId(Conflict):
+    code = "duplicate_external_id"
+
+
+class TaskNotClaimable(Conflict):
+    code = "task_not_claimable"
+
+
+class NotTaskHolder(Conflict):
+    code = "not_task_holder"
+
+
+class LeaseExpired(Conflict):
+    code = "lease_expired"
+
+
+class PromotionRefused(Conflict):
+    code = "promotion_refused"
+
+
+class NotEnoughLabels(LoopwiseError):
+    code = "not_enough_labels"
+
+
+class NoProductionModel(LoopwiseError):
+    code = "no_production_model"
+
+
+class ArtifactIntegrityError(LoopwiseError):
+    code = "artifact_integrity"
+
+
+__all__ = [
+    "ArtifactIntegrityError",
+    "Conflict",
+    "DuplicateExternalId",
+    "DuplicateProject",
+    "InvalidInput",
+    "InvalidLabel",
+    "InvalidPayload",
+    "ItemNotFound",
+    "LeaseExpired",
+    "LoopwiseError",
+    "ModelVersionNotFound",
+    "NoProductionModel",
+    "NotEnoughLabels",
+    "NotFound",
+    "NotTaskHolder",
+    "ProjectNotFound",
+    "PromotionRefused",
+    "TaskNotClaimable",
+    "TaskNotFound",
+]

@@ -1,0 +1,395 @@
+"""Use cases on items: submit (accept, predict, route: one transaction) and read back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from loopwise.core.entities import Decision, Item, Prediction, Project
+from loopwise.core.enums import ItemStatus, Route, Stage, TaskStatus
+from loopwise.core.payloads import (
+    normalize_payload,
+    payload_digest,
+    validate_external_id,
+    validate_metadata,
+)
+from loopwise.errors import DuplicateExternalId, InvalidInput, InvalidPayload, ItemNotFound
+from loopwise.routing import RoutingBatch, RoutingPolicy
+from loopwise.scoring import check_probabilities, entropy
+from loopwise.services.context import Context, Tx
+from loopwise.store import mappers
+from loopwise.store.tables import (
+    DecisionRow,
+    ItemRow,
+    ModelVersionRow,
+    PredictionRow,
+    ReviewTaskRow,
+)
+from loopwise.training.models import model_inputs
+
+
+@dataclass(frozen=True)
+class ItemIn:
+    """One item to submit.
+
+    ``payload`` is the input (text, or ``{"features": ...}``); ``external_id`` is the caller's id,
+    which makes submission idempotent; ``probabilities`` (aligned with the project's labels) are
+    given when the caller's own model predicted and loopwise only routes.
+    """
+
+    payload: Any
+    external_id: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    probabilities: Sequence[float] | None = None
+
+
+@dataclass(frozen=True)
+class Routed:
+    """What happened to one submitted item."""
+
+    item_id: int
+    external_id: str
+    status: ItemStatus
+    route: Route
+    final_label: str | None
+    predicted_label: str | None
+    confidence: float | None
+    reasons: tuple[str, ...]
+    task_id: int | None
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    external_id: str
+    payload: dict[str, Any]
+    digest: str
+    metadata: dict[str, Any]
+    probabilities: tuple[float, ...] | None
+    field: str
+
+
+def _coerce(raw: Any) -> ItemIn:
+    if isinstance(raw, ItemIn):
+        return raw
+    if isinstance(raw, Mapping) and "payload" in raw:
+        unknown = sorted(set(raw) - {"payload", "external_id", "metadata", "probabilities"})
+        if unknown:
+            raise InvalidPayload(f"unknown field {unknown[0]!r}", field=unknown[0])
+        return ItemIn(
+            payload=raw["payload"],
+            external_id=raw.get("external_id"),
+            metadata=raw.get("metadata"),
+            probabilities=raw.get("probabilities"),
+        )
+    return ItemIn(payload=raw)
+
+
+def prepare_items(ctx: Context, project: Project, items: Sequence[Any]) -> list[_Prepared]:
+    """Validate a whole batch before anything is written; errors name ``items[i].field``."""
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise InvalidInput("must be a list of items", field="items")
+    if not items:
+        raise InvalidInput("must not be empty", field="items")
+    limit = ctx.settings.max_batch_items
+    if len(items) > limit:
+        raise InvalidInput(f"has {len(items)} items; at most {limit} per batch", field="items")
+    prepared: list[_Prepared] = []
+    seen: dict[str, _Prepared] = {}
+    for i, raw in enumerate(items):
+        base = f"items[{i}]"
+        try:
+            item = _coerce(raw)
+        except InvalidPayload as exc:
+            raise InvalidPayload(exc.message, field=f"{base}.{exc.field}") from None
+        payload = normalize_payload(
+            item.payload,
+            kind=project.input_kind,
+            feature_names=project.feature_names,
+            max_bytes=ctx.settings.max_payload_bytes,
+            field=f"{base}.payload",
+        )
+        metadata = validate_metadata(
+            item.metadata, max_bytes=ctx.settings.max_payload_bytes, field=f"{base}.metadata"
+        )
+        external_id = (
+            uuid.uuid4().hex
+            if item.external_id is None
+            else validate_external_id(item.external_id, field=f"{base}.external_id")
+        )
+        probabilities = None
+        if item.probabilities is not None:
+            if len(item.probabilities) != len(project.labels):
+                raise InvalidInput(
+                    f"has {len(item.probabilities)} values; "
+                    f"the project has {len(project.labels)} labels",
+                    field=f"{base}.probabilities",
+                )
+            checked = check_probabilities([list(item.probabilities)], field=f"{base}.probabilities")
+            probabilities = tuple(float(p) for p in checked[0])
+        entry = _Prepared(
+            external_id, payload, payload_digest(payload), metadata, probabilities, base
+        )
+        earlier = seen.get(external_id)
+        if earlier is not None:
+            if earlier.digest != entry.digest:
+                raise DuplicateExternalId(
+                    f"external id {external_id!r} appears earlier in this batch "
+                    "with another payload",
+                    field=f"{base}.external_id",
+                )
+            continue
+        seen[external_id] = entry
+        prepared.append(entry)
+    return prepared
+
+
+def _predict(
+    ctx: Context, project: Project, model_row: ModelVersionRow | None, batch: list[_Prepared]
+) -> tuple[npt.NDArray[np.float64] | None, list[int | None]]:
+    """Probabilities for the batch: the caller's where given, the production model's otherwise."""
+    n, k = len(batch), len(project.labels)
+    given = [p.probabilities is not None for p in batch]
+    if all(given):
+        return np.asarray([p.probabilities for p in batch], dtype=np.float64), [None] * n
+    if model_row is None:
+        if any(given):
+            raise InvalidInput(
+                "mixes items with and without probabilities while the project has no model",
+                field="items",
+            )
+        return None, [None] * n
+    model = ctx.models.get(model_row)
+    probs = np.zeros((n, k), dtype=np.float64)
+    versions: list[int | None] = [None] * n
+    todo = [i for i, g in enumerate(given) if not g]
+    probs[todo] = model.predict_proba(
+        model_inputs(project.input_kind, [batch[i].payload for i in todo])
+    )
+    for i in range(n):
+        if given[i]:
+            probs[i] = batch[i].probabilities
+        else:
+            versions[i] = model_row.id
+    return probs, versions
+
+
+def submit_items(
+    ctx: Context, project_name: str, items: Sequence[Any], *, actor: str = "client"
+) -> list[Routed]:
+    """Accept a batch of items, predict and route each, in one transaction.
+
+    Idempotent on ``external_id``: an item already accepted with the same payload is returned as
+    it stands (``duplicate=True``); the same id with a different payload is refused. Every
+    accepted item leaves this call decided or queued, never in between.
+    """
+    with ctx.write() as tx:
+        project = mappers.project(tx.repo.project_by_name(project_name))
+        prepared = prepare_items(ctx, project, items)
+        existing = tx.repo.items_by_external_id(project.id, [p.external_id for p in prepared])
+        fresh: list[_Prepared] = []
+        for entry in prepared:
+            row = existing.get(entry.external_id)
+            if row is None:
+                fresh.append(entry)
+            elif row.payload_sha256 != entry.digest:
+                raise DuplicateExternalId(
+                    f"external id {entry.external_id!r} was accepted before with another payload",
+                    field=f"{entry.field}.external_id",
+                )
+        results = _route_fresh(ctx, tx, project, fresh, actor)
+        by_id = {r.external_id: r for r in results}
+        duplicates = [existing[p.external_id] for p in prepared if p.external_id not in by_id]
+        by_id.update((r.external_id, r) for r in _describe_existing(tx, duplicates))
+        return [by_id[p.external_id] for p in prepared]
+
+
+def _route_fresh(
+    ctx: Context, tx: Tx, project: Project, fresh: list[_Prepared], actor: str
+) -> list[Routed]:
+    if not fresh:
+        return []
+    model_row = tx.repo.production_model(project.id)
+    probs, version_ids = _predict(ctx, project, model_row, fresh)
+    policy = RoutingPolicy.from_config(project.routing)
+    outcome = policy.route(RoutingBatch(project.labels, probs, len(fresh)))
+    now = tx.now
+    statuses = [
+        ItemStatus.DECIDED if r is Route.AUTO else ItemStatus.QUEUED for r in outcome.routes
+    ]
+    item_ids = tx.repo.insert_many(
+        ItemRow,
+        [
+            {
+                "project_id": project.id,
+                "external_id": p.external_id,
+                "payload": p.payload,
+                "payload_sha256": p.digest,
+                "meta": p.metadata,
+                "status": status.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for p, status in zip(fresh, statuses, strict=True)
+        ],
+    )
+    predicted: list[str | None] = [None] * len(fresh)
+    conf: list[float | None] = [None] * len(fresh)
+    prediction_ids: list[int | None] = [None] * len(fresh)
+    if probs is not None:
+        top = probs.argmax(axis=1)
+        confidence = probs.max(axis=1)
+        uncertainty = entropy(probs)
+        predicted = [project.labels[j] for j in top.tolist()]
+        conf = confidence.tolist()
+        prediction_ids = list(
+            tx.repo.insert_many(
+                PredictionRow,
+                [
+                    {
+                        "project_id": project.id,
+                        "item_id": item_ids[i],
+                        "model_version_id": version_ids[i],
+                        "probabilities": probs[i].tolist(),
+                        "predicted_label": predicted[i],
+                        "confidence": float(confidence[i]),
+                        "uncertainty": float(uncertainty[i]),
+                        "created_at": now,
+                    }
+                    for i in range(len(fresh))
+                ],
+            )
+        )
+    reasons = [outcome.reasons(i) for i in range(len(fresh))]
+    decided_by = "model" if model_row is None else f"model:v{model_row.version}"
+    tx.repo.insert_many(
+        DecisionRow,
+        [
+            {
+                "project_id": project.id,
+                "item_id": item_ids[i],
+                "prediction_id": prediction_ids[i],
+                "route": outcome.routes[i].value,
+                "reasons": list(reasons[i]),
+                "final_label": predicted[i] if outcome.routes[i] is Route.AUTO else None,
+                "decided_by": decided_by if outcome.routes[i] is Route.AUTO else None,
+                "policy_version": policy.version,
+                "created_at": now,
+                "decided_at": now if outcome.routes[i] is Route.AUTO else None,
+            }
+            for i in range(len(fresh))
+        ],
+    )
+    queued = [i for i, r in enumerate(outcome.routes) if r is not Route.AUTO]
+    task_ids = tx.repo.insert_many(
+        ReviewTaskRow,
+        [
+            {
+                "project_id": project.id,
+                "item_id": item_ids[i],
+                "stage": (
+                    Stage.EXPERT if outcome.routes[i] is Route.EXPERT else Stage.REVIEW
+                ).value,
+                "priority": int(outcome.priority[i]),
+                "priority_score": float(outcome.priority_score[i]),
+                "status": TaskStatus.OPEN.value,
+                "required_reviews": 1,
+                "created_at": now,
+            }
+            for i in queued
+        ],
+    )
+    task_by_row = dict(zip(queued, task_ids, strict=True))
+    results = []
+    for i, p in enumerate(fresh):
+        route = outcome.routes[i]
+        results.append(
+            Routed(
+                item_id=item_ids[i],
+                external_id=p.external_id,
+                status=statuses[i],
+                route=route,
+                final_label=predicted[i] if route is Route.AUTO else None,
+                predicted_label=predicted[i],
+                confidence=conf[i],
+                reasons=reasons[i],
+                task_id=task_by_row.get(i),
+                duplicate=False,
+            )
+        )
+        tx.audit(
+            actor=actor,
+            action="item.routed",
+            entity_type="item",
+            entity_id=item_ids[i],
+            project_id=project.id,
+            after={
+                "external_id": p.external_id,
+                "route": route.value,
+                "reasons": list(reasons[i]),
+                "predicted_label": predicted[i],
+                "confidence": conf[i],
+                "model_version": None
+                if model_row is None or version_ids[i] is None
+                else model_row.version,
+                "task_id": task_by_row.get(i),
+            },
+        )
+    return results
+
+
+def _describe_existing(tx: Tx, rows: Sequence[ItemRow]) -> list[Routed]:
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    decisions = tx.repo.decisions_for(ids)
+    tasks = tx.repo.open_tasks_for(ids)
+    out = []
+    for row in rows:
+        decision = decisions.get(row.id)
+        prediction = tx.repo.latest_prediction(row.id)
+        task = tasks.get(row.id)
+        out.append(
+            Routed(
+                item_id=row.id,
+                external_id=row.external_id,
+                status=ItemStatus(row.status),
+                route=Route(decision.route) if decision else Route.HUMAN,
+                final_label=decision.final_label if decision else None,
+                predicted_label=prediction.predicted_label if prediction else None,
+                confidence=prediction.confidence if prediction else None,
+                reasons=tuple(decision.reasons) if decision else (),
+                task_id=task.id if task else None,
+                duplicate=True,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ItemView:
+    item: Item
+    prediction: Prediction | None
+    decision: Decision | None
+
+
+def get_item(ctx: Context, project_name: str, external_id: str) -> ItemView:
+    with ctx.read() as tx:
+        project = tx.repo.project_by_name(project_name)
+        row = tx.repo.items_by_external_id(project.id, [external_id]).get(external_id)
+        if row is None:
+            raise ItemNotFound(
+                f"no item {external_id!r} in project {project_name!r}", field="external_id"
+            )
+        prediction = tx.repo.latest_prediction(row.id)
+        decision = tx.repo.decision_for(row.id)
+        return ItemView(
+            item=mappers.item(row),
+            prediction=None if prediction is None else mappers.prediction(prediction),
+            decision=None if decision is None else mappers.decision(decision),
+        )

@@ -1,0 +1,189 @@
+"""Use cases on ground truth: import labels, export the training data, curate the golden set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from loopwise.core.enums import ItemStatus, LabelSource, TaskStatus
+from loopwise.core.payloads import validate_label
+from loopwise.errors import Conflict, InvalidInput, ItemNotFound
+from loopwise.services.context import Context
+from loopwise.services.items import prepare_items
+from loopwise.services.resolution import resolve_item
+from loopwise.store import mappers
+from loopwise.store.tables import (
+    GoldenItemRow,
+    ItemRow,
+    LabelRow,
+    ModelVersionRow,
+    PredictionRow,
+)
+
+
+def import_labels(
+    ctx: Context,
+    project_name: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    actor: str = "import",
+) -> int:
+    """Bring in ground truth: ``{"payload", "label", "external_id"?, "metadata"?}`` per row.
+
+    New items are created resolved; known items without a label are resolved (their open review
+    task is cancelled); a known item labelled the same is skipped, labelled differently refused.
+    One transaction: a bad row anywhere means nothing is written. Returns how many items were
+    resolved.
+    """
+    if isinstance(rows, str | bytes) or not isinstance(rows, Sequence) or not rows:
+        raise InvalidInput("must be a non-empty list of rows", field="rows")
+    with ctx.write() as tx:
+        project = mappers.project(tx.repo.project_by_name(project_name))
+        labels: dict[str, str] = {}
+        items: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, Mapping) or "label" not in row:
+                raise InvalidInput("each row needs a 'label'", field=f"rows[{i}].label")
+            items.append({k: v for k, v in row.items() if k != "label"})
+        prepared = prepare_items(ctx, project, items)
+        for i, (entry, row) in enumerate(zip(prepared, rows, strict=False)):
+            labels[entry.external_id] = validate_label(
+                row["label"], project.labels, field=f"rows[{i}].label"
+            )
+        existing = tx.repo.items_by_external_id(project.id, [p.external_id for p in prepared])
+        resolved = 0
+        for entry in prepared:
+            value = labels[entry.external_id]
+            item = existing.get(entry.external_id)
+            if item is None:
+                item = ItemRow(
+                    project_id=project.id,
+                    external_id=entry.external_id,
+                    payload=entry.payload,
+                    payload_sha256=entry.digest,
+                    meta=entry.metadata,
+                    status=ItemStatus.RESOLVED.value,
+                    created_at=tx.now,
+                    updated_at=tx.now,
+                )
+                tx.session.add(item)
+                tx.session.flush()
+            elif item.payload_sha256 != entry.digest:
+                raise Conflict(
+                    f"external id {entry.external_id!r} was accepted before with another payload",
+                    field=f"{entry.field}.external_id",
+                )
+            else:
+                current = tx.session.scalar(select(LabelRow).where(LabelRow.item_id == item.id))
+                if current is not None:
+                    if current.value != value:
+                        raise Conflict(
+                            f"item {entry.external_id!r} is already labelled {current.value!r}",
+                            field=f"{entry.field}.label",
+                        )
+                    continue
+                for task in tx.repo.open_tasks_for([item.id]).values():
+                    task.status = TaskStatus.CANCELLED.value
+                    task.resolved_at = tx.now
+            prediction = tx.repo.latest_prediction(item.id)
+            resolve_item(
+                tx,
+                project,
+                item,
+                value,
+                source=LabelSource.IMPORT,
+                actor=actor,
+                predicted_label=None if prediction is None else prediction.predicted_label,
+            )
+            resolved += 1
+        return resolved
+
+
+def export_labels(ctx: Context, project_name: str) -> Iterator[dict[str, Any]]:
+    """Every resolved label with its provenance, oldest first, read in pages of 1,000."""
+    with ctx.read() as tx:
+        project = tx.repo.project_by_name(project_name)
+        golden = tx.repo.golden_item_ids(project.id)
+        last_id = 0
+        while True:
+            page = tx.session.execute(
+                select(LabelRow, ItemRow)
+                .join(ItemRow, ItemRow.id == LabelRow.item_id)
+                .where(LabelRow.project_id == project.id, LabelRow.id > last_id)
+                .order_by(LabelRow.id)
+                .limit(1000)
+            ).all()
+            if not page:
+                return
+            for label, item in page:
+                prediction = tx.session.execute(
+                    select(PredictionRow, ModelVersionRow.version)
+                    .outerjoin(
+                        ModelVersionRow, ModelVersionRow.id == PredictionRow.model_version_id
+                    )
+                    .where(PredictionRow.item_id == item.id)
+                    .order_by(PredictionRow.id.desc())
+                    .limit(1)
+                ).first()
+                yield {
+                    "external_id": item.external_id,
+                    "payload": item.payload,
+                    "metadata": item.meta,
+                    "label": label.value,
+                    "source": label.source,
+                    "split": label.split,
+                    "weight": label.weight,
+                    "agreement": label.agreement,
+                    "created_by": label.created_by,
+                    "created_at": label.created_at.isoformat(),
+                    "review_task_id": label.review_task_id,
+                    "model_prediction": None
+                    if prediction is None
+                    else prediction[0].predicted_label,
+                    "model_version": None if prediction is None else prediction[1],
+                    "golden": item.id in golden,
+                }
+                last_id = label.id
+
+
+def add_golden(
+    ctx: Context,
+    project_name: str,
+    external_id: str,
+    label: str,
+    *,
+    reason: str = "added by hand",
+    actor: str = "admin",
+) -> None:
+    """Put a known item in the golden set with its true label."""
+    with ctx.write() as tx:
+        project = mappers.project(tx.repo.project_by_name(project_name))
+        validate_label(label, project.labels)
+        item = tx.repo.items_by_external_id(project.id, [external_id]).get(external_id)
+        if item is None:
+            raise ItemNotFound(
+                f"no item {external_id!r} in project {project_name!r}", field="external_id"
+            )
+        if item.id in tx.repo.golden_item_ids(project.id):
+            raise Conflict(
+                f"item {external_id!r} is in the golden set already", field="external_id"
+            )
+        tx.repo.add(
+            GoldenItemRow(
+                project_id=project.id,
+                item_id=item.id,
+                label=label,
+                reason=reason,
+                created_at=tx.now,
+            )
+        )
+        tx.audit(
+            actor=actor,
+            action="golden.added",
+            entity_type="item",
+            entity_id=item.id,
+            project_id=project.id,
+            after={"label": label, "reason": reason},
+        )

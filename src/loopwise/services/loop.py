@@ -1,0 +1,210 @@
+"""``Loopwise``: the Python API of the whole loop, one method per use case.
+
+Each method is one transaction that writes its audit event; see the service modules for the
+details of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from loopwise.core.clock import Clock, SystemClock
+from loopwise.core.entities import (
+    AuditEvent,
+    ModelVersion,
+    Project,
+    QueueEntry,
+    RoutingConfig,
+    TrainingConfig,
+)
+from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind, Stage, Verdict
+from loopwise.services import items, labels, models, projects, reviews, stats
+from loopwise.services.context import Context, ModelCache
+from loopwise.settings import Settings
+from loopwise.store import mappers
+from loopwise.store.artifacts import ArtifactStore
+from loopwise.store.db import ensure_schema, make_engine
+from loopwise.training import TrainedModel
+
+
+class Loopwise:
+    """The human-in-the-loop cycle over one database.
+
+    Parameters
+    ----------
+    settings:
+        Where the database and artifacts live; defaults read ``LOOPWISE_*`` variables.
+    clock:
+        Source of time (tests pass a frozen one).
+    migrate:
+        Bring the schema up to date on start (the default).
+    """
+
+    def __init__(
+        self, settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool = True
+    ) -> None:
+        self.settings = settings or Settings()
+        engine = make_engine(self.settings.database_url, echo=self.settings.echo_sql)
+        if migrate:
+            ensure_schema(engine)
+        artifacts = ArtifactStore(self.settings.artifacts)
+        self.ctx = Context(
+            settings=self.settings,
+            engine=engine,
+            clock=clock or SystemClock(),
+            artifacts=artifacts,
+            models=ModelCache(artifacts),
+        )
+
+    def close(self) -> None:
+        self.ctx.engine.dispose()
+
+    def __enter__(self) -> Loopwise:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # projects
+    def create_project(
+        self,
+        name: str,
+        labels: Sequence[str],
+        *,
+        input_kind: InputKind | str = InputKind.TEXT,
+        feature_names: Sequence[str] = (),
+        routing: RoutingConfig | None = None,
+        training: TrainingConfig | None = None,
+        error_taxonomy: Sequence[str] = DEFAULT_ERROR_TAXONOMY,
+        guideline: str = "",
+        actor: str = "system",
+    ) -> Project:
+        return projects.create_project(
+            self.ctx,
+            name,
+            labels,
+            input_kind=input_kind,
+            feature_names=feature_names,
+            routing=routing,
+            training=training,
+            error_taxonomy=error_taxonomy,
+            guideline=guideline,
+            actor=actor,
+        )
+
+    def project(self, name: str) -> Project:
+        return projects.get_project(self.ctx, name)
+
+    def projects(self) -> list[Project]:
+        return projects.list_projects(self.ctx)
+
+    # items
+    def submit(
+        self, project: str, items_: Sequence[Any], *, actor: str = "client"
+    ) -> list[items.Routed]:
+        """Accept, predict and route a batch (see :func:`loopwise.services.items.submit_items`)."""
+        return items.submit_items(self.ctx, project, items_, actor=actor)
+
+    def item(self, project: str, external_id: str) -> items.ItemView:
+        return items.get_item(self.ctx, project, external_id)
+
+    # review
+    def queue(
+        self, project: str, *, stage: Stage | None = None, limit: int = 50, offset: int = 0
+    ) -> list[QueueEntry]:
+        return reviews.list_queue(self.ctx, project, stage=stage, limit=limit, offset=offset)
+
+    def claim_next(
+        self, project: str, reviewer: str, *, stage: Stage = Stage.REVIEW
+    ) -> QueueEntry | None:
+        return reviews.claim_next(self.ctx, project, reviewer, stage=stage)
+
+    def release(self, project: str, task_id: int, reviewer: str) -> None:
+        reviews.release(self.ctx, project, task_id, reviewer)
+
+    def submit_verdict(
+        self,
+        project: str,
+        task_id: int,
+        reviewer: str,
+        verdict: Verdict | str,
+        *,
+        label: str | None = None,
+        error_category: str | None = None,
+        comment: str = "",
+    ) -> reviews.VerdictResult:
+        return reviews.submit_verdict(
+            self.ctx,
+            project,
+            task_id,
+            reviewer,
+            verdict,
+            label=label,
+            error_category=error_category,
+            comment=comment,
+        )
+
+    # labels
+    def import_labels(
+        self, project: str, rows: Sequence[Mapping[str, Any]], *, actor: str = "import"
+    ) -> int:
+        return labels.import_labels(self.ctx, project, rows, actor=actor)
+
+    def export_labels(self, project: str) -> Iterator[dict[str, Any]]:
+        return labels.export_labels(self.ctx, project)
+
+    def add_golden(
+        self,
+        project: str,
+        external_id: str,
+        label: str,
+        *,
+        reason: str = "added by hand",
+        actor: str = "admin",
+    ) -> None:
+        labels.add_golden(self.ctx, project, external_id, label, reason=reason, actor=actor)
+
+    # models
+    def train(
+        self, project: str, *, algorithm: str | None = None, actor: str = "system"
+    ) -> ModelVersion:
+        return models.train_candidate(self.ctx, project, algorithm=algorithm, actor=actor)
+
+    def evaluate(self, project: str, version: int | None = None) -> models.EvaluationReport:
+        return models.evaluate_candidate(self.ctx, project, version)
+
+    def promote(
+        self,
+        project: str,
+        version: int | None = None,
+        *,
+        force: bool = False,
+        actor: str = "system",
+    ) -> models.PromotionResult:
+        return models.promote(self.ctx, project, version, force=force, actor=actor)
+
+    def rollback(self, project: str, *, actor: str = "system") -> ModelVersion:
+        return models.rollback(self.ctx, project, actor=actor)
+
+    def models(self, project: str) -> list[ModelVersion]:
+        return models.list_models(self.ctx, project)
+
+    def production_model(self, project: str) -> tuple[ModelVersion, TrainedModel] | None:
+        return models.production_model(self.ctx, project)
+
+    # numbers and records
+    def stats(self, project: str) -> stats.ProjectStats:
+        return stats.project_stats(self.ctx, project)
+
+    def audit_events(
+        self,
+        project: str | None = None,
+        *,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+    ) -> list[AuditEvent]:
+        with self.ctx.read() as tx:
+            project_id = None if project is None else tx.repo.project_by_name(project).id
+            rows = tx.repo.audit_events(project_id, entity_type, entity_id)
+            return [mappers.audit_event(r) for r in rows]

@@ -1,0 +1,281 @@
+"""Queries and writes over one SQLAlchemy session. Repositories add and flush; they never commit:
+the service that owns the transaction does, once, together with its audit events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from loopwise.core.enums import ItemStatus, ModelStage, Stage, TaskStatus
+from loopwise.errors import ProjectNotFound
+from loopwise.store.tables import (
+    AuditEventRow,
+    DecisionRow,
+    GoldenItemRow,
+    ItemRow,
+    LabelRow,
+    ModelVersionRow,
+    PredictionRow,
+    ProjectRow,
+    ReviewRow,
+    ReviewTaskRow,
+)
+
+
+class Repository:
+    """All persistence a use case needs, bound to one session (one transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- projects ---------------------------------------------------------------------------
+    def project_by_name(self, name: str) -> ProjectRow:
+        row = self.session.scalar(select(ProjectRow).where(ProjectRow.name == name))
+        if row is None:
+            raise ProjectNotFound(f"no project named {name!r}", field="project")
+        return row
+
+    def project_exists(self, name: str) -> bool:
+        return bool(self.session.scalar(select(exists().where(ProjectRow.name == name))))
+
+    def projects(self) -> Sequence[ProjectRow]:
+        return self.session.scalars(select(ProjectRow).order_by(ProjectRow.id)).all()
+
+    def add(self, row: Any) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    # -- items --------------------------------------------------------------------------------
+    def items_by_external_id(
+        self, project_id: int, external_ids: Sequence[str]
+    ) -> dict[str, ItemRow]:
+        found: dict[str, ItemRow] = {}
+        for start in range(0, len(external_ids), 900):
+            chunk = external_ids[start : start + 900]
+            rows = self.session.scalars(
+                select(ItemRow).where(
+                    ItemRow.project_id == project_id, ItemRow.external_id.in_(chunk)
+                )
+            )
+            found.update((row.external_id, row) for row in rows)
+        return found
+
+    def insert_many(self, table: type[Any], rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Bulk INSERT ... RETURNING id, ids in the order of ``rows``."""
+        if not rows:
+            return []
+        result = self.session.scalars(
+            insert(table).returning(table.id, sort_by_parameter_order=True), list(rows)
+        )
+        return list(result)
+
+    def item(self, item_id: int) -> ItemRow | None:
+        return self.session.get(ItemRow, item_id)
+
+    def item_status_counts(self, project_id: int) -> dict[str, int]:
+        rows = self.session.execute(
+            select(ItemRow.status, func.count())
+            .where(ItemRow.project_id == project_id)
+            .group_by(ItemRow.status)
+        )
+        return dict(rows)
+
+    # -- predictions and decisions -------------------------------------------------------------
+    def latest_prediction(self, item_id: int) -> PredictionRow | None:
+        return self.session.scalar(
+            select(PredictionRow)
+            .where(PredictionRow.item_id == item_id)
+            .order_by(PredictionRow.id.desc())
+            .limit(1)
+        )
+
+    def decision_for(self, item_id: int) -> DecisionRow | None:
+        return self.session.scalar(select(DecisionRow).where(DecisionRow.item_id == item_id))
+
+    def decisions_for(self, item_ids: Sequence[int]) -> dict[int, DecisionRow]:
+        rows = self.session.scalars(select(DecisionRow).where(DecisionRow.item_id.in_(item_ids)))
+        return {row.item_id: row for row in rows}
+
+    def open_tasks_for(self, item_ids: Sequence[int]) -> dict[int, ReviewTaskRow]:
+        rows = self.session.scalars(
+            select(ReviewTaskRow).where(
+                ReviewTaskRow.item_id.in_(item_ids),
+                ReviewTaskRow.status.in_([TaskStatus.OPEN.value, TaskStatus.CLAIMED.value]),
+            )
+        )
+        return {row.item_id: row for row in rows}
+
+    # -- review tasks -------------------------------------------------------------------------
+    def task(self, task_id: int, *, lock: bool = False) -> ReviewTaskRow | None:
+        query = select(ReviewTaskRow).where(ReviewTaskRow.id == task_id)
+        if lock:
+            query = query.with_for_update()
+        return self.session.scalar(query)
+
+    def queue_query(self, project_id: int, stage: Stage | None) -> Select[ReviewTaskRow]:
+        query = select(ReviewTaskRow).where(
+            ReviewTaskRow.project_id == project_id,
+            ReviewTaskRow.status.in_([TaskStatus.OPEN.value, TaskStatus.CLAIMED.value]),
+        )
+        if stage is not None:
+            query = query.where(ReviewTaskRow.stage == stage.value)
+        return query.order_by(
+            ReviewTaskRow.priority, ReviewTaskRow.priority_score.desc(), ReviewTaskRow.id
+        )
+
+    def next_claimable(
+        self, project_id: int, stage: Stage, reviewer: str, now: datetime
+    ) -> ReviewTaskRow | None:
+        """The best task ``reviewer`` may take, locked (``SKIP LOCKED`` on PostgreSQL)."""
+        already_reviewed = exists().where(
+            ReviewRow.task_id == ReviewTaskRow.id, ReviewRow.reviewer == reviewer
+        )
+        query = (
+            select(ReviewTaskRow)
+            .where(
+                ReviewTaskRow.project_id == project_id,
+                ReviewTaskRow.stage == stage.value,
+                or_(
+                    ReviewTaskRow.status == TaskStatus.OPEN.value,
+                    and_(
+                        ReviewTaskRow.status == TaskStatus.CLAIMED.value,
+                        ReviewTaskRow.lease_expires_at < now,
+                    ),
+                ),
+                ~already_reviewed,
+            )
+            .order_by(ReviewTaskRow.priority, ReviewTaskRow.priority_score.desc(), ReviewTaskRow.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        return self.session.scalar(query)
+
+    def claim(self, task_id: int, reviewer: str, now: datetime, expires: datetime) -> bool:
+        """Conditionally take ``task_id``: succeeds only if it is open or its lease has lapsed."""
+        result = self.session.execute(
+            update(ReviewTaskRow)
+            .where(
+                ReviewTaskRow.id == task_id,
+                or_(
+                    ReviewTaskRow.status == TaskStatus.OPEN.value,
+                    and_(
+                        ReviewTaskRow.status == TaskStatus.CLAIMED.value,
+                        ReviewTaskRow.lease_expires_at < now,
+                    ),
+                ),
+            )
+            .values(
+                status=TaskStatus.CLAIMED.value,
+                claimed_by=reviewer,
+                claimed_at=now,
+                lease_expires_at=expires,
+            )
+            .execution_options(synchronize_session="fetch")
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def reviews_for(self, task_id: int) -> Sequence[ReviewRow]:
+        return self.session.scalars(
+            select(ReviewRow).where(ReviewRow.task_id == task_id).order_by(ReviewRow.id)
+        ).all()
+
+    # -- labels and golden set ---------------------------------------------------------------
+    def labelled_items(self, project_id: int) -> Sequence[tuple[LabelRow, ItemRow]]:
+        rows = self.session.execute(
+            select(LabelRow, ItemRow)
+            .join(ItemRow, ItemRow.id == LabelRow.item_id)
+            .where(LabelRow.project_id == project_id)
+            .order_by(LabelRow.id)
+        )
+        return [(label, item) for label, item in rows]
+
+    def golden_items(self, project_id: int) -> Sequence[tuple[GoldenItemRow, ItemRow]]:
+        rows = self.session.execute(
+            select(GoldenItemRow, ItemRow)
+            .join(ItemRow, ItemRow.id == GoldenItemRow.item_id)
+            .where(GoldenItemRow.project_id == project_id)
+            .order_by(GoldenItemRow.id)
+        )
+        return [(golden, item) for golden, item in rows]
+
+    def golden_item_ids(self, project_id: int) -> set[int]:
+        return set(
+            self.session.scalars(
+                select(GoldenItemRow.item_id).where(GoldenItemRow.project_id == project_id)
+            )
+        )
+
+    def label_count(self, project_id: int) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(LabelRow).where(LabelRow.project_id == project_id)
+            )
+            or 0
+        )
+
+    # -- model versions -----------------------------------------------------------------------
+    def model_versions(self, project_id: int) -> Sequence[ModelVersionRow]:
+        return self.session.scalars(
+            select(ModelVersionRow)
+            .where(ModelVersionRow.project_id == project_id)
+            .order_by(ModelVersionRow.version)
+        ).all()
+
+    def production_model(self, project_id: int) -> ModelVersionRow | None:
+        return self.session.scalar(
+            select(ModelVersionRow).where(
+                ModelVersionRow.project_id == project_id,
+                ModelVersionRow.stage == ModelStage.PRODUCTION.value,
+            )
+        )
+
+    def model_version(self, project_id: int, version: int) -> ModelVersionRow | None:
+        return self.session.scalar(
+            select(ModelVersionRow).where(
+                ModelVersionRow.project_id == project_id, ModelVersionRow.version == version
+            )
+        )
+
+    def next_model_version(self, project_id: int) -> int:
+        latest = self.session.scalar(
+            select(func.max(ModelVersionRow.version)).where(
+                ModelVersionRow.project_id == project_id
+            )
+        )
+        return int(latest or 0) + 1
+
+    # -- audit --------------------------------------------------------------------------------
+    def audit_many(self, events: Iterable[dict[str, Any]]) -> None:
+        rows = list(events)
+        if rows:
+            self.session.execute(insert(AuditEventRow), rows)
+
+    def audit_events(
+        self,
+        project_id: int | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+    ) -> Sequence[AuditEventRow]:
+        query = select(AuditEventRow).order_by(AuditEventRow.id)
+        if project_id is not None:
+            query = query.where(AuditEventRow.project_id == project_id)
+        if entity_type is not None:
+            query = query.where(AuditEventRow.entity_type == entity_type)
+        if entity_id is not None:
+            query = query.where(AuditEventRow.entity_id == entity_id)
+        return self.session.scalars(query).all()
+
+    def count(self, table: type[Any], project_id: int) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(table).where(table.project_id == project_id)
+            )
+            or 0
+        )
+
+
+ITEM_STATUSES = tuple(s.value for s in ItemStatus)

@@ -1,0 +1,125 @@
+"""scikit-learn estimators per input kind, chosen by name, and the fitted-model wrapper.
+
+Any scikit-learn classifier with ``predict_proba`` fits: register a factory in ``ALGORITHMS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from loopwise.core.enums import InputKind
+from loopwise.errors import InvalidInput, NotEnoughLabels
+
+ModelInput = list[str] | npt.NDArray[np.float64]
+
+
+def _tfidf_logreg() -> Pipeline:
+    return make_pipeline(
+        TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1, strip_accents="unicode"),
+        LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced"),
+    )
+
+
+def _scaled_logreg() -> Pipeline:
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+
+
+def _gradient_boosting() -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(max_iter=200, random_state=0)
+
+
+ALGORITHMS: dict[str, tuple[InputKind, Callable[[], Any]]] = {
+    "tfidf_logreg": (InputKind.TEXT, _tfidf_logreg),
+    "logreg": (InputKind.TABULAR, _scaled_logreg),
+    "gradient_boosting": (InputKind.TABULAR, _gradient_boosting),
+}
+
+
+def default_algorithm(kind: InputKind) -> str:
+    """TF-IDF + logistic regression for text; scaled logistic regression for tables."""
+    return "tfidf_logreg" if kind is InputKind.TEXT else "logreg"
+
+
+def model_inputs(kind: InputKind, payloads: Sequence[dict[str, Any]]) -> ModelInput:
+    """Turn stored canonical payloads into what the estimator takes."""
+    if kind is InputKind.TEXT:
+        return [str(p["text"]) for p in payloads]
+    return np.asarray([p["features"] for p in payloads], dtype=np.float64).reshape(
+        len(payloads), -1
+    )
+
+
+@dataclass
+class TrainedModel:
+    """A fitted estimator whose probabilities are aligned with the project's label order.
+
+    The estimator may have seen only some of the labels; the others get probability 0.
+    """
+
+    estimator: Any
+    labels: tuple[str, ...]
+    algorithm: str
+
+    def predict_proba(self, inputs: ModelInput) -> npt.NDArray[np.float64]:
+        """Return probabilities of shape ``(n, len(labels))``, rows summing to 1."""
+        n = len(inputs)
+        out = np.zeros((n, len(self.labels)), dtype=np.float64)
+        if n == 0:
+            return out
+        raw = np.asarray(self.estimator.predict_proba(inputs), dtype=np.float64)
+        columns = [self.labels.index(str(c)) for c in self.estimator.classes_]
+        out[:, columns] = raw
+        return out
+
+
+def fit_model(
+    algorithm: str,
+    kind: InputKind,
+    inputs: ModelInput,
+    targets: Sequence[str],
+    labels: tuple[str, ...],
+    *,
+    sample_weight: Sequence[float] | None = None,
+) -> TrainedModel:
+    """Fit ``algorithm`` on ``inputs`` and their ``targets``.
+
+    Raises
+    ------
+    NotEnoughLabels
+        Fewer than two labelled items, or only one class among them.
+    InvalidInput
+        An unknown algorithm, or one made for the other input kind.
+    """
+    if algorithm not in ALGORITHMS:
+        raise InvalidInput(
+            f"unknown algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}",
+            field="algorithm",
+        )
+    made_for, factory = ALGORITHMS[algorithm]
+    if made_for is not kind:
+        raise InvalidInput(f"{algorithm!r} is for {made_for} input, not {kind}", field="algorithm")
+    classes = sorted(set(targets))
+    if len(targets) < 2 or len(classes) < 2:
+        raise NotEnoughLabels(
+            f"training needs labelled items of at least two classes; have {len(targets)} "
+            f"item(s) of {len(classes)} class(es)"
+        )
+    estimator = factory()
+    y = np.asarray(targets)
+    if sample_weight is None:
+        estimator.fit(inputs, y)
+    else:
+        last = estimator.steps[-1][0] if isinstance(estimator, Pipeline) else None
+        key = f"{last}__sample_weight" if last else "sample_weight"
+        estimator.fit(inputs, y, **{key: np.asarray(sample_weight, dtype=np.float64)})
+    return TrainedModel(estimator=estimator, labels=labels, algorithm=algorithm)
