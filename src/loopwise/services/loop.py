@@ -47,7 +47,11 @@ class Loopwise:
         self.settings = settings or Settings()
         engine = make_engine(self.settings.database_url, echo=self.settings.echo_sql)
         if migrate:
-            ensure_schema(engine)
+            try:
+                ensure_schema(engine)
+            except BaseException:
+                engine.dispose()
+                raise
         artifacts = ArtifactStore(self.settings.artifacts)
         self.ctx = Context(
             settings=self.settings,

@@ -39,9 +39,7 @@ def project_stats(ctx: Context, project_name: str) -> ProjectStats:
                 select(DecisionRow.route, func.count())
                 .where(DecisionRow.project_id == project.id, DecisionRow.prediction_id.is_not(None))
                 .group_by(DecisionRow.route)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         open_tasks = tx.session.scalar(
             select(func.count())

@@ -82,7 +82,7 @@ class Repository:
             .where(ItemRow.project_id == project_id)
             .group_by(ItemRow.status)
         )
-        return dict(rows)
+        return {status: int(count) for status, count in rows.all()}
 
     # -- predictions and decisions -------------------------------------------------------------
     def latest_prediction(self, item_id: int) -> PredictionRow | None:

@@ -35,10 +35,15 @@ class Evaluation:
     def to_json(self) -> dict[str, Any]:
         return {
             "n": self.n,
-            "accuracy": round(self.accuracy, 6),
-            "macro_f1": round(self.macro_f1, 6),
-            "log_loss": round(self.log_loss, 6),
+            "accuracy": _finite(self.accuracy),
+            "macro_f1": _finite(self.macro_f1),
+            "log_loss": _finite(self.log_loss),
         }
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: an empty set's scores are stored as null."""
+    return round(value, 6) if np.isfinite(value) else None
 
 
 def evaluate(probs: npt.NDArray[np.float64], targets: npt.NDArray[np.int64]) -> Evaluation:
@@ -120,22 +125,22 @@ def promotion_gate(
         return GateResult(False, ("no held-out labels to compare the candidate with production",))
     cand, prod = candidate.metric(name), production.metric(name)
     gain = cand - prod
-    better = gain > config.min_improvement + EPS or (
-        abs(gain) <= EPS
-        and config.min_improvement <= 0
-        and candidate.log_loss < production.log_loss
-    )
-    if better:
+    tie = abs(gain) <= EPS and config.min_improvement <= 0
+    if gain > config.min_improvement + EPS:
+        better = True
         reasons.append(f"held-out {name} {cand:.4f} vs production {prod:.4f}: better")
-    else:
+    elif tie and candidate.log_loss < production.log_loss:
+        better = True
         reasons.append(
-            f"held-out {name} {cand:.4f} vs production {prod:.4f}: not better"
-            + (
-                f" by the required {config.min_improvement:.4f}"
-                if config.min_improvement > 0
-                else ""
-            )
+            f"held-out {name} {cand:.4f} equals production; log loss {candidate.log_loss:.4f} "
+            f"vs {production.log_loss:.4f}: better"
         )
+    else:
+        better = False
+        required = (
+            f" by the required {config.min_improvement:.4f}" if config.min_improvement > 0 else ""
+        )
+        reasons.append(f"held-out {name} {cand:.4f} vs production {prod:.4f}: not better{required}")
     golden_ok = True
     if candidate_golden is not None and production_golden is not None and candidate_golden.n > 0:
         newly_wrong = int(np.sum(production_golden.correct & ~candidate_golden.correct))

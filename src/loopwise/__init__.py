@@ -1,0 +1,66 @@
+"""loopwise: route uncertain predictions to people, learn from their corrections.
+
+The Python API is :class:`Loopwise`; see ``docs/architecture.md`` for the loop and the layers.
+"""
+
+from loopwise.core.entities import (
+    AuditEvent,
+    Decision,
+    Item,
+    Label,
+    ModelVersion,
+    Prediction,
+    Project,
+    QueueEntry,
+    Review,
+    ReviewTask,
+    RoutingConfig,
+    TrainingConfig,
+)
+from loopwise.core.enums import (
+    InputKind,
+    ItemStatus,
+    LabelSource,
+    ModelStage,
+    Priority,
+    Route,
+    Stage,
+    TaskStatus,
+    Verdict,
+)
+from loopwise.errors import LoopwiseError
+from loopwise.services.items import ItemIn, Routed
+from loopwise.services.loop import Loopwise
+from loopwise.settings import Settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuditEvent",
+    "Decision",
+    "InputKind",
+    "Item",
+    "ItemIn",
+    "ItemStatus",
+    "Label",
+    "LabelSource",
+    "Loopwise",
+    "LoopwiseError",
+    "ModelStage",
+    "ModelVersion",
+    "Prediction",
+    "Priority",
+    "Project",
+    "QueueEntry",
+    "Review",
+    "ReviewTask",
+    "Route",
+    "Routed",
+    "RoutingConfig",
+    "Settings",
+    "Stage",
+    "TaskStatus",
+    "TrainingConfig",
+    "Verdict",
+    "__version__",
+]

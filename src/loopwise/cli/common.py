@@ -1,0 +1,48 @@
+"""What every command shares: opening loopwise from the CLI options, and turning domain errors
+into a one-line message and exit code 2 instead of a traceback."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from loopwise.errors import LoopwiseError
+from loopwise.services.loop import Loopwise
+from loopwise.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def open_loopwise(ctx: typer.Context) -> Loopwise:
+    options: dict[str, Any] = ctx.obj or {}
+    overrides = {k: v for k, v in options.items() if v is not None}
+    return Loopwise(Settings(**overrides))
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Print a domain or settings error as ``error: field: message`` and exit with status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except LoopwiseError as exc:
+            where = f"{exc.field}: " if exc.field else ""
+            errors.print(f"[bold red]error[/] {where}{exc.message}", highlight=False)
+            raise typer.Exit(2) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            errors.print(f"[bold red]error[/] settings {field}: {first['msg']}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper

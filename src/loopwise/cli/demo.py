@@ -1,0 +1,144 @@
+"""``loopwise demo``: the whole loop on the bundled SMS spam data, shown as it runs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from loopwise.cli.common import console, handle_errors, open_loopwise
+from loopwise.datasets import load_labelled_csv, load_sms_spam
+from loopwise.demo import DemoConfig, RoundResult, run_demo, unique_project_name
+
+
+def _verdict(result: RoundResult) -> str:
+    if result.promoted is None:
+        return "[yellow]not trained[/]"
+    return "[green]promoted[/]" if result.promoted else "[red]kept production[/]"
+
+
+@handle_errors
+def demo(
+    ctx: typer.Context,
+    dataset: Annotated[
+        Path | None, typer.Option(help="CSV with label,text columns (default: bundled SMS spam).")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds of stream, review, retrain.")] = 5,
+    seed_labels: Annotated[int, typer.Option(min=2, help="Labelled items to start from.")] = 100,
+    reviewer_error_rate: Annotated[
+        float, typer.Option(help="How often a simulated reviewer errs.")
+    ] = 0.03,
+    threshold: Annotated[
+        float, typer.Option(help="Auto-decide at or above this confidence.")
+    ] = 0.9,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    project: Annotated[
+        str | None, typer.Option(help="Project name (default: a new demo-* name).")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the run as JSON.")
+    ] = None,
+) -> None:
+    """Run the whole loop on real data with simulated reviewers (the project stays)."""
+    data = load_sms_spam() if dataset is None else load_labelled_csv(dataset)
+    config = DemoConfig(
+        rounds=rounds,
+        seed_labels=seed_labels,
+        reviewer_error_rate=reviewer_error_rate,
+        auto_threshold=threshold,
+        seed=seed,
+    )
+    started = time.perf_counter()
+    with open_loopwise(ctx) as lw:
+        name = project or unique_project_name(lw, f"demo-{data.name.replace('_', '-')}")
+        console.print(
+            f"[bold]loopwise demo[/]: {len(data)} texts from [cyan]{data.name}[/], labels "
+            f"{', '.join(data.label_set)}; project [bold]{name}[/] in {lw.settings.database_url}"
+        )
+        table = Table(title="Rounds", title_justify="left")
+        for column in (
+            "round",
+            "items",
+            "automation",
+            "decision acc.",
+            "model acc.",
+            "labels",
+            "reviews",
+            "gate",
+        ):
+            table.add_column(column, justify="right" if column not in ("gate",) else "left")
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def on_progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task(phase, total=max(total, 1))
+                progress.update(tasks[phase], completed=done, total=max(total, done, 1))
+
+            def on_round(r: RoundResult) -> None:
+                progress.console.print(
+                    f"round {r.round}: {r.submitted} items, {r.automation_rate:.1%} automated, "
+                    f"{r.reviews} reviewed, model accuracy {r.model_accuracy:.4f}, {_verdict(r)}"
+                )
+
+            result = run_demo(
+                lw, data, config, project=name, progress=on_progress, on_round=on_round
+            )
+    result.seconds = round(time.perf_counter() - started, 2)
+    table.add_row(
+        "seed",
+        str(seed_labels),
+        "-",
+        "-",
+        f"{result.seed_model_accuracy:.4f}",
+        str(seed_labels),
+        "-",
+        "",
+    )
+    for r in result.rounds:
+        table.add_row(
+            str(r.round),
+            str(r.submitted),
+            f"{r.automation_rate:.1%}",
+            f"{r.decision_accuracy:.4f}",
+            f"{r.model_accuracy:.4f}",
+            str(r.labels),
+            str(r.reviews),
+            _verdict(r),
+        )
+    console.print(table)
+    last = result.rounds[-1]
+    console.print(
+        f"Model accuracy on the fixed test split: {result.seed_model_accuracy:.4f} (seed) -> "
+        f"{last.model_accuracy:.4f} (round {last.round}).\n"
+        f"Items: {result.items_submitted} accepted, {result.items_decided} decided automatically, "
+        f"{result.items_resolved} resolved by people or seed labels, {result.items_queued} queued, "
+        f"[bold]{result.items_lost} lost[/]. {result.seconds:.1f} s."
+    )
+    console.print(
+        f"The project [bold]{name}[/] stays in the database: `loopwise models list {name}`, "
+        f"`loopwise labels export {name}`."
+    )
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_path}")

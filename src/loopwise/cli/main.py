@@ -1,0 +1,228 @@
+"""``loopwise <noun> <verb>``: the command line over the Python API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from loopwise.cli.common import console, handle_errors, open_loopwise
+from loopwise.cli.demo import demo
+from loopwise.cli.io import file_format, read_items, write_labels
+from loopwise.core.entities import RoutingConfig
+from loopwise.core.enums import InputKind
+from loopwise.store.db import current_revision, head_revision, upgrade
+
+app = typer.Typer(help="loopwise: human-in-the-loop machine learning.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+project_app = typer.Typer(help="Projects: label set, input kind, routing.", no_args_is_help=True)
+items_app = typer.Typer(help="Items: submit for prediction and routing.", no_args_is_help=True)
+labels_app = typer.Typer(help="Resolved labels: the training data.", no_args_is_help=True)
+models_app = typer.Typer(help="Model versions: train, promote, roll back.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(project_app, name="project")
+app.add_typer(items_app, name="items")
+app.add_typer(labels_app, name="labels")
+app.add_typer(models_app, name="models")
+app.command()(demo)
+
+ProjectArg = Annotated[str, typer.Argument(help="Project name.")]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL (default: LOOPWISE_DATABASE_URL or SQLite).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory (default: LOOPWISE_DATA_DIR).")
+    ] = None,
+) -> None:
+    ctx.obj = {"database_url": database_url, "data_dir": data_dir}
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending migrations."""
+    lw = open_loopwise(ctx)
+    try:
+        upgrade(lw.ctx.engine)
+        console.print(f"schema at {current_revision(lw.ctx.engine)} (head {head_revision()})")
+    finally:
+        lw.close()
+
+
+@project_app.command("create")
+@handle_errors
+def project_create(
+    ctx: typer.Context,
+    name: ProjectArg,
+    labels: Annotated[str, typer.Option(help="Comma-separated label set, e.g. ham,spam.")],
+    kind: Annotated[InputKind, typer.Option(help="Input kind.")] = InputKind.TEXT,
+    features: Annotated[str, typer.Option(help="Comma-separated feature names (tabular).")] = "",
+    threshold: Annotated[
+        float, typer.Option(help="Auto-decide at or above this confidence.")
+    ] = 0.9,
+    guideline: Annotated[str, typer.Option(help="Labelling guideline shown to reviewers.")] = "",
+) -> None:
+    """Create a project."""
+    with open_loopwise(ctx) as lw:
+        project = lw.create_project(
+            name,
+            [x.strip() for x in labels.split(",") if x.strip()],
+            input_kind=kind,
+            feature_names=[x.strip() for x in features.split(",") if x.strip()],
+            routing=RoutingConfig(auto_threshold=threshold),
+            guideline=guideline,
+            actor="cli",
+        )
+        console.print(f"created project [bold]{project.name}[/] (id {project.id})")
+
+
+@project_app.command("list")
+@handle_errors
+def project_list(ctx: typer.Context) -> None:
+    """List projects with their item counts."""
+    with open_loopwise(ctx) as lw:
+        table = Table("name", "kind", "labels", "items", "queued", "labels resolved", "automation")
+        for project in lw.projects():
+            stats = lw.stats(project.name)
+            table.add_row(
+                project.name,
+                project.input_kind.value,
+                ",".join(project.labels),
+                str(stats.items),
+                str(stats.queued),
+                str(stats.labels),
+                f"{stats.automation_rate:.1%}",
+            )
+        console.print(table)
+
+
+@items_app.command("import")
+@handle_errors
+def items_import(
+    ctx: typer.Context,
+    project: ProjectArg,
+    path: Annotated[Path, typer.Argument(help="CSV or JSONL file.", dir_okay=False)],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl.")] = None,
+    labelled: Annotated[
+        bool, typer.Option(help="The file's 'label' column is ground truth: import resolved.")
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Items per transaction.")] = 1000,
+) -> None:
+    """Submit items from a file (predicted and routed), or import them as labelled ground truth."""
+    with open_loopwise(ctx) as lw:
+        rows = read_items(lw.project(project), path, file_format(path, fmt))
+        if labelled:
+            done = 0
+            for start in range(0, len(rows), batch):
+                done += lw.import_labels(project, rows[start : start + batch], actor="cli")
+            console.print(f"resolved {done} item(s) in {project}")
+            return
+        if any("label" in r for r in rows):
+            console.print(
+                "[yellow]note[/] the 'label' column is ignored; pass --labelled to import it"
+            )
+        routed = []
+        for start in range(0, len(rows), batch):
+            part = [
+                {k: v for k, v in r.items() if k != "label"} for r in rows[start : start + batch]
+            ]
+            routed += lw.submit(project, part, actor="cli")
+        auto = sum(1 for r in routed if r.route.value == "auto")
+        dup = sum(1 for r in routed if r.duplicate)
+        console.print(
+            f"{len(routed)} item(s): {auto} decided automatically, {len(routed) - auto} queued "
+            f"for review, {dup} already known"
+        )
+
+
+@labels_app.command("export")
+@handle_errors
+def labels_export(
+    ctx: typer.Context,
+    project: ProjectArg,
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "jsonl",
+    output: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
+) -> None:
+    """Export resolved labels with their provenance."""
+    fmt = file_format(Path(f"x.{fmt}"), fmt)
+    with open_loopwise(ctx) as lw:
+        rows = lw.export_labels(project)
+        if output is None:
+            write_labels(rows, sys.stdout, fmt)
+            return
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            count = write_labels(rows, handle, fmt)
+        console.print(f"wrote {count} label(s) to {output}")
+
+
+@models_app.command("list")
+@handle_errors
+def models_list(ctx: typer.Context, project: ProjectArg) -> None:
+    """List model versions with their stage and held-out accuracy."""
+    with open_loopwise(ctx) as lw:
+        table = Table("version", "stage", "algorithm", "trained on", "held-out acc.", "created")
+        for mv in lw.models(project):
+            holdout = mv.metrics.get("evaluation", {}).get("holdout", {}).get("candidate", {})
+            acc = holdout.get("accuracy")
+            table.add_row(
+                str(mv.version),
+                mv.stage.value,
+                mv.algorithm,
+                str(mv.trained_on),
+                "-" if acc is None else f"{acc:.4f}",
+                mv.created_at.strftime("%Y-%m-%d %H:%M"),
+            )
+        console.print(table)
+
+
+@models_app.command("train")
+@handle_errors
+def models_train(
+    ctx: typer.Context,
+    project: ProjectArg,
+    algorithm: Annotated[str | None, typer.Option(help="Estimator name.")] = None,
+) -> None:
+    """Train a candidate on every resolved training label."""
+    with open_loopwise(ctx) as lw:
+        mv = lw.train(project, algorithm=algorithm, actor="cli")
+        console.print(f"trained candidate v{mv.version} on {mv.trained_on} labels ({mv.algorithm})")
+
+
+@models_app.command("promote")
+@handle_errors
+def models_promote(
+    ctx: typer.Context,
+    project: ProjectArg,
+    version: Annotated[
+        int | None, typer.Option(help="Version (default: newest candidate).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Promote even if the gate refuses.")] = False,
+) -> None:
+    """Promote a candidate if the gate agrees (or with --force)."""
+    with open_loopwise(ctx) as lw:
+        result = lw.promote(project, version, force=force, actor="cli")
+        for reason in result.report.gate.reasons:
+            console.print(f"  {reason}")
+        verdict = "promoted" if result.promoted else "refused"
+        if result.forced:
+            verdict += " (forced past the gate)"
+        console.print(f"v{result.report.candidate.version}: {verdict}")
+        if not result.promoted:
+            raise typer.Exit(1)
+
+
+@models_app.command("rollback")
+@handle_errors
+def models_rollback(ctx: typer.Context, project: ProjectArg) -> None:
+    """Put back the previous production model."""
+    with open_loopwise(ctx) as lw:
+        mv = lw.rollback(project, actor="cli")
+        console.print(f"production is v{mv.version} again")

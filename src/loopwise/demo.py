@@ -1,0 +1,279 @@
+"""The whole loop on a real data set, with simulated reviewers: what ``loopwise demo`` runs.
+
+The data set is split once: a fixed test split (never shown to loopwise) measures the production
+model after every round; a small labelled seed starts the project; the rest arrives as a stream
+in rounds. Each round: the stream is submitted (predicted and routed), simulated reviewers work
+the queue (answering from the ground truth, wrong at a configurable rate), a candidate is trained
+on every resolved label, and the promotion gate decides whether it replaces production.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from loopwise.core.entities import RoutingConfig
+from loopwise.core.enums import ItemStatus, Route, Verdict
+from loopwise.datasets import TextDataset
+from loopwise.errors import InvalidInput, NotEnoughLabels
+from loopwise.services.loop import Loopwise
+from loopwise.training.models import model_inputs
+
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(phase, done, total)`` while a round works."""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    rounds: int = 5
+    seed_labels: int = 100
+    test_share: float = 0.2
+    reviewers: tuple[str, ...] = ("alice", "bob", "carol")
+    reviewer_error_rate: float = 0.03
+    auto_threshold: float = 0.9
+    batch_size: int = 500
+    seed: int = 7
+
+    def check(self, dataset: TextDataset) -> None:
+        if self.rounds < 1:
+            raise InvalidInput("must be at least 1", field="rounds")
+        if not 0.0 <= self.reviewer_error_rate < 0.5:
+            raise InvalidInput("must be in [0, 0.5)", field="reviewer_error_rate")
+        if not 0.0 < self.test_share < 0.9:
+            raise InvalidInput("must be in (0, 0.9)", field="test_share")
+        if not 0.0 <= self.auto_threshold <= 1.0:
+            raise InvalidInput("must be in [0, 1]", field="auto_threshold")
+        classes = len(dataset.label_set)
+        if self.seed_labels < 2 * classes:
+            raise InvalidInput(
+                f"must be at least {2 * classes} (two per label)", field="seed_labels"
+            )
+        if len(dataset) < self.seed_labels + 10 * self.rounds + 20:
+            raise InvalidInput(
+                f"has {len(dataset)} distinct texts; too few for {self.rounds} rounds",
+                field="dataset",
+            )
+
+
+@dataclass
+class RoundResult:
+    round: int
+    submitted: int
+    automation_rate: float
+    decision_accuracy: float
+    model_accuracy: float
+    model_version: int | None
+    labels: int
+    reviews: int
+    promoted: bool | None
+    gate: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DemoResult:
+    project: str
+    dataset: str
+    database_url: str
+    seed_model_accuracy: float
+    rounds: list[RoundResult]
+    items_submitted: int
+    items_decided: int
+    items_queued: int
+    items_resolved: int
+    items_lost: int
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rounds"] = [
+            {k: v for k, v in asdict(r).items() if k != "gate"} | {"gate": r.gate}
+            for r in self.rounds
+        ]
+        return data
+
+
+def _stratified_split(
+    labels: Sequence[str], share: float, rng: np.random.Generator
+) -> tuple[list[int], list[int]]:
+    """Indices ``(taken, rest)`` with ``share`` of every label in ``taken``."""
+    taken: list[int] = []
+    for label in sorted(set(labels)):
+        idx = [i for i, y in enumerate(labels) if y == label]
+        rng.shuffle(idx)
+        taken += idx[: max(1, round(share * len(idx)))]
+    taken_set = set(taken)
+    return sorted(taken), [i for i in range(len(labels)) if i not in taken_set]
+
+
+def _seed_indices(
+    labels: Sequence[str], pool: list[int], n: int, rng: np.random.Generator
+) -> list[int]:
+    """``n`` random pool items, with at least two of every label."""
+    order = list(pool)
+    rng.shuffle(order)
+    chosen: list[int] = []
+    for label in sorted({labels[i] for i in pool}):
+        chosen += [i for i in order if labels[i] == label][:2]
+    for i in order:
+        if len(chosen) >= n:
+            break
+        if i not in chosen:
+            chosen.append(i)
+    return chosen
+
+
+def unique_project_name(lw: Loopwise, base: str) -> str:
+    existing = {p.name for p in lw.projects()}
+    if base not in existing:
+        return base
+    n = 2
+    while f"{base}-{n}" in existing:
+        n += 1
+    return f"{base}-{n}"
+
+
+def run_demo(
+    lw: Loopwise,
+    dataset: TextDataset,
+    config: DemoConfig,
+    *,
+    project: str,
+    progress: Progress | None = None,
+    on_round: Callable[[RoundResult], None] | None = None,
+) -> DemoResult:
+    """Run the loop; see the module docstring. Returns every round's figures."""
+    config.check(dataset)
+    report = progress or (lambda phase, done, total: None)
+    rng = np.random.default_rng(config.seed)
+    sim = random.Random(config.seed)
+    labels = dataset.labels
+    label_set = dataset.label_set
+    test, pool = _stratified_split(labels, config.test_share, rng)
+    seed = _seed_indices(labels, pool, config.seed_labels, rng)
+    seed_set = set(seed)
+    stream = [i for i in pool if i not in seed_set]
+    rng.shuffle(stream)
+    rounds = np.array_split(np.asarray(stream), config.rounds)
+
+    lw.create_project(
+        project,
+        label_set,
+        routing=RoutingConfig(auto_threshold=config.auto_threshold),
+        guideline="Spam is unsolicited commercial or fraudulent messaging; everything else is ham.",
+        actor="demo",
+    )
+    lw.import_labels(
+        project,
+        [{"external_id": f"m{i}", "payload": dataset.texts[i], "label": labels[i]} for i in seed],
+        actor="demo:seed",
+    )
+    test_inputs = model_inputs(
+        lw.project(project).input_kind, [{"text": dataset.texts[i]} for i in test]
+    )
+    test_truth = np.asarray([labels[i] for i in test])
+
+    def model_accuracy() -> tuple[float, int | None]:
+        current = lw.production_model(project)
+        if current is None:
+            majority = max(np.mean(test_truth == y) for y in label_set)
+            return float(majority), None
+        version, model = current
+        predicted = np.asarray(model.labels)[model.predict_proba(test_inputs).argmax(axis=1)]
+        return float(np.mean(predicted == test_truth)), version.version
+
+    def retrain() -> tuple[bool | None, list[str]]:
+        try:
+            lw.train(project, actor="demo")
+        except NotEnoughLabels as exc:
+            return None, [exc.message]
+        result = lw.promote(project, actor="demo")
+        return result.promoted, list(result.report.gate.reasons)
+
+    retrain()
+    seed_accuracy, _ = model_accuracy()
+    results: list[RoundResult] = []
+    for number, chunk in enumerate(rounds, start=1):
+        idx = chunk.tolist()
+        routed = []
+        for start in range(0, len(idx), config.batch_size):
+            part = idx[start : start + config.batch_size]
+            routed += lw.submit(
+                project,
+                [{"external_id": f"m{i}", "payload": dataset.texts[i]} for i in part],
+                actor="demo:stream",
+            )
+            report(
+                f"round {number}: predict and route",
+                min(start + config.batch_size, len(idx)),
+                len(idx),
+            )
+        truth = {f"m{i}": labels[i] for i in idx}
+        queued = sum(1 for r in routed if r.status is ItemStatus.QUEUED)
+        reviews = 0
+        finals: dict[str, str | None] = {
+            r.external_id: r.final_label for r in routed if r.route is Route.AUTO
+        }
+        turn = 0
+        while True:
+            reviewer = config.reviewers[turn % len(config.reviewers)]
+            turn += 1
+            entry = lw.claim_next(project, reviewer)
+            if entry is None:
+                break
+            correct = truth[entry.item.external_id]
+            belief = correct
+            if sim.random() < config.reviewer_error_rate:
+                belief = sim.choice([y for y in label_set if y != correct])
+            suggestion = None if entry.prediction is None else entry.prediction.predicted_label
+            if belief == suggestion:
+                verdict = lw.submit_verdict(project, entry.task.id, reviewer, Verdict.APPROVE)
+            else:
+                verdict = lw.submit_verdict(
+                    project,
+                    entry.task.id,
+                    reviewer,
+                    Verdict.CORRECT,
+                    label=belief,
+                    error_category=None
+                    if suggestion is None
+                    else sim.choice(("model_bias", "new_pattern", "ambiguous_input")),
+                )
+            finals[entry.item.external_id] = verdict.final_label
+            reviews += 1
+            report(f"round {number}: people review", reviews, queued)
+        decision_accuracy = float(np.mean([finals.get(k) == v for k, v in truth.items()]))
+        promoted, gate = retrain()
+        accuracy, version = model_accuracy()
+        result = RoundResult(
+            round=number,
+            submitted=len(idx),
+            automation_rate=sum(1 for r in routed if r.route is Route.AUTO) / len(idx),
+            decision_accuracy=decision_accuracy,
+            model_accuracy=accuracy,
+            model_version=version,
+            labels=lw.stats(project).labels,
+            reviews=reviews,
+            promoted=promoted,
+            gate=gate,
+        )
+        results.append(result)
+        if on_round is not None:
+            on_round(result)
+    stats = lw.stats(project)
+    submitted = len(seed) + len(stream)
+    return DemoResult(
+        project=project,
+        dataset=dataset.name,
+        database_url=lw.settings.database_url,
+        seed_model_accuracy=seed_accuracy,
+        rounds=results,
+        items_submitted=submitted,
+        items_decided=stats.decided,
+        items_queued=stats.queued,
+        items_resolved=stats.resolved,
+        items_lost=submitted - (stats.decided + stats.queued + stats.resolved),
+    )

@@ -1,0 +1,107 @@
+"""Test data: small real samples of the bundled SMS spam data and helpers to build projects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from loopwise import Loopwise, ModelVersion, Project, RoutingConfig, TrainingConfig
+
+HAM = [
+    "Ok lar... Joking wif u oni...",
+    "I'm gonna be home soon and i don't want to talk about this stuff anymore tonight",
+    "Even my brother is not like to speak with me. They treat me like aids patent.",
+    "As per your request Melle Melle has been set as your callertune for all Callers.",
+    "I HAVE A DATE ON SUNDAY WITH WILL!!",
+    "Oh k...i'm watching here:)",
+    "Fine if that's the way u feel. That's the way its gota b",
+    "Is that seriously how you spell his name?",
+    "I'm going to try for 2 months ha ha only joking",
+    "So ü pay first lar... Then when is da stock comin...",
+    "Aft i finish my lunch then i go str down lor. Ard 3 smth lor. U finish ur lunch already?",
+    "Lol your always so convincing.",
+]
+SPAM = [
+    "Free entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005. Text FA to 87121",
+    "WINNER!! As a valued network customer you have been selected to receivea £900 prize reward!",
+    "Had your mobile 11 months or more? U R entitled to Update to the latest colour mobiles "
+    "with camera for Free! Call The Mobile Update Co FREE on 08002986030",
+    "SIX chances to win CASH! From 100 to 20,000 pounds txt> CSH11 and send to 87575.",
+    "URGENT! You have won a 1 week FREE membership in our £100,000 Prize Jackpot! Txt CLAIM",
+    "XXXMobileMovieClub: To use your credit, click the WAP link in the next txt message",
+    "England v Macedonia - dont miss the goals/team news. Txt ur national team to 87077",
+    "Thanks for your subscription to Ringtone UK your mobile will be charged £5/month",
+    "07732584351 - Rodger Burns - MSG = We tried to call you re your reply to our sms for a "
+    "free nokia mobile + free camcorder. Please call now 08000930705 for delivery tomorrow",
+    "SMS. ac Sptv: The New Jersey Devils and the Detroit Red Wings play Ice Hockey. Txt PLAY",
+    "Congrats! 1 year special cinema pass for 2 is yours. call 09061209465 now! C Suprman V",
+    "You have 1 new voicemail. Please call 08719181513. Claim your free prize",
+]
+
+
+def make_text_project(lw: Loopwise, name: str = "sms", **kwargs: Any) -> Project:
+    return lw.create_project(name, ["ham", "spam"], **kwargs)
+
+
+def seed_rows(prefix: str = "seed") -> list[dict[str, Any]]:
+    """Labelled rows, both classes, with stable external ids."""
+    rows = [
+        {"external_id": f"{prefix}-ham-{i}", "payload": t, "label": "ham"}
+        for i, t in enumerate(HAM)
+    ]
+    rows += [
+        {"external_id": f"{prefix}-spam-{i}", "payload": t, "label": "spam"}
+        for i, t in enumerate(SPAM)
+    ]
+    return rows
+
+
+FEATURES = ("age", "income", "debt")
+"""Feature names of the tabular project built by :func:`make_tabular_project`."""
+
+
+def make_tabular_project(lw: Loopwise, name: str = "loans", **kwargs: Any) -> Project:
+    return lw.create_project(
+        name, ["repaid", "default"], input_kind="tabular", feature_names=FEATURES, **kwargs
+    )
+
+
+def tabular_rows(n: int = 20, prefix: str = "loan") -> list[dict[str, Any]]:
+    """Labelled tabular rows, both classes: high debt relative to income defaults."""
+    rows = []
+    for i in range(n):
+        default = i % 2 == 1
+        features = [30.0 + i, 20.0 + 3 * i, (40.0 if default else 5.0) + i]
+        label = "default" if default else "repaid"
+        rows.append(
+            {"external_id": f"{prefix}-{i}", "payload": {"features": features}, "label": label}
+        )
+    return rows
+
+
+def text_items(texts: Sequence[str], prefix: str = "item") -> list[dict[str, Any]]:
+    """Items to submit, with external ids ``{prefix}-0``, ``{prefix}-1``, ..."""
+    return [{"external_id": f"{prefix}-{i}", "payload": t} for i, t in enumerate(texts)]
+
+
+def scored_item(external_id: str, text: str, probabilities: Sequence[float]) -> dict[str, Any]:
+    """An item the caller's own model already scored (the A2I case: loopwise only routes)."""
+    return {"external_id": external_id, "payload": text, "probabilities": list(probabilities)}
+
+
+CONFIDENT_ROUTING = RoutingConfig(auto_threshold=0.75)
+"""Auto-decide at confidence 0.75: the seed-trained model is above it on the seed texts
+(about 0.83 to 0.87) and below it on short unseen chatter such as ``"hello"``."""
+
+NO_HOLDOUT = TrainingConfig(holdout_share=0.0, golden_share=0.0)
+"""Every label trains and no correction joins the golden set: the first model passes the gate
+("no held-out labels to judge it yet") and later ones need ``force``."""
+
+
+def seeded_model(lw: Loopwise, project: str = "sms") -> ModelVersion:
+    """Import :func:`seed_rows`, train a candidate and promote it (forced if the gate refuses)."""
+    lw.import_labels(project, seed_rows())
+    candidate = lw.train(project)
+    if not lw.promote(project, candidate.version).promoted:
+        lw.promote(project, candidate.version, force=True)
+    return candidate
