@@ -171,9 +171,17 @@ class Loopwise:
 
     # models
     def train(
-        self, project: str, *, algorithm: str | None = None, actor: str = "system"
+        self,
+        project: str,
+        *,
+        algorithm: str | None = None,
+        estimator: Any = None,
+        actor: str = "system",
     ) -> ModelVersion:
-        return models.train_candidate(self.ctx, project, algorithm=algorithm, actor=actor)
+        """Train a candidate: a registered ``algorithm`` or any unfitted sklearn ``estimator``."""
+        return models.train_candidate(
+            self.ctx, project, algorithm=algorithm, estimator=estimator, actor=actor
+        )
 
     def evaluate(self, project: str, version: int | None = None) -> models.EvaluationReport:
         return models.evaluate_candidate(self.ctx, project, version)

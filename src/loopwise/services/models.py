@@ -18,7 +18,6 @@ from loopwise.training import (
     Evaluation,
     GateResult,
     TrainedModel,
-    default_algorithm,
     evaluate,
     fit_model,
     model_inputs,
@@ -73,13 +72,21 @@ def load_datasets(tx: Tx, project: Project) -> DataSets:
 
 
 def train_candidate(
-    ctx: Context, project_name: str, *, algorithm: str | None = None, actor: str = "system"
+    ctx: Context,
+    project_name: str,
+    *,
+    algorithm: str | None = None,
+    estimator: Any = None,
+    actor: str = "system",
 ) -> ModelVersion:
-    """Fit a candidate on every resolved training label and register it (stage ``candidate``)."""
+    """Fit a candidate on every resolved training label and register it (stage ``candidate``).
+
+    ``algorithm`` names a registered estimator (default by input kind); ``estimator`` is any
+    unfitted scikit-learn-compatible classifier with ``predict_proba``, cloned before fitting.
+    """
     with ctx.read() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))
         data = load_datasets(tx, project)
-    algorithm = algorithm or default_algorithm(project.input_kind)
     if len(data.train) == 0:
         raise NotEnoughLabels("no resolved training labels yet")
     model = fit_model(
@@ -89,7 +96,9 @@ def train_candidate(
         data.train.targets,
         project.labels,
         sample_weight=None if len(set(data.train.weights)) <= 1 else data.train.weights,
+        estimator=estimator,
     )
+    algorithm = model.algorithm
     path = ""
     try:
         with ctx.write() as tx:

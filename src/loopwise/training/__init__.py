@@ -19,4 +19,5 @@ __all__ = [
     "fit_model",
     "model_inputs",
     "promotion_gate",
+    "register_algorithm",
 ]

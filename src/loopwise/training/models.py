@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -45,6 +46,15 @@ ALGORITHMS: dict[str, tuple[InputKind, Callable[[], Any]]] = {
 }
 
 
+def register_algorithm(name: str, kind: InputKind, factory: Callable[[], Any]) -> None:
+    """Make ``name`` trainable: ``factory()`` returns an unfitted scikit-learn-compatible
+    classifier with ``predict_proba`` for inputs of ``kind`` (a list of strings for text, a 2-D
+    float array for tables). The class must be importable wherever the model is loaded again."""
+    if not name or not isinstance(name, str):
+        raise InvalidInput("must be a non-empty string", field="name")
+    ALGORITHMS[name] = (InputKind(kind), factory)
+
+
 def default_algorithm(kind: InputKind) -> str:
     """TF-IDF + logistic regression for text; scaled logistic regression for tables."""
     return "tfidf_logreg" if kind is InputKind.TEXT else "logreg"
@@ -54,9 +64,9 @@ def model_inputs(kind: InputKind, payloads: Sequence[dict[str, Any]]) -> ModelIn
     """Turn stored canonical payloads into what the estimator takes."""
     if kind is InputKind.TEXT:
         return [str(p["text"]) for p in payloads]
-    return np.asarray([p["features"] for p in payloads], dtype=np.float64).reshape(
-        len(payloads), -1
-    )
+    if not payloads:
+        return np.zeros((0, 0), dtype=np.float64)
+    return np.asarray([p["features"] for p in payloads], dtype=np.float64)
 
 
 @dataclass
@@ -83,43 +93,58 @@ class TrainedModel:
 
 
 def fit_model(
-    algorithm: str,
+    algorithm: str | None,
     kind: InputKind,
     inputs: ModelInput,
     targets: Sequence[str],
     labels: tuple[str, ...],
     *,
     sample_weight: Sequence[float] | None = None,
+    estimator: Any = None,
 ) -> TrainedModel:
-    """Fit ``algorithm`` on ``inputs`` and their ``targets``.
+    """Fit ``algorithm`` (or a clone of ``estimator``) on ``inputs`` and their ``targets``.
 
     Raises
     ------
     NotEnoughLabels
         Fewer than two labelled items, or only one class among them.
     InvalidInput
-        An unknown algorithm, or one made for the other input kind.
+        An unknown algorithm, one made for the other input kind, or an estimator without
+        ``fit`` and ``predict_proba``.
     """
-    if algorithm not in ALGORITHMS:
-        raise InvalidInput(
-            f"unknown algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}",
-            field="algorithm",
-        )
-    made_for, factory = ALGORITHMS[algorithm]
-    if made_for is not kind:
-        raise InvalidInput(f"{algorithm!r} is for {made_for} input, not {kind}", field="algorithm")
+    if estimator is not None:
+        if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
+            raise InvalidInput("needs fit() and predict_proba()", field="estimator")
+        model = clone(estimator)
+        algorithm = f"custom:{type(estimator).__name__}"
+    else:
+        algorithm = algorithm or default_algorithm(kind)
+        if algorithm not in ALGORITHMS:
+            raise InvalidInput(
+                f"unknown algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}",
+                field="algorithm",
+            )
+        made_for, factory = ALGORITHMS[algorithm]
+        if made_for is not kind:
+            raise InvalidInput(
+                f"{algorithm!r} is for {made_for} input, not {kind}", field="algorithm"
+            )
+        model = factory()
+        if not hasattr(model, "predict_proba"):
+            raise InvalidInput(
+                f"{algorithm!r} makes a model without predict_proba()", field="algorithm"
+            )
     classes = sorted(set(targets))
     if len(targets) < 2 or len(classes) < 2:
         raise NotEnoughLabels(
             f"training needs labelled items of at least two classes; have {len(targets)} "
             f"item(s) of {len(classes)} class(es)"
         )
-    estimator = factory()
     y = np.asarray(targets)
     if sample_weight is None:
-        estimator.fit(inputs, y)
+        model.fit(inputs, y)
     else:
-        last = estimator.steps[-1][0] if isinstance(estimator, Pipeline) else None
+        last = model.steps[-1][0] if isinstance(model, Pipeline) else None
         key = f"{last}__sample_weight" if last else "sample_weight"
-        estimator.fit(inputs, y, **{key: np.asarray(sample_weight, dtype=np.float64)})
-    return TrainedModel(estimator=estimator, labels=labels, algorithm=algorithm)
+        model.fit(inputs, y, **{key: np.asarray(sample_weight, dtype=np.float64)})
+    return TrainedModel(estimator=model, labels=labels, algorithm=algorithm)
