@@ -78,6 +78,12 @@ def _normalize_text(payload: Any, field: str) -> dict[str, Any]:
         raise InvalidPayload(f"must be a string, not {type(text).__name__}", field=f"{field}.text")
     if not text.strip():
         raise InvalidPayload("must not be empty", field=f"{field}.text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPayload(
+            "must be valid Unicode (no lone surrogates)", field=f"{field}.text"
+        ) from None
     if "\x00" in text:
         raise InvalidPayload("must not contain NUL characters", field=f"{field}.text")
     return {"text": text}
@@ -123,7 +129,10 @@ def _normalize_tabular(payload: Any, feature_names: Sequence[str], field: str) -
     for value, path in zip(values, paths, strict=True):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidPayload(f"must be a number, not {type(value).__name__}", field=path)
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise InvalidPayload("is too large for a floating-point number", field=path) from None
         if not math.isfinite(number):
             raise InvalidPayload(
                 "must be a finite number (NaN and infinity are refused)", field=path

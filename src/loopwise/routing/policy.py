@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +34,9 @@ class RoutingBatch:
     probabilities: npt.NDArray[np.float64] | None
     n: int
 
-    @property
+    @cached_property
     def confidence(self) -> npt.NDArray[np.float64]:
+        """Top-class probability per row (zeros without a model); computed once per batch."""
         if self.probabilities is None:
             return np.zeros(self.n)
         return confidence_of(self.probabilities)
@@ -87,7 +89,10 @@ class NoModelRule(Rule):
 
 @dataclass
 class ConfidenceThresholdRule(Rule):
-    """Below ``auto_threshold`` to people; below ``expert_threshold`` to experts."""
+    """Below ``auto_threshold`` to people; below ``expert_threshold`` to experts.
+
+    A threshold of 1.0 (or more) sends every prediction to people, even one of confidence 1.0.
+    """
 
     auto_threshold: float
     expert_threshold: float | None = None
@@ -97,7 +102,11 @@ class ConfidenceThresholdRule(Rule):
         if batch.probabilities is None:
             return
         conf = batch.confidence
-        low = conf < self.auto_threshold
+        low = (
+            np.ones(batch.n, dtype=bool)
+            if self.auto_threshold >= 1.0
+            else conf < self.auto_threshold
+        )
         votes.tier[low] = np.maximum(votes.tier[low], 1)
         if self.expert_threshold is not None:
             very_low = conf < self.expert_threshold
@@ -109,6 +118,8 @@ class ConfidenceThresholdRule(Rule):
         conf = float(batch.confidence[row])
         if self.expert_threshold is not None and conf < self.expert_threshold:
             return f"confidence {conf:.3f} below expert threshold {self.expert_threshold:.3f}"
+        if self.auto_threshold >= 1.0:
+            return f"threshold {self.auto_threshold:.3f}: every prediction is reviewed"
         return f"confidence {conf:.3f} below threshold {self.auto_threshold:.3f}"
 
 

@@ -26,7 +26,10 @@ def check_probabilities(
         If it is not 2-D, has NaN or values outside [0, 1], or a row does not sum to 1 within
         ``atol``; the message names the first bad row.
     """
-    array = np.asarray(probs, dtype=np.float64)
+    try:
+        array = np.asarray(probs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInput("must be a matrix of numbers", field=field) from None
     if array.ndim != 2 or array.shape[1] < 2:
         raise InvalidInput(f"must have shape (n, k) with k >= 2, got {array.shape}", field=field)
     bad = ~np.isfinite(array).all(axis=1)

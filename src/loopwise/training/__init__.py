@@ -7,6 +7,7 @@ from loopwise.training.models import (
     default_algorithm,
     fit_model,
     model_inputs,
+    register_algorithm,
 )
 
 __all__ = [

@@ -126,7 +126,7 @@ def promotion_gate(
     cand, prod = candidate.metric(name), production.metric(name)
     gain = cand - prod
     tie = abs(gain) <= EPS and config.min_improvement <= 0
-    if gain > config.min_improvement + EPS:
+    if gain > EPS and gain >= config.min_improvement - EPS:
         better = True
         reasons.append(f"held-out {name} {cand:.4f} vs production {prod:.4f}: better")
     elif tie and candidate.log_loss < production.log_loss:
