@@ -72,6 +72,7 @@ class _Prepared:
     metadata: dict[str, Any]
     probabilities: tuple[float, ...] | None
     field: str
+    index: int
 
 
 def _coerce(raw: Any) -> ItemIn:
@@ -90,19 +91,25 @@ def _coerce(raw: Any) -> ItemIn:
     return ItemIn(payload=raw)
 
 
-def prepare_items(ctx: Context, project: Project, items: Sequence[Any]) -> list[_Prepared]:
-    """Validate a whole batch before anything is written; errors name ``items[i].field``."""
+def prepare_items(
+    ctx: Context, project: Project, items: Sequence[Any], *, name: str = "items"
+) -> list[_Prepared]:
+    """Validate a whole batch before anything is written; errors name ``{name}[i].field``.
+
+    Repeats of an external id with the same payload are dropped (each entry keeps the index of
+    its first row); with another payload they are refused.
+    """
     if isinstance(items, str | bytes) or not isinstance(items, Sequence):
-        raise InvalidInput("must be a list of items", field="items")
+        raise InvalidInput("must be a list of items", field=name)
     if not items:
-        raise InvalidInput("must not be empty", field="items")
+        raise InvalidInput("must not be empty", field=name)
     limit = ctx.settings.max_batch_items
     if len(items) > limit:
-        raise InvalidInput(f"has {len(items)} items; at most {limit} per batch", field="items")
+        raise InvalidInput(f"has {len(items)} items; at most {limit} per batch", field=name)
     prepared: list[_Prepared] = []
     seen: dict[str, _Prepared] = {}
     for i, raw in enumerate(items):
-        base = f"items[{i}]"
+        base = f"{name}[{i}]"
         try:
             item = _coerce(raw)
         except InvalidPayload as exc:
@@ -133,7 +140,7 @@ def prepare_items(ctx: Context, project: Project, items: Sequence[Any]) -> list[
             checked = check_probabilities([list(item.probabilities)], field=f"{base}.probabilities")
             probabilities = tuple(float(p) for p in checked[0])
         entry = _Prepared(
-            external_id, payload, payload_digest(payload), metadata, probabilities, base
+            external_id, payload, payload_digest(payload), metadata, probabilities, base, i
         )
         earlier = seen.get(external_id)
         if earlier is not None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from loopwise.core.enums import ItemStatus, LabelSource, TaskStatus
 from loopwise.core.payloads import validate_label
-from loopwise.errors import Conflict, InvalidInput, ItemNotFound
+from loopwise.errors import Conflict, DuplicateExternalId, InvalidInput, ItemNotFound
 from loopwise.services.context import Context
 from loopwise.services.items import prepare_items
 from loopwise.services.resolution import resolve_item
@@ -41,21 +41,29 @@ def import_labels(
         raise InvalidInput("must be a non-empty list of rows", field="rows")
     with ctx.write() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))
-        labels: dict[str, str] = {}
         items: list[dict[str, Any]] = []
+        values: list[str] = []
+        first_label: dict[Any, tuple[int, str]] = {}
         for i, row in enumerate(rows):
             if not isinstance(row, Mapping) or "label" not in row:
                 raise InvalidInput("each row needs a 'label'", field=f"rows[{i}].label")
+            value = validate_label(row["label"], project.labels, field=f"rows[{i}].label")
+            key = row.get("external_id")
+            if key is not None:
+                earlier = first_label.setdefault(str(key), (i, value))
+                if earlier[1] != value:
+                    raise Conflict(
+                        f"item {key!r} is labelled {earlier[1]!r} in rows[{earlier[0]}] and "
+                        f"{value!r} here",
+                        field=f"rows[{i}].label",
+                    )
             items.append({k: v for k, v in row.items() if k != "label"})
-        prepared = prepare_items(ctx, project, items)
-        for i, (entry, row) in enumerate(zip(prepared, rows, strict=False)):
-            labels[entry.external_id] = validate_label(
-                row["label"], project.labels, field=f"rows[{i}].label"
-            )
+            values.append(value)
+        prepared = prepare_items(ctx, project, items, name="rows")
         existing = tx.repo.items_by_external_id(project.id, [p.external_id for p in prepared])
         resolved = 0
         for entry in prepared:
-            value = labels[entry.external_id]
+            value = values[entry.index]
             item = existing.get(entry.external_id)
             if item is None:
                 item = ItemRow(
@@ -71,7 +79,7 @@ def import_labels(
                 tx.session.add(item)
                 tx.session.flush()
             elif item.payload_sha256 != entry.digest:
-                raise Conflict(
+                raise DuplicateExternalId(
                     f"external id {entry.external_id!r} was accepted before with another payload",
                     field=f"{entry.field}.external_id",
                 )
