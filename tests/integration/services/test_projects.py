@@ -1,0 +1,139 @@
+"""Creating and reading projects: the stored row, the returned entity, the audit event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from loopwise import InputKind, Loopwise, RoutingConfig, TrainingConfig
+from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY
+from loopwise.errors import DuplicateProject, InvalidInput, InvalidPayload, ProjectNotFound
+from loopwise.testing import FrozenClock
+from tests.factories import FEATURES, make_tabular_project, make_text_project
+from tests.integration.helpers import one, refused
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class TestCreateProject:
+    def test_text_project_is_stored_returned_and_audited(self, lw: Loopwise) -> None:
+        project = lw.create_project(
+            "sms",
+            ["ham", "spam"],
+            routing=RoutingConfig(auto_threshold=0.8, expert_threshold=0.55),
+            training=TrainingConfig(holdout_share=0.25, metric="macro_f1"),
+            guideline="Spam sells something.",
+            actor="ada",
+        )
+
+        assert project.name == "sms"
+        assert project.labels == ("ham", "spam")
+        assert project.input_kind is InputKind.TEXT
+        assert project.feature_names == ()
+        assert project.routing == RoutingConfig(auto_threshold=0.8, expert_threshold=0.55)
+        assert project.training == TrainingConfig(holdout_share=0.25, metric="macro_f1")
+        assert project.error_taxonomy == DEFAULT_ERROR_TAXONOMY
+        assert project.created_at == START
+        assert lw.project("sms") == project
+        assert lw.projects() == [project]
+        row = one(lw, "project")
+        assert row == {
+            "id": project.id,
+            "name": "sms",
+            "labels": ["ham", "spam"],
+            "input_kind": "text",
+            "feature_names": [],
+            "routing": {"auto_threshold": 0.8, "expert_threshold": 0.55, "version": 1},
+            "training": {
+                "holdout_share": 0.25,
+                "golden_share": 0.2,
+                "metric": "macro_f1",
+                "min_improvement": 0.0,
+            },
+            "error_taxonomy": list(DEFAULT_ERROR_TAXONOMY),
+            "guideline": "Spam sells something.",
+            "created_at": START,
+        }
+        [event] = lw.audit_events("sms")
+        assert (event.actor, event.action, event.entity_type, event.entity_id) == (
+            "ada",
+            "project.created",
+            "project",
+            str(project.id),
+        )
+        assert event.project_id == project.id
+        assert event.before is None
+        assert event.after == {
+            "name": "sms",
+            "labels": ["ham", "spam"],
+            "input_kind": "text",
+            "routing": row["routing"],
+            "training": row["training"],
+        }
+        assert event.created_at == START
+
+    def test_a_tabular_project_keeps_its_feature_names_and_projects_list_in_order(
+        self, lw: Loopwise, clock: FrozenClock
+    ) -> None:
+        text = make_text_project(lw, "b-first")
+        clock.advance(seconds=5)
+
+        project = make_tabular_project(lw)
+
+        assert project.input_kind is InputKind.TABULAR
+        assert project.feature_names == FEATURES
+        assert project.created_at == START + timedelta(seconds=5)
+        assert lw.project("loans") == project
+        assert lw.projects() == [text, project]
+        row = one(lw, "project", name="loans")
+        assert (row["input_kind"], row["feature_names"], row["labels"]) == (
+            "tabular",
+            list(FEATURES),
+            ["repaid", "default"],
+        )
+        [event] = lw.audit_events("loans")
+        assert (event.action, event.created_at) == ("project.created", project.created_at)
+        assert event.after is not None
+        assert event.after["input_kind"] == "tabular"
+        assert [e.project_id for e in lw.audit_events()] == [text.id, project.id]
+
+
+BAD_PROJECTS: list[tuple[dict[str, Any], type[InvalidInput], str]] = [
+    ({"labels": ["ham"]}, InvalidPayload, "labels"),
+    ({"labels": ["ham", "ham"]}, InvalidPayload, "labels[1]"),
+    ({"labels": ["ham", ""]}, InvalidPayload, "labels[1]"),
+    ({"labels": "ham,spam"}, InvalidPayload, "labels"),
+    ({"name": "  "}, InvalidInput, "name"),
+    ({"name": "n" * 101}, InvalidInput, "name"),
+    ({"input_kind": "audio"}, InvalidInput, "input_kind"),
+    ({"input_kind": "tabular"}, InvalidInput, "feature_names"),
+    ({"input_kind": "tabular", "feature_names": ["a", "a"]}, InvalidInput, "feature_names"),
+    ({"feature_names": ["length"]}, InvalidInput, "feature_names"),
+    ({"routing": RoutingConfig(auto_threshold=1.5)}, InvalidInput, "routing.auto_threshold"),
+    (
+        {"routing": RoutingConfig(auto_threshold=0.8, expert_threshold=0.9)},
+        InvalidInput,
+        "routing.expert_threshold",
+    ),
+    ({"training": TrainingConfig(holdout_share=1.0)}, InvalidInput, "training.holdout_share"),
+    ({"training": TrainingConfig(metric="auc")}, InvalidInput, "training.metric"),
+    ({"error_taxonomy": ["typo", "typo"]}, InvalidInput, "error_taxonomy"),
+]
+
+
+def test_bad_projects_are_refused_and_nothing_is_written(
+    lw: Loopwise, subtests: pytest.Subtests
+) -> None:
+    make_text_project(lw)
+    for overrides, error, field in BAD_PROJECTS:
+        kwargs: dict[str, Any] = {"name": "new", "labels": ["ham", "spam"], **overrides}
+        with subtests.test(field=field, overrides=overrides), refused(lw, error, field):
+            lw.create_project(**kwargs)
+    with refused(lw, DuplicateProject, "name"):
+        make_text_project(lw)
+    with refused(lw, ProjectNotFound, "project"):
+        lw.project("nope")
+    with refused(lw, ProjectNotFound, "project"):
+        lw.audit_events("nope")
