@@ -17,6 +17,7 @@
     │   ├── TaskNotClaimable         nothing to claim, or taken by someone else
     │   ├── NotTaskHolder            verdict for a task one does not hold
     │   ├── LeaseExpired
+    │   ├── ConcurrentChange         a concurrent writer won a race, again and again
     │   └── PromotionRefused         the gate said no, or nothing to roll back to
     ├── NotEnoughLabels              training needs more (or more varied) resolved labels
     ├── NoProductionModel
@@ -104,6 +105,10 @@ class LeaseExpired(Conflict):
     code = "lease_expired"
 
 
+class ConcurrentChange(Conflict):
+    code = "concurrent_change"
+
+
 class PromotionRefused(Conflict):
     code = "promotion_refused"
 
@@ -122,6 +127,7 @@ class ArtifactIntegrityError(LoopwiseError):
 
 __all__ = [
     "ArtifactIntegrityError",
+    "ConcurrentChange",
     "Conflict",
     "DuplicateExternalId",
     "DuplicateProject",

@@ -18,6 +18,14 @@ class Route(StrEnum):
     EXPERT = "expert"
 
 
+class DecisionOrigin(StrEnum):
+    """How an item got its decision: routed when it was submitted, or imported ground truth
+    (which never passed through routing and so does not count in automation figures)."""
+
+    ROUTED = "routed"
+    IMPORT = "import"
+
+
 class ItemStatus(StrEnum):
     """An accepted item is always in exactly one of these states: never lost."""
 

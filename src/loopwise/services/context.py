@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from loopwise.core.clock import Clock
+from loopwise.errors import ConcurrentChange
 from loopwise.settings import Settings
 from loopwise.store.artifacts import ArtifactStore
 from loopwise.store.db import writer
 from loopwise.store.repository import Repository
 from loopwise.store.tables import ModelVersionRow
 from loopwise.training.models import TrainedModel
+
+P = ParamSpec("P")
+R = TypeVar("R")
+RETRIES = 3
 
 
 @dataclass
@@ -83,6 +90,32 @@ class ModelCache:
     def put(self, model_version_id: int, model: TrainedModel) -> None:
         with self._lock:
             self._models[model_version_id] = model
+
+
+def retry_on_conflict(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a use case again when its transaction lost a race on a unique constraint.
+
+    Two writers can both see "absent" and both insert (the same external id, the next model
+    version); the database refuses the second. The retry sees the winner's row and answers as
+    if it had come second (a duplicate, the next number). After three losses in a row the
+    caller gets ``ConcurrentChange`` instead of a driver error.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for _ in range(RETRIES - 1):
+            try:
+                return func(*args, **kwargs)
+            except IntegrityError:
+                continue
+        try:
+            return func(*args, **kwargs)
+        except IntegrityError:
+            raise ConcurrentChange(
+                f"{func.__name__} clashed with concurrent changes {RETRIES} times; try again"
+            ) from None
+
+    return wrapper
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from loopwise.core.payloads import (
 from loopwise.errors import DuplicateExternalId, InvalidInput, InvalidPayload, ItemNotFound
 from loopwise.routing import RoutingBatch, RoutingPolicy
 from loopwise.scoring import check_probabilities, entropy
-from loopwise.services.context import Context, Tx
+from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.store import mappers
 from loopwise.store.tables import (
     DecisionRow,
@@ -31,6 +31,9 @@ from loopwise.store.tables import (
     ReviewTaskRow,
 )
 from loopwise.training.models import model_inputs
+
+CALLER_MODEL = "caller-model"
+"""Who decided an item auto-decided on the caller's own probabilities."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class _Prepared:
     probabilities: tuple[float, ...] | None
     field: str
     index: int
+    repeat: bool = False  # the same id and payload appeared earlier in the batch
 
 
 def _coerce(raw: Any) -> ItemIn:
@@ -96,8 +100,8 @@ def prepare_items(
 ) -> list[_Prepared]:
     """Validate a whole batch before anything is written; errors name ``{name}[i].field``.
 
-    Repeats of an external id with the same payload are dropped (each entry keeps the index of
-    its first row); with another payload they are refused.
+    Returns one entry per input, in order. A repeat of an external id with the same payload is
+    marked ``repeat``; with another payload it is refused.
     """
     if isinstance(items, str | bytes) or not isinstance(items, Sequence):
         raise InvalidInput("must be a list of items", field=name)
@@ -150,6 +154,7 @@ def prepare_items(
                     "with another payload",
                     field=f"{base}.external_id",
                 )
+            prepared.append(replace(entry, repeat=True))
             continue
         seen[external_id] = entry
         prepared.append(entry)
@@ -186,6 +191,7 @@ def _predict(
     return probs, versions
 
 
+@retry_on_conflict
 def submit_items(
     ctx: Context, project_name: str, items: Sequence[Any], *, actor: str = "client"
 ) -> list[Routed]:
@@ -198,9 +204,10 @@ def submit_items(
     with ctx.write() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))
         prepared = prepare_items(ctx, project, items)
-        existing = tx.repo.items_by_external_id(project.id, [p.external_id for p in prepared])
+        unique = [p for p in prepared if not p.repeat]
+        existing = tx.repo.items_by_external_id(project.id, [p.external_id for p in unique])
         fresh: list[_Prepared] = []
-        for entry in prepared:
+        for entry in unique:
             row = existing.get(entry.external_id)
             if row is None:
                 fresh.append(entry)
@@ -211,9 +218,12 @@ def submit_items(
                 )
         results = _route_fresh(ctx, tx, project, fresh, actor)
         by_id = {r.external_id: r for r in results}
-        duplicates = [existing[p.external_id] for p in prepared if p.external_id not in by_id]
+        duplicates = [existing[p.external_id] for p in unique if p.external_id not in by_id]
         by_id.update((r.external_id, r) for r in _describe_existing(tx, duplicates))
-        return [by_id[p.external_id] for p in prepared]
+        return [
+            replace(by_id[p.external_id], duplicate=True) if p.repeat else by_id[p.external_id]
+            for p in prepared
+        ]
 
 
 def _route_fresh(
@@ -273,7 +283,10 @@ def _route_fresh(
             )
         )
     reasons = [outcome.reasons(i) for i in range(len(fresh))]
-    decided_by = "model" if model_row is None else f"model:v{model_row.version}"
+    decided_by = [
+        CALLER_MODEL if model_row is None or v is None else f"model:v{model_row.version}"
+        for v in version_ids
+    ]
     tx.repo.insert_many(
         DecisionRow,
         [
@@ -284,7 +297,7 @@ def _route_fresh(
                 "route": outcome.routes[i].value,
                 "reasons": list(reasons[i]),
                 "final_label": predicted[i] if outcome.routes[i] is Route.AUTO else None,
-                "decided_by": decided_by if outcome.routes[i] is Route.AUTO else None,
+                "decided_by": decided_by[i] if outcome.routes[i] is Route.AUTO else None,
                 "policy_version": policy.version,
                 "created_at": now,
                 "decided_at": now if outcome.routes[i] is Route.AUTO else None,

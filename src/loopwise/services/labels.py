@@ -10,7 +10,7 @@ from sqlalchemy import select
 from loopwise.core.enums import ItemStatus, LabelSource, TaskStatus
 from loopwise.core.payloads import validate_label
 from loopwise.errors import Conflict, DuplicateExternalId, InvalidInput, ItemNotFound
-from loopwise.services.context import Context
+from loopwise.services.context import Context, retry_on_conflict
 from loopwise.services.items import prepare_items
 from loopwise.services.resolution import resolve_item
 from loopwise.store import mappers
@@ -23,6 +23,7 @@ from loopwise.store.tables import (
 )
 
 
+@retry_on_conflict
 def import_labels(
     ctx: Context,
     project_name: str,
@@ -59,7 +60,7 @@ def import_labels(
                     )
             items.append({k: v for k, v in row.items() if k != "label"})
             values.append(value)
-        prepared = prepare_items(ctx, project, items, name="rows")
+        prepared = [p for p in prepare_items(ctx, project, items, name="rows") if not p.repeat]
         existing = tx.repo.items_by_external_id(project.id, [p.external_id for p in prepared])
         resolved = 0
         for entry in prepared:
@@ -156,6 +157,7 @@ def export_labels(ctx: Context, project_name: str) -> Iterator[dict[str, Any]]:
                 last_id = label.id
 
 
+@retry_on_conflict
 def add_golden(
     ctx: Context,
     project_name: str,

@@ -11,7 +11,7 @@ import numpy as np
 from loopwise.core.entities import ModelVersion, Project
 from loopwise.core.enums import LabelSplit, ModelStage
 from loopwise.errors import ModelVersionNotFound, NotEnoughLabels, PromotionRefused
-from loopwise.services.context import Context, Tx
+from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.store import mappers
 from loopwise.store.tables import ModelVersionRow
 from loopwise.training import (
@@ -71,6 +71,52 @@ def load_datasets(tx: Tx, project: Project) -> DataSets:
     )
 
 
+@retry_on_conflict
+def _register(
+    ctx: Context, project: Project, model: TrainedModel, data: DataSets, actor: str
+) -> ModelVersionRow:
+    """Store the fitted model's artifact and its version row; a lost race on the version number
+    discards the file and is retried with the next number."""
+    path = ""
+    try:
+        with ctx.write() as tx:
+            version = tx.repo.next_model_version(project.id)
+            path, digest = ctx.artifacts.save(model, project.id, version)
+            row = ModelVersionRow(
+                project_id=project.id,
+                version=version,
+                algorithm=model.algorithm,
+                artifact_path=path,
+                sha256=digest,
+                metrics={
+                    "train": {"n": len(data.train), "classes": dict(Counter(data.train.targets))},
+                },
+                stage=ModelStage.CANDIDATE.value,
+                trained_on=len(data.train),
+                rolled_back=False,
+                created_at=tx.now,
+            )
+            tx.repo.add(row)
+            tx.audit(
+                actor=actor,
+                action="model.trained",
+                entity_type="model_version",
+                entity_id=row.id,
+                project_id=project.id,
+                after={
+                    "version": version,
+                    "algorithm": model.algorithm,
+                    "sha256": digest,
+                    "trained_on": len(data.train),
+                },
+            )
+    except BaseException:
+        if path:
+            ctx.artifacts.discard(path)
+        raise
+    return row
+
+
 def train_candidate(
     ctx: Context,
     project_name: str,
@@ -98,44 +144,7 @@ def train_candidate(
         sample_weight=None if len(set(data.train.weights)) <= 1 else data.train.weights,
         estimator=estimator,
     )
-    algorithm = model.algorithm
-    path = ""
-    try:
-        with ctx.write() as tx:
-            version = tx.repo.next_model_version(project.id)
-            path, digest = ctx.artifacts.save(model, project.id, version)
-            row = ModelVersionRow(
-                project_id=project.id,
-                version=version,
-                algorithm=algorithm,
-                artifact_path=path,
-                sha256=digest,
-                metrics={
-                    "train": {"n": len(data.train), "classes": dict(Counter(data.train.targets))},
-                },
-                stage=ModelStage.CANDIDATE.value,
-                trained_on=len(data.train),
-                rolled_back=False,
-                created_at=tx.now,
-            )
-            tx.repo.add(row)
-            tx.audit(
-                actor=actor,
-                action="model.trained",
-                entity_type="model_version",
-                entity_id=row.id,
-                project_id=project.id,
-                after={
-                    "version": version,
-                    "algorithm": algorithm,
-                    "sha256": digest,
-                    "trained_on": len(data.train),
-                },
-            )
-    except BaseException:
-        if path:
-            ctx.artifacts.discard(path)
-        raise
+    row = _register(ctx, project, model, data, actor)
     ctx.models.put(row.id, model)
     return mappers.model_version(row)
 
@@ -246,6 +255,7 @@ class PromotionResult:
     forced: bool = False
 
 
+@retry_on_conflict
 def promote(
     ctx: Context,
     project_name: str,
@@ -305,6 +315,7 @@ def promote(
         )
 
 
+@retry_on_conflict
 def rollback(ctx: Context, project_name: str, *, actor: str = "system") -> ModelVersion:
     """Put back the version that was production before the current one."""
     with ctx.write() as tx:

@@ -8,7 +8,7 @@ from loopwise.core.entities import Project, RoutingConfig, TrainingConfig
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind
 from loopwise.core.payloads import validate_label_set
 from loopwise.errors import DuplicateProject, InvalidInput
-from loopwise.services.context import Context
+from loopwise.services.context import Context, retry_on_conflict
 from loopwise.store import mappers
 from loopwise.store.tables import ProjectRow
 
@@ -44,6 +44,7 @@ def _check_training(config: TrainingConfig) -> None:
         raise InvalidInput("must be 'accuracy' or 'macro_f1'", field="training.metric")
 
 
+@retry_on_conflict
 def create_project(
     ctx: Context,
     name: str,

@@ -8,7 +8,14 @@ from __future__ import annotations
 import hashlib
 
 from loopwise.core.entities import Project
-from loopwise.core.enums import ItemStatus, LabelSource, LabelSplit, Route, TaskStatus
+from loopwise.core.enums import (
+    DecisionOrigin,
+    ItemStatus,
+    LabelSource,
+    LabelSplit,
+    Route,
+    TaskStatus,
+)
 from loopwise.services.context import Tx
 from loopwise.store.tables import (
     DecisionRow,
@@ -64,6 +71,7 @@ def resolve_item(
             item_id=item.id,
             prediction_id=None,
             route=Route.HUMAN.value,
+            origin=DecisionOrigin.IMPORT.value,
             reasons=["ground truth imported"],
             policy_version=project.routing.version,
             created_at=tx.now,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import case, func, select
 
-from loopwise.core.enums import Route, TaskStatus
+from loopwise.core.enums import DecisionOrigin, Route, TaskStatus
 from loopwise.services.context import Context
 from loopwise.store.tables import DecisionRow, LabelRow, PredictionRow, ReviewTaskRow
 
@@ -37,7 +37,10 @@ def project_stats(ctx: Context, project_name: str) -> ProjectStats:
         routes = dict(
             tx.session.execute(
                 select(DecisionRow.route, func.count())
-                .where(DecisionRow.project_id == project.id, DecisionRow.prediction_id.is_not(None))
+                .where(
+                    DecisionRow.project_id == project.id,
+                    DecisionRow.origin == DecisionOrigin.ROUTED.value,
+                )
                 .group_by(DecisionRow.route)
             ).all()
         )

@@ -143,7 +143,7 @@ class Repository:
                     ReviewTaskRow.status == TaskStatus.OPEN.value,
                     and_(
                         ReviewTaskRow.status == TaskStatus.CLAIMED.value,
-                        ReviewTaskRow.lease_expires_at < now,
+                        ReviewTaskRow.lease_expires_at <= now,
                     ),
                 ),
                 ~already_reviewed,
@@ -164,7 +164,7 @@ class Repository:
                     ReviewTaskRow.status == TaskStatus.OPEN.value,
                     and_(
                         ReviewTaskRow.status == TaskStatus.CLAIMED.value,
-                        ReviewTaskRow.lease_expires_at < now,
+                        ReviewTaskRow.lease_expires_at <= now,
                     ),
                 ),
             )

@@ -146,6 +146,7 @@ class DecisionRow(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), unique=True)
     prediction_id: Mapped[int | None] = mapped_column(ForeignKey("prediction.id"), nullable=True)
     route: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(16), default="routed", server_default="routed")
     reasons: Mapped[list[str]] = mapped_column(Json)
     final_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -116,6 +116,7 @@ class TestSubmitWithoutModel:
             "item_id": routed.item_id,
             "prediction_id": None,
             "route": "human",
+            "origin": "routed",
             "reasons": list(NO_MODEL),
             "final_label": None,
             "decided_by": None,
@@ -294,7 +295,7 @@ class TestCallerProbabilities:
         decided = one(lw, "decision", item_id=sure.item_id)
         assert (decided["final_label"], decided["decided_by"], decided["route"]) == (
             "ham",
-            "model",
+            "caller-model",
             "auto",
         )
         task = one(lw, "review_task")
@@ -307,11 +308,6 @@ class TestCallerProbabilities:
 
 
 class TestCallerProbabilitiesWithAModel:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: an item scored by the caller is recorded as decided_by 'model:v1' when a "
-        "production model exists, though that model never scored it (model_version_id is None)",
-    )
     def test_a_caller_scored_item_is_not_attributed_to_loopwises_model(self, lw: Loopwise) -> None:
         make_text_project(lw, training=NO_HOLDOUT)
         seeded_model(lw)
@@ -319,7 +315,7 @@ class TestCallerProbabilitiesWithAModel:
         [routed] = lw.submit("sms", [scored_item("theirs", "x", [0.99, 0.01])])
 
         assert one(lw, "prediction", item_id=routed.item_id)["model_version_id"] is None
-        assert one(lw, "decision", item_id=routed.item_id)["decided_by"] == "model"
+        assert one(lw, "decision", item_id=routed.item_id)["decided_by"] == "caller-model"
 
 
 class TestIdempotency:
@@ -566,14 +562,6 @@ class TestConcurrentSubmission:
         SQLite serialises writers (``BEGIN IMMEDIATE``), so there the second waits, sees the
         first item and reports a duplicate; the barrier times out harmlessly.
         """
-        if lw.ctx.engine.dialect.name == "postgresql":
-            request.applymarker(
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="BUG: on PostgreSQL the loser of the race gets a raw IntegrityError "
-                    "(uq_item_project_external_id) instead of duplicate=True",
-                )
-            )
         make_text_project(lw)
         real = Repository.items_by_external_id
         sqlite = lw.ctx.engine.dialect.name == "sqlite"

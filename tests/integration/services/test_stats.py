@@ -72,11 +72,6 @@ def test_automation_rate_and_human_ai_agreement(lw: Loopwise) -> None:
     assert after.human_ai_agreement == pytest.approx(2 / 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stats counts routes only for decisions with a prediction, so items queued "
-    "before any model exists vanish from routes and the automation rate is overstated",
-)
 def test_items_queued_before_any_model_count_as_routed_to_people(lw: Loopwise) -> None:
     make_text_project(lw)
     lw.submit("sms", text_items(["a", "b", "c"]))

@@ -62,7 +62,7 @@ def test_an_empty_database_is_upgraded_to_head_matching_the_orm(engine: Engine) 
 
     upgrade(engine)
 
-    assert head_revision() == "0001_initial_schema"
+    assert head_revision() == "0002_decision_origin"
     assert current_revision(engine) == head_revision()
     assert table_names(engine) == TABLES | {"alembic_version"}
     with engine.connect() as conn:
@@ -100,3 +100,57 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
     upgrade(engine)
     assert table_names(engine) == TABLES | {"alembic_version"}
     assert current_revision(engine) == head_revision()
+
+
+def test_0002_marks_imported_ground_truth_and_keeps_routed_items(
+    engine: Engine, database_url: str, tmp_path: object
+) -> None:
+    """Data written under 0001 gets the right decision origin when upgraded to 0002."""
+    upgrade(engine, "0001_initial_schema")
+    now = "2026-01-01 00:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO project (id, name, labels, input_kind, feature_names, routing, "
+                "training, error_taxonomy, guideline, created_at) VALUES (1, 'p', '[\"a\",\"b\"]', "
+                "'text', '[]', '{}', '{}', '[]', '', :now)"
+            ),
+            {"now": now},
+        )
+        for item_id, status in ((1, "resolved"), (2, "queued")):
+            conn.execute(
+                text(
+                    "INSERT INTO item (id, project_id, external_id, payload, payload_sha256, "
+                    "metadata, status, created_at, updated_at) VALUES (:id, 1, :ext, "
+                    "'{\"text\": \"x\"}', 'h', '{}', :status, :now, :now)"
+                ),
+                {"id": item_id, "ext": f"e{item_id}", "status": status, "now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO decision (id, project_id, item_id, route, reasons, final_label, "
+                    "decided_by, policy_version, created_at) VALUES (:id, 1, :id, 'human', '[]', "
+                    ":label, :by, 1, :now)"
+                ),
+                {
+                    "id": item_id,
+                    "label": "a" if status == "resolved" else None,
+                    "by": "import" if status == "resolved" else None,
+                    "now": now,
+                },
+            )
+        conn.execute(
+            text(
+                "INSERT INTO review_task (id, project_id, item_id, stage, priority, "
+                "priority_score, status, required_reviews, created_at) VALUES "
+                "(1, 1, 2, 'review', 2, 1.0, 'open', 1, :now)"
+            ),
+            {"now": now},
+        )
+    ensure_schema(engine)
+    assert current_revision(engine) == head_revision() == "0002_decision_origin"
+    with engine.connect() as conn:
+        origins: dict[int, str] = {
+            row[0]: row[1] for row in conn.execute(text("SELECT item_id, origin FROM decision"))
+        }
+    assert origins == {1: "import", 2: "routed"}
