@@ -35,7 +35,6 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=64 * 1024, gt=0)
     max_batch_items: int = Field(default=10_000, gt=0)
     lease_seconds: int = Field(default=300, gt=0)
-    undo_seconds: int = Field(default=30, ge=0)
     echo_sql: bool = False
 
     @model_validator(mode="after")

@@ -59,18 +59,22 @@ def normalize_payload(
     return result
 
 
+def _only(payload: Mapping[str, Any], key: str, what: str, field: str) -> None:
+    """Refuse any field of ``payload`` other than ``key``, naming the first one."""
+    unknown = sorted(set(payload) - {key})
+    if unknown:
+        raise InvalidPayload(
+            f"unknown field {unknown[0]!r}; {what} has only {key!r} (put other fields in metadata)",
+            field=f"{field}.{unknown[0]}",
+        )
+
+
 def _normalize_text(payload: Any, field: str) -> dict[str, Any]:
     if isinstance(payload, str):
         payload = {"text": payload}
     if not isinstance(payload, Mapping):
         raise InvalidPayload("must be a string or an object with a 'text' field", field=field)
-    unknown = sorted(set(payload) - {"text"})
-    if unknown:
-        raise InvalidPayload(
-            f"unknown field {unknown[0]!r}; a text payload has only 'text' "
-            "(put other fields in metadata)",
-            field=f"{field}.{unknown[0]}",
-        )
+    _only(payload, "text", "a text payload", field)
     if "text" not in payload:
         raise InvalidPayload("is required", field=f"{field}.text")
     text = payload["text"]
@@ -92,13 +96,7 @@ def _normalize_text(payload: Any, field: str) -> dict[str, Any]:
 def _normalize_tabular(payload: Any, feature_names: Sequence[str], field: str) -> dict[str, Any]:
     if not isinstance(payload, Mapping) or "features" not in payload:
         raise InvalidPayload("must be an object with a 'features' field", field=field)
-    unknown = sorted(set(payload) - {"features"})
-    if unknown:
-        raise InvalidPayload(
-            f"unknown field {unknown[0]!r}; a tabular payload has only 'features' "
-            "(put other fields in metadata)",
-            field=f"{field}.{unknown[0]}",
-        )
+    _only(payload, "features", "a tabular payload", field)
     raw = payload["features"]
     n = len(feature_names)
     values: list[Any]

@@ -105,10 +105,10 @@ class Loopwise:
 
     # items
     def submit(
-        self, project: str, items_: Sequence[Any], *, actor: str = "client"
+        self, project: str, batch: Sequence[Any], *, actor: str = "client"
     ) -> list[items.Routed]:
         """Accept, predict and route a batch (see :func:`loopwise.services.items.submit_items`)."""
-        return items.submit_items(self.ctx, project, items_, actor=actor)
+        return items.submit_items(self.ctx, project, batch, actor=actor)
 
     def item(self, project: str, external_id: str) -> items.ItemView:
         return items.get_item(self.ctx, project, external_id)

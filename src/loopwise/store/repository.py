@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from loopwise.core.enums import ItemStatus, ModelStage, Stage, TaskStatus
+from loopwise.core.enums import ModelStage, Stage, TaskStatus
 from loopwise.errors import ProjectNotFound
 from loopwise.store.tables import (
     AuditEventRow,
@@ -72,9 +72,6 @@ class Repository:
             insert(table).returning(table.id, sort_by_parameter_order=True), list(rows)
         )
         return list(result)
-
-    def item(self, item_id: int) -> ItemRow | None:
-        return self.session.get(ItemRow, item_id)
 
     def item_status_counts(self, project_id: int) -> dict[str, int]:
         rows = self.session.execute(
@@ -268,14 +265,3 @@ class Repository:
         if entity_id is not None:
             query = query.where(AuditEventRow.entity_id == entity_id)
         return self.session.scalars(query).all()
-
-    def count(self, table: type[Any], project_id: int) -> int:
-        return int(
-            self.session.scalar(
-                select(func.count()).select_from(table).where(table.project_id == project_id)
-            )
-            or 0
-        )
-
-
-ITEM_STATUSES = tuple(s.value for s in ItemStatus)
