@@ -71,4 +71,11 @@ def load_sms_spam() -> TextDataset:
         return load_labelled_csv(path, name="sms_spam")
 
 
-__all__ = ["TextDataset", "load_labelled_csv", "load_sms_spam"]
+def load_trec_questions() -> TextDataset:
+    """TREC question classification (Li and Roth, COLING 2002): 6 coarse labels."""
+    ref = resources.files(__package__).joinpath("trec_questions.csv")
+    with resources.as_file(ref) as path:
+        return load_labelled_csv(path, name="trec_questions")
+
+
+__all__ = ["TextDataset", "load_labelled_csv", "load_sms_spam", "load_trec_questions"]
