@@ -14,7 +14,6 @@ from loopwise.core.entities import (
     QueueEntry,
     Review,
     ReviewTask,
-    RoutingConfig,
     TrainingConfig,
 )
 from loopwise.core.enums import (
@@ -28,6 +27,7 @@ from loopwise.core.enums import (
     TaskStatus,
     Verdict,
 )
+from loopwise.core.policy import RoutingConfig
 from loopwise.errors import LoopwiseError
 from loopwise.services.items import ItemIn, Routed
 from loopwise.services.loop import Loopwise

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from loopwise.core.entities import RoutingConfig
 from loopwise.core.enums import ItemStatus, Route, Verdict
+from loopwise.core.policy import RoutingConfig
 from loopwise.datasets import TextDataset
 from loopwise.errors import InvalidInput, NotEnoughLabels
 from loopwise.services.loop import Loopwise
@@ -30,11 +30,14 @@ Progress = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class DemoConfig:
     rounds: int = 5
-    seed_labels: int = 100
+    seed_labels: int = 300
     test_share: float = 0.2
     reviewers: tuple[str, ...] = ("alice", "bob", "carol")
-    reviewer_error_rate: float = 0.03
+    reviewer_error_rate: float = 0.01
     auto_threshold: float = 0.9
+    target_error: float | None = 0.05
+    target_confidence: float = 0.9
+    qa_sample: float = 0.02
     batch_size: int = 500
     seed: int = 7
 
@@ -47,6 +50,8 @@ class DemoConfig:
             raise InvalidInput("must be in (0, 0.9)", field="test_share")
         if not 0.0 <= self.auto_threshold <= 1.0:
             raise InvalidInput("must be in [0, 1]", field="auto_threshold")
+        if self.target_error is not None and not 0.0 < self.target_error < 1.0:
+            raise InvalidInput("must be in (0, 1)", field="target_error")
         classes = len(dataset.label_set)
         if self.seed_labels < 2 * classes:
             raise InvalidInput(
@@ -71,6 +76,8 @@ class RoundResult:
     reviews: int
     promoted: bool | None
     gate: list[str] = field(default_factory=list)
+    threshold: float | None = None
+    certificate: str = ""
 
 
 @dataclass
@@ -126,6 +133,17 @@ def _seed_indices(
     return chosen
 
 
+def _threshold_in_force(lw: Loopwise, project: str) -> tuple[float | None, str]:
+    """The auto-decision threshold the next round will be routed with, and why."""
+    report = lw.routing_report(project)
+    if report.policy.target_error is None:
+        return report.policy.auto_threshold, f"fixed threshold {report.policy.auto_threshold}"
+    if report.certificate is None:
+        return None, "no production model to certify"
+    cert = report.certificate
+    return (cert.threshold if cert.certified else None), cert.explain()
+
+
 def unique_project_name(lw: Loopwise, base: str) -> str:
     existing = {p.name for p in lw.projects()}
     if base not in existing:
@@ -162,7 +180,12 @@ def run_demo(
     lw.create_project(
         project,
         label_set,
-        routing=RoutingConfig(auto_threshold=config.auto_threshold),
+        routing=RoutingConfig(
+            auto_threshold=config.auto_threshold,
+            target_error=config.target_error,
+            target_confidence=config.target_confidence,
+            qa_sample=config.qa_sample,
+        ),
         guideline="Spam is unsolicited commercial or fraudulent messaging; everything else is ham.",
         actor="demo",
     )
@@ -197,6 +220,7 @@ def run_demo(
     seed_accuracy, _ = model_accuracy()
     results: list[RoundResult] = []
     for number, chunk in enumerate(rounds, start=1):
+        threshold, certificate = _threshold_in_force(lw, project)
         idx = chunk.tolist()
         routed = []
         for start in range(0, len(idx), config.batch_size):
@@ -249,6 +273,8 @@ def run_demo(
         promoted, gate = retrain()
         accuracy, version = model_accuracy()
         result = RoundResult(
+            threshold=threshold,
+            certificate=certificate,
             round=number,
             submitted=len(idx),
             automation_rate=sum(1 for r in routed if r.route is Route.AUTO) / len(idx),

@@ -36,13 +36,21 @@ def demo(
         Path | None, typer.Option(help="CSV with label,text columns (default: bundled SMS spam).")
     ] = None,
     rounds: Annotated[int, typer.Option(min=1, help="Rounds of stream, review, retrain.")] = 5,
-    seed_labels: Annotated[int, typer.Option(min=2, help="Labelled items to start from.")] = 100,
+    seed_labels: Annotated[int, typer.Option(min=2, help="Labelled items to start from.")] = 300,
     reviewer_error_rate: Annotated[
         float, typer.Option(help="How often a simulated reviewer errs.")
-    ] = 0.03,
-    threshold: Annotated[
-        float, typer.Option(help="Auto-decide at or above this confidence.")
+    ] = 0.01,
+    target_error: Annotated[
+        float,
+        typer.Option(help="Certify auto-decisions err at most this often (0: use --threshold)."),
+    ] = 0.05,
+    target_confidence: Annotated[
+        float, typer.Option(help="With this probability (1 - delta).")
     ] = 0.9,
+    threshold: Annotated[
+        float, typer.Option(help="Fixed threshold on calibrated confidence (--target-error 0).")
+    ] = 0.9,
+    qa_sample: Annotated[float, typer.Option(help="Share of automatic decisions checked.")] = 0.02,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     project: Annotated[
         str | None, typer.Option(help="Project name (default: a new demo-* name).")
@@ -58,6 +66,9 @@ def demo(
         seed_labels=seed_labels,
         reviewer_error_rate=reviewer_error_rate,
         auto_threshold=threshold,
+        target_error=target_error or None,
+        target_confidence=target_confidence,
+        qa_sample=qa_sample,
         seed=seed,
     )
     started = time.perf_counter()
@@ -70,15 +81,16 @@ def demo(
         table = Table(title="Rounds", title_justify="left")
         for column in (
             "round",
+            "threshold",
             "items",
-            "automation",
-            "decision acc.",
-            "model acc.",
+            "auto",
+            "decision acc",
+            "model acc",
             "labels",
             "reviews",
             "gate",
         ):
-            table.add_column(column, justify="right" if column not in ("gate",) else "left")
+            table.add_column(column, justify="left" if column == "gate" else "right")
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -96,8 +108,10 @@ def demo(
 
             def on_round(r: RoundResult) -> None:
                 progress.console.print(
-                    f"round {r.round}: {r.submitted} items, {r.automation_rate:.1%} automated, "
-                    f"{r.reviews} reviewed, model accuracy {r.model_accuracy:.4f}, {_verdict(r)}"
+                    f"round {r.round}: {r.certificate}\n  {r.submitted} items, "
+                    f"{r.automation_rate:.1%} automated, {r.reviews} reviewed, "
+                    f"model accuracy {r.model_accuracy:.4f}, {_verdict(r)}",
+                    soft_wrap=True,
                 )
 
             result = run_demo(
@@ -106,6 +120,7 @@ def demo(
     result.seconds = round(time.perf_counter() - started, 2)
     table.add_row(
         "seed",
+        "-",
         str(seed_labels),
         "-",
         "-",
@@ -117,6 +132,7 @@ def demo(
     for r in result.rounds:
         table.add_row(
             str(r.round),
+            "review all" if r.threshold is None else f"{r.threshold:.4f}",
             str(r.submitted),
             f"{r.automation_rate:.1%}",
             f"{r.decision_accuracy:.4f}",

@@ -12,8 +12,8 @@ from rich.table import Table
 from loopwise.cli.common import console, handle_errors, open_loopwise
 from loopwise.cli.demo import demo
 from loopwise.cli.io import file_format, read_items, write_labels
-from loopwise.core.entities import RoutingConfig
 from loopwise.core.enums import InputKind
+from loopwise.core.policy import RoutingConfig
 from loopwise.store.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(help="loopwise: human-in-the-loop machine learning.", no_args_is_help=True)

@@ -19,44 +19,9 @@ from loopwise.core.enums import (
     TaskStatus,
     Verdict,
 )
+from loopwise.core.policy import RoutingConfig
 
 JSON = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RoutingConfig:
-    """Thresholds a project routes with.
-
-    Parameters
-    ----------
-    auto_threshold:
-        Predictions whose confidence (top-class probability) is at least this are decided
-        automatically. ``1.0`` or more sends everything to people.
-    expert_threshold:
-        Predictions whose confidence is below this go straight to an expert; ``None`` disables
-        the expert tier for confidence.
-    """
-
-    auto_threshold: float = 0.9
-    expert_threshold: float | None = None
-    version: int = 1
-
-    def to_json(self) -> JSON:
-        return {
-            "auto_threshold": self.auto_threshold,
-            "expert_threshold": self.expert_threshold,
-            "version": self.version,
-        }
-
-    @classmethod
-    def from_json(cls, data: JSON) -> RoutingConfig:
-        return cls(
-            auto_threshold=float(data.get("auto_threshold", 0.9)),
-            expert_threshold=(
-                None if data.get("expert_threshold") is None else float(data["expert_threshold"])
-            ),
-            version=int(data.get("version", 1)),
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,138 +1,63 @@
-"""Route a batch of predictions to auto-decision, human review or expert review.
+"""Compile a project's :class:`RoutingConfig` into rules and route batches of predictions.
 
-Rules work on whole arrays: each raises the tier of the rows it matches, may make their priority
-more urgent, and sets its reason bit. Reason texts are rendered only for the rows that are
-written, so routing a large batch stays a handful of vectorised operations.
+Rules work on whole arrays (see :mod:`loopwise.routing.rules`); reason texts are rendered only
+for the rows that are written, so routing a large batch stays a handful of vectorised steps.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from loopwise.core.entities import RoutingConfig
-from loopwise.core.enums import Priority, Route
-from loopwise.scoring import confidence as confidence_of
+from loopwise.core.enums import Route
+from loopwise.core.policy import RoutingConfig
+from loopwise.routing.risk import Certificate
+from loopwise.routing.rules import (
+    PRIORITY,
+    TIER,
+    AlwaysReviewRule,
+    CertifiedThresholdRule,
+    ClassThresholdRule,
+    ConfidenceThresholdRule,
+    ExpertThresholdRule,
+    FieldRule,
+    NoModelRule,
+    OODRule,
+    QASampleRule,
+    RoutingBatch,
+    Rule,
+    Votes,
+)
 from loopwise.scoring import entropy
 
 TIER_ROUTES = (Route.AUTO, Route.HUMAN, Route.EXPERT)
-
-
-@dataclass(frozen=True)
-class RoutingBatch:
-    """What the rules see: the probabilities (aligned with ``labels``) of ``n`` predictions.
-
-    ``probabilities`` is ``None`` when the project has no production model yet.
-    """
-
-    labels: tuple[str, ...]
-    probabilities: npt.NDArray[np.float64] | None
-    n: int
-
-    @cached_property
-    def confidence(self) -> npt.NDArray[np.float64]:
-        """Top-class probability per row (zeros without a model); computed once per batch."""
-        if self.probabilities is None:
-            return np.zeros(self.n)
-        return confidence_of(self.probabilities)
-
-
-@dataclass
-class Votes:
-    """Mutable per-row state the rules write into (tier 0 auto, 1 human, 2 expert)."""
-
-    tier: npt.NDArray[np.int8]
-    priority: npt.NDArray[np.int8]
-    reason_bits: npt.NDArray[np.uint32]
-
-    @classmethod
-    def empty(cls, n: int) -> Votes:
-        return cls(
-            tier=np.zeros(n, dtype=np.int8),
-            priority=np.full(n, int(Priority.NORMAL), dtype=np.int8),
-            reason_bits=np.zeros(n, dtype=np.uint32),
-        )
-
-
-class Rule(ABC):
-    """One routing condition. Subclasses set ``name`` and implement ``apply`` and ``describe``."""
-
-    name: str = "rule"
-
-    @abstractmethod
-    def apply(self, batch: RoutingBatch, votes: Votes, bit: int) -> None:
-        """Raise ``votes.tier`` (never lower it) for matching rows and set ``bit`` on them."""
-
-    @abstractmethod
-    def describe(self, batch: RoutingBatch, row: int) -> str:
-        """Say in words why this rule matched ``row``."""
-
-
-class NoModelRule(Rule):
-    """Without a production model nothing can be decided automatically."""
-
-    name = "no_model"
-
-    def apply(self, batch: RoutingBatch, votes: Votes, bit: int) -> None:
-        if batch.probabilities is None:
-            np.maximum(votes.tier, 1, out=votes.tier)
-            votes.reason_bits |= np.uint32(1 << bit)
-
-    def describe(self, batch: RoutingBatch, row: int) -> str:
-        return "no production model yet"
-
-
-@dataclass
-class ConfidenceThresholdRule(Rule):
-    """Below ``auto_threshold`` to people; below ``expert_threshold`` to experts.
-
-    A threshold of 1.0 (or more) sends every prediction to people, even one of confidence 1.0.
-    """
-
-    auto_threshold: float
-    expert_threshold: float | None = None
-    name: str = field(default="confidence", init=False)
-
-    def apply(self, batch: RoutingBatch, votes: Votes, bit: int) -> None:
-        if batch.probabilities is None:
-            return
-        conf = batch.confidence
-        low = (
-            np.ones(batch.n, dtype=bool)
-            if self.auto_threshold >= 1.0
-            else conf < self.auto_threshold
-        )
-        votes.tier[low] = np.maximum(votes.tier[low], 1)
-        if self.expert_threshold is not None:
-            very_low = conf < self.expert_threshold
-            votes.tier[very_low] = 2
-            low |= very_low
-        votes.reason_bits[low] |= np.uint32(1 << bit)
-
-    def describe(self, batch: RoutingBatch, row: int) -> str:
-        conf = float(batch.confidence[row])
-        if self.expert_threshold is not None and conf < self.expert_threshold:
-            return f"confidence {conf:.3f} below expert threshold {self.expert_threshold:.3f}"
-        if self.auto_threshold >= 1.0:
-            return f"threshold {self.auto_threshold:.3f}: every prediction is reviewed"
-        return f"confidence {conf:.3f} below threshold {self.auto_threshold:.3f}"
+MAX_RULES = 32
 
 
 @dataclass(frozen=True)
 class RoutingOutcome:
-    """The routing of ``n`` predictions: arrays plus a way to read each row's reasons."""
+    """The routing of ``n`` predictions: arrays, plus each row's reasons and rule names."""
 
-    routes: tuple[Route, ...]
+    tier: npt.NDArray[np.int8]
     priority: npt.NDArray[np.int8]
     priority_score: npt.NDArray[np.float64]
     reason_bits: npt.NDArray[np.uint32]
     policy: RoutingPolicy
     batch: RoutingBatch
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        return tuple(TIER_ROUTES[t] for t in self.tier.tolist())
+
+    def route(self, row: int) -> Route:
+        return TIER_ROUTES[int(self.tier[row])]
+
+    def rules(self, row: int) -> tuple[str, ...]:
+        bits = int(self.reason_bits[row])
+        return tuple(rule.name for i, rule in enumerate(self.policy.rules) if bits & (1 << i))
 
     def reasons(self, row: int) -> tuple[str, ...]:
         """Every reason behind row ``row``'s route, in rule order."""
@@ -142,11 +67,8 @@ class RoutingOutcome:
             for i, rule in enumerate(self.policy.rules)
             if bits & (1 << i)
         ]
-        if not found and self.routes[row] is Route.AUTO:
-            conf = float(self.batch.confidence[row])
-            found.append(
-                f"confidence {conf:.3f} at or above threshold {self.policy.auto_threshold:.3f}"
-            )
+        if not found and self.tier[row] == 0:
+            found.append(self.policy.auto_reason(self.batch, row))
         return tuple(found)
 
 
@@ -155,31 +77,77 @@ class RoutingPolicy:
     """An ordered list of rules and the version of the configuration they came from."""
 
     rules: Sequence[Rule]
-    auto_threshold: float
     version: int = 1
+    auto_threshold: float = 0.9
+    certified: Certificate | None = None
 
     @classmethod
-    def from_config(cls, config: RoutingConfig) -> RoutingPolicy:
+    def from_config(
+        cls,
+        config: RoutingConfig,
+        labels: Sequence[str] = (),
+        *,
+        certificate: Certificate | None = None,
+    ) -> RoutingPolicy:
+        """Rules in order: no model; confidence (certified when ``config.target_error`` is set
+        and a certificate is given; with a target but no certificate yet, everything is
+        reviewed); expert threshold; per-class thresholds; always-review classes;
+        out-of-distribution; business rules; QA sampling last."""
+        rules: list[Rule] = [NoModelRule()]
+        if config.target_error is not None:
+            if certificate is None:
+                rules.append(
+                    CertifiedThresholdRule(
+                        float("inf"),
+                        "no certified threshold yet: verify items and recalibrate; "
+                        "every item is reviewed",
+                    )
+                )
+            else:
+                rules.append(CertifiedThresholdRule(certificate.threshold, certificate.explain()))
+        else:
+            rules.append(ConfidenceThresholdRule(config.auto_threshold))
+        if config.expert_threshold is not None:
+            rules.append(ExpertThresholdRule(config.expert_threshold))
+        if config.class_thresholds:
+            rules.append(ClassThresholdRule(dict(config.class_thresholds)))
+        if config.always_review:
+            rules.append(AlwaysReviewRule(tuple(config.always_review)))
+        if config.ood is not None:
+            rules.append(OODRule(TIER[config.ood.route], PRIORITY[config.ood.priority]))
+        rules.extend(FieldRule(spec) for spec in config.rules)
+        if config.qa_sample > 0:
+            rules.append(QASampleRule(config.qa_sample))
+        if len(rules) > MAX_RULES:
+            raise ValueError(f"a routing policy holds at most {MAX_RULES} rules")
         return cls(
-            rules=[
-                NoModelRule(),
-                ConfidenceThresholdRule(config.auto_threshold, config.expert_threshold),
-            ],
-            auto_threshold=config.auto_threshold,
+            rules=rules,
             version=config.version,
+            auto_threshold=config.auto_threshold,
+            certified=certificate if config.target_error is not None else None,
         )
+
+    def auto_reason(self, batch: RoutingBatch, row: int) -> str:
+        if self.certified is not None:
+            conf = float(batch.model_confidence[row])
+            return (
+                f"model confidence {conf:.4f} at or above certified threshold "
+                f"{self.certified.threshold:.4f} (error <= {self.certified.alpha:.1%} at "
+                f"{1 - self.certified.delta:.0%} confidence)"
+            )
+        conf = float(batch.confidence[row])
+        return f"confidence {conf:.3f} at or above threshold {self.auto_threshold:.3f}"
 
     def route(self, batch: RoutingBatch) -> RoutingOutcome:
         """Route every row of ``batch``; the priority score is the normalised entropy."""
-        if len(self.rules) > 32:
-            raise ValueError("a routing policy holds at most 32 rules")
+        if len(self.rules) > MAX_RULES:
+            raise ValueError(f"a routing policy holds at most {MAX_RULES} rules")
         votes = Votes.empty(batch.n)
         for bit, rule in enumerate(self.rules):
             rule.apply(batch, votes, bit)
         score = np.ones(batch.n) if batch.probabilities is None else entropy(batch.probabilities)
-        routes = tuple(TIER_ROUTES[t] for t in votes.tier.tolist())
         return RoutingOutcome(
-            routes=routes,
+            tier=votes.tier,
             priority=votes.priority,
             priority_score=score,
             reason_bits=votes.reason_bits,

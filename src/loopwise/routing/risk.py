@@ -43,6 +43,16 @@ def min_calibration_size(alpha: float, delta: float) -> int:
     return math.ceil(math.log(delta) / math.log1p(-alpha))
 
 
+def sgr_min_size(alpha: float, delta: float) -> int:
+    """Fewest verified items with which :func:`certify_threshold` can certify anything: its
+    first test, at the median confidence, must pass with no error at level
+    ``delta / ceil(log2 m)``: ``(1 - alpha)^(floor(m/2) + 1) <= delta / ceil(log2 m)``."""
+    m = min_calibration_size(alpha, delta)
+    while (1 - alpha) ** (m // 2 + 1) > delta / max(1, math.ceil(math.log2(m))):
+        m += 1
+    return m
+
+
 def binomial_upper_bound(errors: int, n: int, delta: float) -> float:
     """Clopper-Pearson upper confidence bound (level ``1 - delta``) on an error rate seen as
     ``errors`` out of ``n``. Range [0, 1]; 1.0 when ``n`` is 0."""
@@ -136,7 +146,7 @@ def certify_threshold(
     if np.isnan(conf).any():
         raise InvalidInput("contains NaN", field="confidence")
     m = len(conf)
-    needed = min_calibration_size(alpha, delta)
+    needed = sgr_min_size(alpha, delta)
     none = Certificate(alpha, delta, NEVER, 1.0, m, 0, 0, 0.0, needed)
     if m < needed:
         return none

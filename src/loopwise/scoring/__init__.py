@@ -1,11 +1,34 @@
-"""Scores over arrays of class probabilities: pure functions, direction documented on each."""
+"""Scores over model outputs and features: pure functions and fitted detectors, each with its
+direction documented (uncertainty: higher = more uncertain; OOD: higher = more anomalous)."""
 
+from loopwise.scoring.ood import (
+    DETECTORS,
+    IsolationForestDetector,
+    KNNDistance,
+    OODDetector,
+    make_detector,
+)
 from loopwise.scoring.uncertainty import (
     check_probabilities,
     confidence,
     entropy,
+    kl_to_consensus,
     least_confidence,
     margin,
+    vote_entropy,
 )
 
-__all__ = ["check_probabilities", "confidence", "entropy", "least_confidence", "margin"]
+__all__ = [
+    "DETECTORS",
+    "IsolationForestDetector",
+    "KNNDistance",
+    "OODDetector",
+    "check_probabilities",
+    "confidence",
+    "entropy",
+    "kl_to_consensus",
+    "least_confidence",
+    "make_detector",
+    "margin",
+    "vote_entropy",
+]

@@ -2,7 +2,8 @@
 
 Every function takes ``probs`` of shape ``(n_samples, n_classes)`` (rows sum to 1) and returns a
 float array of shape ``(n_samples,)``. Each docstring says the range and which way is "more
-uncertain".
+uncertain". The committee scores (``vote_entropy``, ``kl_to_consensus``) take the probabilities
+of ``m`` models, shape ``(m, n_samples, n_classes)``, and measure how much the models disagree.
 """
 
 from __future__ import annotations
@@ -69,3 +70,78 @@ def entropy(probs: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(probs > 0.0, probs * np.log(probs), 0.0)
     return np.asarray(-terms.sum(axis=1) / np.log(k), dtype=np.float64)
+
+
+def _check_committee(committee: npt.ArrayLike) -> FloatArray:
+    array = np.asarray(committee, dtype=np.float64)
+    if array.ndim != 3 or array.shape[2] < 2:
+        raise InvalidInput(
+            f"must have shape (m, n, k) for m models with k >= 2, got {array.shape}",
+            field="committee",
+        )
+    if array.shape[0] < 2:
+        raise InvalidInput("a committee needs at least two members", field="committee")
+    return array
+
+
+def vote_entropy(committee: npt.ArrayLike) -> FloatArray:
+    """Disagreement of a committee's votes (I. Dagan and S. Engelson, ICML 1995): each member
+    votes its top class, and the entropy of the vote shares is divided by ``log min(m, k)``, its
+    largest possible value.
+
+    Parameters
+    ----------
+    committee:
+        Class probabilities of ``m >= 2`` models, shape ``(m, n, k)``.
+
+    Returns
+    -------
+    Shape ``(n,)``. Range [0, 1]; **higher = more disagreement** (0 = a unanimous vote, 1 =
+    votes spread as evenly as ``m`` members over ``k`` classes allow).
+
+    Raises
+    ------
+    InvalidInput
+        ``field="committee"`` when it is not 3-D with ``k >= 2``, or has fewer than two
+        members.
+    """
+    array = _check_committee(committee)
+    m, n, k = array.shape
+    votes = array.argmax(axis=2)
+    counts = np.zeros((n, k), dtype=np.float64)
+    np.add.at(counts, (np.broadcast_to(np.arange(n), (m, n)), votes), 1.0)
+    shares = counts / m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(shares > 0.0, shares * np.log(shares), 0.0)
+    return np.asarray(-terms.sum(axis=1) / np.log(min(m, k)), dtype=np.float64)
+
+
+def kl_to_consensus(committee: npt.ArrayLike) -> FloatArray:
+    """Mean Kullback-Leibler divergence of the members from the committee's mean prediction
+    (A. McCallum and K. Nigam, ICML 1998).
+
+    ``mean_j KL(p_j || p_mean)`` in nats, with probabilities clipped at 1e-12 so a zero never
+    produces ``log 0``. Unlike vote entropy it sees disagreement in how sure the members are,
+    not only in which class they pick.
+
+    Parameters
+    ----------
+    committee:
+        Class probabilities of ``m >= 2`` models, shape ``(m, n, k)``.
+
+    Returns
+    -------
+    Shape ``(n,)``. Range [0, log min(m, k)], **not bounded by 1** (two one-hot members that
+    disagree score ``log 2``); 0 when every member predicts the same probabilities;
+    **higher = more disagreement**.
+
+    Raises
+    ------
+    InvalidInput
+        ``field="committee"`` when it is not 3-D with ``k >= 2``, or has fewer than two
+        members.
+    """
+    array = np.clip(_check_committee(committee), 1e-12, 1.0)
+    consensus = array.mean(axis=0, keepdims=True)
+    kl = (array * (np.log(array) - np.log(consensus))).sum(axis=2)
+    return np.asarray(np.maximum(kl.mean(axis=0), 0.0), dtype=np.float64)

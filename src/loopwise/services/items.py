@@ -20,8 +20,11 @@ from loopwise.core.payloads import (
 )
 from loopwise.errors import DuplicateExternalId, InvalidInput, InvalidPayload, ItemNotFound
 from loopwise.routing import RoutingBatch, RoutingPolicy
+from loopwise.routing.fields import metadata_columns, referenced_fields
 from loopwise.scoring import check_probabilities, entropy
 from loopwise.services.context import Context, Tx, retry_on_conflict
+from loopwise.services.resolution import unit_hash
+from loopwise.services.routing import RoutingState, routing_state
 from loopwise.store import mappers
 from loopwise.store.tables import (
     DecisionRow,
@@ -30,6 +33,7 @@ from loopwise.store.tables import (
     PredictionRow,
     ReviewTaskRow,
 )
+from loopwise.training.features import model_features
 from loopwise.training.models import model_inputs
 
 CALLER_MODEL = "caller-model"
@@ -226,15 +230,63 @@ def submit_items(
         ]
 
 
+def _batch(
+    ctx: Context,
+    project: Project,
+    model_row: ModelVersionRow | None,
+    fresh: list[_Prepared],
+    raw: npt.NDArray[np.float64] | None,
+    version_ids: list[int | None],
+    state: RoutingState,
+) -> RoutingBatch:
+    """What the rules see. Loopwise's own predictions are calibrated and checked for being out
+    of distribution; the caller's own probabilities are taken as given, and cannot pass a
+    certified threshold, which was certified for loopwise's model."""
+    n = len(fresh)
+    fields = metadata_columns([p.metadata for p in fresh], referenced_fields(project.routing))
+    keys = np.asarray([unit_hash(project.id, p.external_id, "qa") for p in fresh])
+    if raw is None:
+        return RoutingBatch(project.labels, None, n, fields=fields, keys=keys)
+    ours = [i for i, v in enumerate(version_ids) if v is not None]
+    calibrated = raw.copy()
+    model_conf = raw.max(axis=1)
+    if ours:
+        calibrated[ours] = state.calibrator.transform(raw[ours])
+    if len(ours) < n and project.routing.target_error is not None:
+        model_conf[[i for i, v in enumerate(version_ids) if v is None]] = -np.inf
+    ood_score = ood_threshold = None
+    model = None if model_row is None or not ours else ctx.models.get(model_row)
+    if project.routing.ood is not None and model is not None and model.ood is not None:
+        ood_score = np.full(n, -np.inf)
+        inputs = model_inputs(project.input_kind, [fresh[i].payload for i in ours])
+        ood_score[ours] = model.ood.score(model_features(model, inputs))
+        ood_threshold = float(model.ood.threshold_)
+    return RoutingBatch(
+        project.labels,
+        calibrated,
+        n,
+        raw_confidence=model_conf,
+        fields=fields,
+        ood_score=ood_score,
+        ood_threshold=ood_threshold,
+        keys=keys,
+    )
+
+
 def _route_fresh(
     ctx: Context, tx: Tx, project: Project, fresh: list[_Prepared], actor: str
 ) -> list[Routed]:
     if not fresh:
         return []
     model_row = tx.repo.production_model(project.id)
-    probs, version_ids = _predict(ctx, project, model_row, fresh)
-    policy = RoutingPolicy.from_config(project.routing)
-    outcome = policy.route(RoutingBatch(project.labels, probs, len(fresh)))
+    raw, version_ids = _predict(ctx, project, model_row, fresh)
+    state = routing_state(ctx, tx, project, model_row)
+    batch = _batch(ctx, project, model_row, fresh, raw, version_ids, state)
+    probs = batch.probabilities
+    policy = RoutingPolicy.from_config(
+        project.routing, project.labels, certificate=state.certificate
+    )
+    outcome = policy.route(batch)
     now = tx.now
     statuses = [
         ItemStatus.DECIDED if r is Route.AUTO else ItemStatus.QUEUED for r in outcome.routes
@@ -258,7 +310,7 @@ def _route_fresh(
     predicted: list[str | None] = [None] * len(fresh)
     conf: list[float | None] = [None] * len(fresh)
     prediction_ids: list[int | None] = [None] * len(fresh)
-    if probs is not None:
+    if probs is not None and raw is not None:
         top = probs.argmax(axis=1)
         confidence = probs.max(axis=1)
         uncertainty = entropy(probs)
@@ -272,10 +324,14 @@ def _route_fresh(
                         "project_id": project.id,
                         "item_id": item_ids[i],
                         "model_version_id": version_ids[i],
-                        "probabilities": probs[i].tolist(),
+                        "probabilities": raw[i].tolist(),
                         "predicted_label": predicted[i],
                         "confidence": float(confidence[i]),
                         "uncertainty": float(uncertainty[i]),
+                        "ood_score": None
+                        if batch.ood_score is None or not np.isfinite(batch.ood_score[i])
+                        else float(batch.ood_score[i]),
+                        "calibration_id": state.calibration_id if version_ids[i] else None,
                         "created_at": now,
                     }
                     for i in range(len(fresh))
@@ -296,6 +352,7 @@ def _route_fresh(
                 "prediction_id": prediction_ids[i],
                 "route": outcome.routes[i].value,
                 "reasons": list(reasons[i]),
+                "rules": list(outcome.rules(i)),
                 "final_label": predicted[i] if outcome.routes[i] is Route.AUTO else None,
                 "decided_by": decided_by[i] if outcome.routes[i] is Route.AUTO else None,
                 "policy_version": policy.version,

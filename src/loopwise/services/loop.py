@@ -15,11 +15,11 @@ from loopwise.core.entities import (
     ModelVersion,
     Project,
     QueueEntry,
-    RoutingConfig,
     TrainingConfig,
 )
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind, Stage, Verdict
-from loopwise.services import items, labels, models, projects, reviews, stats
+from loopwise.core.policy import RoutingConfig
+from loopwise.services import items, labels, models, projects, reviews, routing, stats
 from loopwise.services.context import Context, ModelCache
 from loopwise.settings import Settings
 from loopwise.store import mappers
@@ -78,7 +78,7 @@ class Loopwise:
         *,
         input_kind: InputKind | str = InputKind.TEXT,
         feature_names: Sequence[str] = (),
-        routing: RoutingConfig | None = None,
+        routing: RoutingConfig | Mapping[str, Any] | str | None = None,
         training: TrainingConfig | None = None,
         error_taxonomy: Sequence[str] = DEFAULT_ERROR_TAXONOMY,
         guideline: str = "",
@@ -204,6 +204,22 @@ class Loopwise:
 
     def production_model(self, project: str) -> tuple[ModelVersion, TrainedModel] | None:
         return models.production_model(self.ctx, project)
+
+    # routing
+    def set_policy(
+        self, project: str, policy: RoutingConfig | Mapping[str, Any] | str, *, actor: str = "admin"
+    ) -> RoutingConfig:
+        """Replace the routing policy (a RoutingConfig, a mapping, or YAML / JSON text)."""
+        return routing.set_policy(self.ctx, project, policy, actor=actor)
+
+    def recalibrate(self, project: str, *, actor: str = "system") -> routing.RoutingReport:
+        """Refit calibration and the certified threshold for the production model now."""
+        routing.recalibrate(self.ctx, project, actor=actor)
+        return routing.routing_report(self.ctx, project)
+
+    def routing_report(self, project: str) -> routing.RoutingReport:
+        """The policy, calibration, certificate and how many items each tier and rule took."""
+        return routing.routing_report(self.ctx, project)
 
     # numbers and records
     def stats(self, project: str) -> stats.ProjectStats:

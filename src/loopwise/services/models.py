@@ -9,9 +9,13 @@ from typing import Any
 import numpy as np
 
 from loopwise.core.entities import ModelVersion, Project
-from loopwise.core.enums import LabelSplit, ModelStage
+from loopwise.core.enums import ModelStage
+from loopwise.core.policy import OODSpec
 from loopwise.errors import ModelVersionNotFound, NotEnoughLabels, PromotionRefused
+from loopwise.scoring.ood import make_detector
 from loopwise.services.context import Context, Tx, retry_on_conflict
+from loopwise.services.datasets import DataSets, LabelledSet, load_datasets
+from loopwise.services.routing import fit_calibration
 from loopwise.store import mappers
 from loopwise.store.tables import ModelVersionRow
 from loopwise.training import (
@@ -23,52 +27,7 @@ from loopwise.training import (
     model_inputs,
     promotion_gate,
 )
-
-
-@dataclass(frozen=True)
-class LabelledSet:
-    payloads: list[dict[str, Any]]
-    targets: list[str]
-    weights: list[float]
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-
-@dataclass(frozen=True)
-class DataSets:
-    train: LabelledSet
-    holdout: LabelledSet
-    golden: LabelledSet
-
-
-def load_datasets(tx: Tx, project: Project) -> DataSets:
-    """Split resolved labels: train and holdout by their stored split; golden items apart.
-
-    Golden items are neither trained on nor part of the holdout, so each set measures one thing.
-    """
-    golden_rows = tx.repo.golden_items(project.id)
-    golden_ids = {g.item_id for g, _ in golden_rows}
-    parts: dict[str, tuple[list[dict[str, Any]], list[str], list[float]]] = {
-        s.value: ([], [], []) for s in LabelSplit
-    }
-    for label, item in tx.repo.labelled_items(project.id):
-        if item.id in golden_ids:
-            continue
-        payloads, targets, weights = parts[label.split]
-        payloads.append(item.payload)
-        targets.append(label.value)
-        weights.append(label.weight)
-    golden = LabelledSet(
-        [i.payload for _, i in golden_rows],
-        [g.label for g, _ in golden_rows],
-        [1.0] * len(golden_rows),
-    )
-    return DataSets(
-        train=LabelledSet(*parts[LabelSplit.TRAIN.value]),
-        holdout=LabelledSet(*parts[LabelSplit.HOLDOUT.value]),
-        golden=golden,
-    )
+from loopwise.training.features import model_features
 
 
 @retry_on_conflict
@@ -117,6 +76,17 @@ def _register(
     return row
 
 
+def _fit_ood(project: Project, model: TrainedModel, payloads: list[dict[str, Any]]) -> Any:
+    """The policy's out-of-distribution detector fitted on the model's training features
+    (the default k-NN one when the policy has the check off, so turning it on needs no
+    retraining)."""
+    spec = project.routing.ood or OODSpec()
+    if len(payloads) < 20:
+        return None
+    features = model_features(model, model_inputs(project.input_kind, payloads))
+    return make_detector(spec.method, quantile=spec.quantile).fit(features)
+
+
 def train_candidate(
     ctx: Context,
     project_name: str,
@@ -144,6 +114,7 @@ def train_candidate(
         sample_weight=None if len(set(data.train.weights)) <= 1 else data.train.weights,
         estimator=estimator,
     )
+    model.ood = _fit_ood(project, model, data.train.payloads)
     row = _register(ctx, project, model, data, actor)
     ctx.models.put(row.id, model)
     return mappers.model_version(row)
@@ -292,6 +263,8 @@ def promote(
             candidate.stage = ModelStage.PRODUCTION.value
             candidate.promoted_at = tx.now
             candidate.rolled_back = False
+            tx.session.flush()
+            fit_calibration(ctx, tx, project, candidate, actor)
         else:
             candidate.stage = ModelStage.ARCHIVED.value
         tx.session.flush()

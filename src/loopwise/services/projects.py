@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from loopwise.core.entities import Project, RoutingConfig, TrainingConfig
+from loopwise.core.entities import Project, TrainingConfig
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind
 from loopwise.core.payloads import validate_label_set
+from loopwise.core.policy import RoutingConfig, load_policy, parse_policy
 from loopwise.errors import DuplicateProject, InvalidInput
 from loopwise.services.context import Context, retry_on_conflict
 from loopwise.store import mappers
@@ -23,16 +25,19 @@ def _check_name(name: object) -> str:
     return name
 
 
-def _check_routing(config: RoutingConfig) -> None:
-    if not 0.0 <= config.auto_threshold <= 1.0:
-        raise InvalidInput("must be between 0 and 1", field="routing.auto_threshold")
-    if (
-        config.expert_threshold is not None
-        and not 0.0 <= config.expert_threshold <= config.auto_threshold
-    ):
-        raise InvalidInput(
-            "must be between 0 and the auto threshold", field="routing.expert_threshold"
-        )
+def _routing(
+    routing: RoutingConfig | Mapping[str, Any] | str | None, labels: Sequence[str]
+) -> RoutingConfig:
+    """The policy from a RoutingConfig, a mapping or YAML / JSON text; errors say ``routing.``."""
+    try:
+        if routing is None:
+            return RoutingConfig()
+        if isinstance(routing, str):
+            return load_policy(routing, labels)
+        data = routing.to_json() if isinstance(routing, RoutingConfig) else dict(routing)
+        return parse_policy(data, labels)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field=f"routing.{exc.field}") from None
 
 
 def _check_training(config: TrainingConfig) -> None:
@@ -52,7 +57,7 @@ def create_project(
     *,
     input_kind: InputKind | str = InputKind.TEXT,
     feature_names: Sequence[str] = (),
-    routing: RoutingConfig | None = None,
+    routing: RoutingConfig | Mapping[str, Any] | str | None = None,
     training: TrainingConfig | None = None,
     error_taxonomy: Sequence[str] = DEFAULT_ERROR_TAXONOMY,
     guideline: str = "",
@@ -75,9 +80,8 @@ def create_project(
             raise InvalidInput("feature names must be distinct", field="feature_names")
     elif features:
         raise InvalidInput("only tabular projects have feature names", field="feature_names")
-    routing = routing or RoutingConfig()
+    config = _routing(routing, label_set)
     training = training or TrainingConfig()
-    _check_routing(routing)
     _check_training(training)
     taxonomy = tuple(error_taxonomy)
     if len(set(taxonomy)) != len(taxonomy) or any(
@@ -92,7 +96,7 @@ def create_project(
             labels=list(label_set),
             input_kind=kind.value,
             feature_names=list(features),
-            routing=routing.to_json(),
+            routing=config.to_json(),
             training=training.to_json(),
             error_taxonomy=list(taxonomy),
             guideline=guideline,
@@ -110,7 +114,7 @@ def create_project(
                 "name": name,
                 "labels": list(label_set),
                 "input_kind": kind.value,
-                "routing": routing.to_json(),
+                "routing": config.to_json(),
                 "training": training.to_json(),
             },
         )

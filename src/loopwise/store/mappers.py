@@ -12,7 +12,6 @@ from loopwise.core.entities import (
     Project,
     Review,
     ReviewTask,
-    RoutingConfig,
     TrainingConfig,
 )
 from loopwise.core.enums import (
@@ -27,6 +26,7 @@ from loopwise.core.enums import (
     TaskStatus,
     Verdict,
 )
+from loopwise.core.policy import RoutingConfig
 from loopwise.store.tables import (
     AuditEventRow,
     DecisionRow,

@@ -134,6 +134,26 @@ class PredictionRow(Base):
     predicted_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     confidence: Mapped[float] = mapped_column(Float)
     uncertainty: Mapped[float] = mapped_column(Float)
+    ood_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    calibration_id: Mapped[int | None] = mapped_column(ForeignKey("calibration.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CalibrationRow(Base):
+    """One fit of a production model's calibration and certified threshold (kept as history)."""
+
+    __tablename__ = "calibration"
+    __table_args__ = (Index("ix_calibration_project_model", "project_id", "model_version_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"))
+    policy_version: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(32))
+    state: Mapped[dict[str, Any]] = mapped_column(Json)
+    certificate: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    report: Mapped[dict[str, Any]] = mapped_column(Json)
+    verified: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -148,6 +168,7 @@ class DecisionRow(Base):
     route: Mapped[str] = mapped_column(String(16))
     origin: Mapped[str] = mapped_column(String(16), default="routed", server_default="routed")
     reasons: Mapped[list[str]] = mapped_column(Json)
+    rules: Mapped[list[str]] = mapped_column(Json, default=list, server_default=text("'[]'"))
     final_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     policy_version: Mapped[int] = mapped_column(Integer)

@@ -79,6 +79,8 @@ class TrainedModel:
     estimator: Any
     labels: tuple[str, ...]
     algorithm: str
+    ood: Any = None
+    """An :class:`~loopwise.scoring.ood.OODDetector` fitted on the training features, or None."""
 
     def predict_proba(self, inputs: ModelInput) -> npt.NDArray[np.float64]:
         """Return probabilities of shape ``(n, len(labels))``, rows summing to 1."""

@@ -118,6 +118,7 @@ class TestSubmitWithoutModel:
             "route": "human",
             "origin": "routed",
             "reasons": list(NO_MODEL),
+            "rules": ["no_model"],
             "final_label": None,
             "decided_by": None,
             "policy_version": 1,

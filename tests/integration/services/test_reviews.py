@@ -161,7 +161,10 @@ class TestClaim:
         [routed] = lw.submit("sms", [scored_item("e", "??", [0.55, 0.45])])
 
         assert (routed.route, routed.status) == (Route.EXPERT, ItemStatus.QUEUED)
-        assert routed.reasons == ("confidence 0.550 below expert threshold 0.600",)
+        assert routed.reasons == (
+            "confidence 0.550 below threshold 0.900",
+            "confidence 0.550 below expert threshold 0.600",
+        )
         assert one(lw, "review_task")["stage"] == "expert"
         assert lw.queue("sms", stage=Stage.REVIEW) == []
         assert [e.task.id for e in lw.queue("sms", stage=Stage.EXPERT)] == [routed.task_id]

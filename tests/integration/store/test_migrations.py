@@ -35,6 +35,7 @@ TABLES = {
     "golden_item",
     "model_version",
     "audit_event",
+    "calibration",
 }
 
 
@@ -62,7 +63,7 @@ def test_an_empty_database_is_upgraded_to_head_matching_the_orm(engine: Engine) 
 
     upgrade(engine)
 
-    assert head_revision() == "0002_decision_origin"
+    assert head_revision() == "0003_calibration"
     assert current_revision(engine) == head_revision()
     assert table_names(engine) == TABLES | {"alembic_version"}
     with engine.connect() as conn:
@@ -148,7 +149,7 @@ def test_0002_marks_imported_ground_truth_and_keeps_routed_items(
             {"now": now},
         )
     ensure_schema(engine)
-    assert current_revision(engine) == head_revision() == "0002_decision_origin"
+    assert current_revision(engine) == head_revision() == "0003_calibration"
     with engine.connect() as conn:
         origins: dict[int, str] = {
             row[0]: row[1] for row in conn.execute(text("SELECT item_id, origin FROM decision"))

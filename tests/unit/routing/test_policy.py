@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from loopwise.core.entities import RoutingConfig
 from loopwise.core.enums import Priority, Route
+from loopwise.core.policy import RoutingConfig
 from loopwise.routing import (
     ConfidenceThresholdRule,
     NoModelRule,
@@ -18,7 +18,7 @@ from loopwise.routing import (
     RoutingPolicy,
     Rule,
 )
-from loopwise.routing.policy import Votes
+from loopwise.routing.rules import Votes
 
 LABELS = ("ham", "spam")
 
@@ -111,7 +111,10 @@ class TestConfidenceThreshold:
         outcome = route([[0.95, 0.05], [0.3, 0.7], [0.45, 0.55]], auto=0.9, expert=0.6)
         assert outcome.reasons(0) == ("confidence 0.950 at or above threshold 0.900",)
         assert outcome.reasons(1) == ("confidence 0.700 below threshold 0.900",)
-        assert outcome.reasons(2) == ("confidence 0.550 below expert threshold 0.600",)
+        assert outcome.reasons(2) == (
+            "confidence 0.550 below threshold 0.900",
+            "confidence 0.550 below expert threshold 0.600",
+        )
 
     def test_priority_score_is_the_normalised_entropy(self) -> None:
         outcome = route([[0.5, 0.5], [1.0, 0.0], [0.9, 0.1]])
@@ -133,7 +136,7 @@ class TestPolicy:
         policy = RoutingPolicy.from_config(RoutingConfig(auto_threshold=0.8, version=7))
         assert policy.version == 7
         assert policy.auto_threshold == 0.8
-        assert [rule.name for rule in policy.rules] == ["no_model", "confidence"]
+        assert [rule.name for rule in policy.rules] == ["no_model", "confidence", "ood"]
 
     def test_rules_raise_the_tier_but_never_lower_it(self) -> None:
         policy = RoutingPolicy(

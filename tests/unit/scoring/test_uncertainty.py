@@ -10,7 +10,15 @@ import numpy.typing as npt
 import pytest
 
 from loopwise.errors import InvalidInput
-from loopwise.scoring import check_probabilities, confidence, entropy, least_confidence, margin
+from loopwise.scoring import (
+    check_probabilities,
+    confidence,
+    entropy,
+    kl_to_consensus,
+    least_confidence,
+    margin,
+    vote_entropy,
+)
 
 FloatArray = npt.NDArray[np.float64]
 Score = Callable[[FloatArray], FloatArray]
@@ -150,3 +158,148 @@ class TestCheckProbabilities:
             check_probabilities(probs)
         assert info.value.field is not None
         assert info.value.field.startswith("probabilities")
+
+
+def committee(*members: list[list[float]]) -> FloatArray:
+    """Probabilities of ``m`` models over the same rows: shape ``(m, n, k)``."""
+    return np.asarray(members, dtype=np.float64)
+
+
+COMMITTEE_SCORES = [vote_entropy, kl_to_consensus]
+
+
+class TestVoteEntropy:
+    def test_hand_checked_values(self) -> None:
+        votes = committee(
+            [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]],
+            [[0.8, 0.2], [0.4, 0.6], [0.1, 0.9]],
+            [[0.3, 0.7], [0.7, 0.3], [0.2, 0.8]],
+        )
+        # row 0: votes a, a, b -> shares (2/3, 1/3);
+        #        H = -(2/3 ln 2/3 + 1/3 ln 1/3) = 0.2703101 + 0.3662041 = 0.6365142;
+        #        / ln min(3, 2) = / 0.6931472 -> 0.918296
+        # row 1: votes a, b, a -> the same shares, 0.918296
+        # row 2: votes b, b, b -> unanimous, 0
+        assert vote_entropy(votes) == pytest.approx([0.918296, 0.918296, 0.0], abs=1e-6)
+
+    def test_normalised_by_the_number_of_members_when_fewer_than_classes(self) -> None:
+        # 2 members over k=4 classes voting c0 and c3: H(1/2, 1/2) = ln 2, / ln min(2, 4) = 1
+        votes = committee([[0.7, 0.1, 0.1, 0.1]], [[0.1, 0.1, 0.1, 0.7]])
+        assert vote_entropy(votes) == pytest.approx([1.0])
+
+    def test_normalised_by_the_number_of_classes_when_fewer_than_members(self) -> None:
+        # 4 members over k=3 voting c0, c1, c2, c2: shares (1/4, 1/4, 1/2)
+        # H = 2 * 0.25 ln 4 + 0.5 ln 2 = 0.6931472 + 0.3465736 = 1.0397208; / ln 3 = 0.946395
+        votes = committee(
+            [[0.8, 0.1, 0.1]], [[0.1, 0.8, 0.1]], [[0.1, 0.1, 0.8]], [[0.2, 0.2, 0.6]]
+        )
+        assert vote_entropy(votes) == pytest.approx([0.946395], abs=1e-6)
+
+    def test_only_the_votes_count_not_how_sure_the_members_are(self) -> None:
+        sure = committee([[0.99, 0.01]], [[0.98, 0.02]])
+        hesitant = committee([[0.51, 0.49]], [[0.55, 0.45]])
+        assert vote_entropy(sure) == pytest.approx([0.0])
+        assert vote_entropy(hesitant) == pytest.approx([0.0])
+
+    def test_votes_spread_evenly_score_one(self) -> None:
+        # 3 members, 3 classes, one vote each: H = ln 3, / ln 3 = 1
+        votes = committee([[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]])
+        assert vote_entropy(votes) == pytest.approx([1.0])
+
+
+class TestKLToConsensus:
+    def test_hand_checked_values(self) -> None:
+        votes = committee([[1.0, 0.0], [0.9, 0.1]], [[0.5, 0.5], [0.8, 0.2]])
+        # row 0: consensus (0.75, 0.25)
+        #   KL((1, 0) || c)     = ln(1 / 0.75) = 0.2876821 (the 0 term clipped: 1e-12 * ln(4e-12))
+        #   KL((.5, .5) || c)   = 0.5 ln(0.5/0.75) + 0.5 ln(0.5/0.25)
+        #                       = -0.2027326 + 0.3465736 = 0.1438410
+        #   mean                = 0.2157616
+        # row 1: consensus (0.85, 0.15)
+        #   KL((.9, .1) || c)   = 0.9 ln(0.9/0.85) + 0.1 ln(0.1/0.15)
+        #                       = 0.0514426 - 0.0405465 = 0.0108961
+        #   KL((.8, .2) || c)   = 0.8 ln(0.8/0.85) + 0.2 ln(0.2/0.15)
+        #                       = -0.0484997 + 0.0575364 = 0.0090367
+        #   mean                = 0.0099664
+        assert kl_to_consensus(votes) == pytest.approx([0.2157616, 0.0099664], abs=1e-6)
+
+    def test_three_members(self) -> None:
+        votes = committee([[0.9, 0.1]], [[0.8, 0.2]], [[0.3, 0.7]])
+        # consensus (2/3, 1/3)
+        #   KL((.9, .1)) = 0.9 ln 1.35 + 0.1 ln 0.3 = 0.2700941 - 0.1203973 = 0.1496968
+        #   KL((.8, .2)) = 0.8 ln 1.2  + 0.2 ln 0.6 = 0.1458572 - 0.1021651 = 0.0436921
+        #   KL((.3, .7)) = 0.3 ln 0.45 + 0.7 ln 2.1 = -0.2395523 + 0.5193561 = 0.2798038
+        #   mean = 0.4731927 / 3 = 0.1577309
+        assert kl_to_consensus(votes) == pytest.approx([0.1577309], abs=1e-6)
+
+    def test_sees_disagreement_in_confidence_that_votes_miss(self) -> None:
+        votes = committee([[0.99, 0.01]], [[0.55, 0.45]])
+        assert vote_entropy(votes) == pytest.approx([0.0])
+        assert kl_to_consensus(votes)[0] > 0.05
+
+    def test_is_not_bounded_by_one(self) -> None:
+        # four one-hot members, one per class: consensus uniform, each KL = ln 4 = 1.386294
+        votes = committee(*[[list(row)] for row in np.eye(4)])
+        assert kl_to_consensus(votes) == pytest.approx([np.log(4)], abs=1e-9)
+        assert kl_to_consensus(votes)[0] > 1.0
+
+    def test_zeros_do_not_warn_or_give_nan(self) -> None:
+        votes = committee([[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+        out = kl_to_consensus(votes)
+        # consensus (0.5, 0.5, 0): each member's KL = ln 2
+        assert out == pytest.approx([np.log(2)], abs=1e-9)
+        assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("score", COMMITTEE_SCORES, ids=lambda f: f.__name__)
+class TestCommitteeScores:
+    def test_identical_members_score_zero(self, score: Score) -> None:
+        rng = np.random.default_rng(3)
+        probs = rng.dirichlet(np.ones(4), size=50)
+        out = score(np.stack([probs, probs, probs]))
+        assert out.shape == (50,)
+        assert out.dtype == np.float64
+        assert out == pytest.approx(np.zeros(50), abs=1e-12)
+
+    def test_more_disagreement_scores_higher(self, score: Score) -> None:
+        agree = committee([[0.9, 0.1]], [[0.85, 0.15]], [[0.8, 0.2]])
+        split = committee([[0.9, 0.1]], [[0.85, 0.15]], [[0.1, 0.9]])
+        assert score(split)[0] > score(agree)[0]
+
+    def test_range_on_random_committees(self, score: Score) -> None:
+        rng = np.random.default_rng(11)
+        m, k = 5, 3
+        votes = rng.dirichlet(np.full(k, 0.5), size=(m, 1000))
+        out = score(votes)
+        assert out.shape == (1000,)
+        assert out.min() >= 0.0
+        assert out.max() <= np.log(min(m, k)) + 1e-9
+        if score is vote_entropy:
+            assert out.max() <= 1.0 + 1e-12
+
+    def test_the_order_of_members_does_not_matter(self, score: Score) -> None:
+        rng = np.random.default_rng(5)
+        votes = rng.dirichlet(np.ones(3), size=(4, 20))
+        assert score(votes[::-1]) == pytest.approx(score(votes), abs=1e-12)
+
+    def test_an_empty_batch_gives_an_empty_score(self, score: Score) -> None:
+        assert score(np.zeros((3, 0, 2))).shape == (0,)
+
+    def test_a_single_member_is_refused(self, score: Score) -> None:
+        with pytest.raises(InvalidInput) as info:
+            score(committee([[0.5, 0.5], [0.9, 0.1]]))
+        assert info.value.field == "committee"
+        assert info.value.message == "a committee needs at least two members"
+
+    @pytest.mark.parametrize("shape", [(2, 3), (2, 3, 1), (2, 1, 3, 2)])
+    def test_other_shapes_are_refused(self, score: Score, shape: tuple[int, ...]) -> None:
+        with pytest.raises(InvalidInput) as info:
+            score(np.full(shape, 0.5))
+        assert info.value.field == "committee"
+        assert str(shape) in info.value.message
+
+
+def test_the_committee_scores_are_exported() -> None:
+    import loopwise.scoring
+
+    assert {"kl_to_consensus", "vote_entropy"} <= set(loopwise.scoring.__all__)
