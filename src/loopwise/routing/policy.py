@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -48,8 +49,9 @@ class RoutingOutcome:
     policy: RoutingPolicy
     batch: RoutingBatch
 
-    @property
+    @cached_property
     def routes(self) -> tuple[Route, ...]:
+        """Each row's route; built once (callers index it row by row)."""
         return tuple(TIER_ROUTES[t] for t in self.tier.tolist())
 
     def route(self, row: int) -> Route:
