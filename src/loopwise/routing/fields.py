@@ -36,10 +36,21 @@ def _get(metadata: Mapping[str, Any], path: str) -> Any:
 def metadata_columns(
     metadata: Sequence[Mapping[str, Any]], names: set[str]
 ) -> dict[str, npt.NDArray[Any]]:
-    """``{name: object array}`` with each item's value at ``name`` (None when absent)."""
+    """``{name: array}`` with each item's value at ``name``: a float array (NaN when absent)
+    when every present value is a number, otherwise an object array (None when absent), so
+    numeric rules compare whole arrays at once."""
     columns: dict[str, npt.NDArray[Any]] = {}
     for name in names:
-        column = np.empty(len(metadata), dtype=object)
-        column[:] = [_get(m, name) for m in metadata]
-        columns[name] = column
+        values = [_get(m, name) for m in metadata]
+        numeric = all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+        )
+        if numeric:
+            columns[name] = np.asarray(
+                [np.nan if v is None else float(v) for v in values], dtype=np.float64
+            )
+        else:
+            column = np.empty(len(values), dtype=object)
+            column[:] = values
+            columns[name] = column
     return columns

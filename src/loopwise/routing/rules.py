@@ -255,6 +255,11 @@ class OODRule(Rule):
 
 
 def _truthy(column: npt.NDArray[Any]) -> BoolArray:
+    if column.dtype.kind == "b":
+        return np.asarray(column, dtype=bool)
+    if column.dtype.kind in "fiu":
+        with np.errstate(invalid="ignore"):
+            return np.asarray((column != 0) & ~np.isnan(column.astype(np.float64)), dtype=bool)
     return np.fromiter((bool(v) and v is not None for v in column), dtype=bool, count=len(column))
 
 
@@ -289,11 +294,13 @@ def evaluate(
     if column is None:
         column = np.full(n, None, dtype=object)
     op, value = condition.op, condition.value
-    present = (
-        np.ones(n, dtype=bool)
-        if column.dtype.kind in "fiub"
-        else np.fromiter((v is not None for v in column), dtype=bool, count=n)
-    )
+    numeric = column.dtype.kind in "fiu"
+    if numeric:
+        present = ~np.isnan(column.astype(np.float64))
+    elif column.dtype.kind == "b":
+        present = np.ones(n, dtype=bool)
+    else:
+        present = np.fromiter((v is not None for v in column), dtype=bool, count=n)
     if op == "exists":
         return present
     if op == "missing":
@@ -303,6 +310,12 @@ def evaluate(
     if op in ("in", "not in"):
         inside = np.fromiter((v in value for v in column), dtype=bool, count=n)
         return np.asarray(inside & present if op == "in" else ~inside & present, dtype=bool)
+    if op in ("==", "!=") and numeric:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            equal = np.zeros(n, dtype=bool)
+        else:
+            equal = np.asarray(column == value, dtype=bool)
+        return equal if op == "==" else ~equal & present
     if op in ("==", "!="):
         equal = np.fromiter((v == value and v is not None for v in column), dtype=bool, count=n)
         return equal if op == "==" else ~equal & present

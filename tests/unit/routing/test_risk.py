@@ -18,6 +18,7 @@ from loopwise.routing.risk import (
     binomial_upper_bound,
     certify_threshold,
     min_calibration_size,
+    sgr_min_size,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -78,9 +79,9 @@ class TestCertifyThreshold:
         cert = certify_threshold(conf, correct, alpha=0.02, delta=0.1)
         assert not cert.certified
         assert cert.threshold == NEVER
-        assert (cert.n, cert.needed, cert.selected, cert.automation) == (100, 444, 0, 0.0)
+        assert (cert.n, cert.needed, cert.selected, cert.automation) == (100, 217, 0, 0.0)
         assert cert.explain() == (
-            "cannot certify error <= 2.0% at 90%: 100 verified items, at least 444 needed; "
+            "cannot certify error <= 2.0% at 90%: 100 verified items, at least 217 needed; "
             "every item is reviewed"
         )
         assert cert.to_json()["threshold"] is None
@@ -140,7 +141,7 @@ class TestCertifyThreshold:
         data = certify_threshold(conf, correct, alpha=0.02, delta=0.1).to_json()
         assert data["threshold"] == pytest.approx(0.6)
         assert data["method"] == "sgr"
-        assert (data["n"], data["selected"], data["errors"], data["needed"]) == (1000, 1000, 0, 444)
+        assert (data["n"], data["selected"], data["errors"], data["needed"]) == (1000, 1000, 0, 217)
 
     @pytest.mark.parametrize(
         ("alpha", "delta", "field"),
@@ -261,3 +262,14 @@ def test_a_certificate_built_by_hand_explains_itself() -> None:
         "threshold 0.8123 certified: error <= 2.0% with probability >= 90% "
         "(5 errors in 600 of 1000 verified items; upper bound 1.91%)"
     )
+
+
+def test_a_small_error_free_set_is_certified_from_the_first_passable_count() -> None:
+    """359 verified items (a digits split): the search starts where an error-free set can pass
+    at delta / ceil(log2 359) = 0.1 / 9, i.e. ceil(ln(0.0111) / ln(0.98)) = 223 items, so an
+    error-free model is certified over every item rather than refused."""
+    conf = np.linspace(0.6, 1.0, 359)
+    cert = certify_threshold(conf, np.ones(359, dtype=bool), alpha=0.02, delta=0.1)
+    assert cert.certified
+    assert (cert.selected, cert.errors, cert.automation) == (359, 0, 1.0)
+    assert sgr_min_size(0.02, 0.1) == 217
