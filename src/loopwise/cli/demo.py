@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,7 +27,7 @@ from loopwise.demo import DemoConfig, RoundResult, run_demo, unique_project_name
 def _verdict(result: RoundResult) -> str:
     if result.promoted is None:
         return "[yellow]not trained[/]"
-    return "[green]promoted[/]" if result.promoted else "[red]kept production[/]"
+    return "[green]promoted[/]" if result.promoted else "[red]kept[/]"
 
 
 @handle_errors
@@ -78,14 +79,14 @@ def demo(
             f"[bold]loopwise demo[/]: {len(data)} texts from [cyan]{data.name}[/], labels "
             f"{', '.join(data.label_set)}; project [bold]{name}[/] in {lw.settings.database_url}"
         )
-        table = Table(title="Rounds", title_justify="left")
+        table = Table(box=box.SIMPLE_HEAD)
         for column in (
             "round",
-            "threshold",
+            "thresh",
             "items",
             "auto",
-            "decision acc",
-            "model acc",
+            "dec acc",
+            "model",
             "labels",
             "reviews",
             "gate",
@@ -132,7 +133,7 @@ def demo(
     for r in result.rounds:
         table.add_row(
             str(r.round),
-            "review all" if r.threshold is None else f"{r.threshold:.4f}",
+            "none" if r.threshold is None else f"{r.threshold:.4f}",
             str(r.submitted),
             f"{r.automation_rate:.1%}",
             f"{r.decision_accuracy:.4f}",
@@ -142,6 +143,13 @@ def demo(
             _verdict(r),
         )
     console.print(table)
+    console.print(
+        "thresh: threshold in force (none: nothing certified, all reviewed); auto: share decided "
+        "automatically; dec acc: accuracy of final decisions; model: production model's accuracy "
+        "on the fixed test split; labels: resolved labels so far.",
+        soft_wrap=True,
+        style="dim",
+    )
     last = result.rounds[-1]
     console.print(
         f"Model accuracy on the fixed test split: {result.seed_model_accuracy:.4f} (seed) -> "
