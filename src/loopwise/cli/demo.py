@@ -79,7 +79,7 @@ def demo(
             f"[bold]loopwise demo[/]: {len(data)} texts from [cyan]{data.name}[/], labels "
             f"{', '.join(data.label_set)}; project [bold]{name}[/] in {lw.settings.database_url}"
         )
-        table = Table(box=box.SIMPLE_HEAD)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         for column in (
             "round",
             "thresh",
