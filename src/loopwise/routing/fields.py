@@ -10,6 +10,9 @@ import numpy.typing as npt
 
 from loopwise.core.policy import AllOf, AnyOf, Condition, RoutingConfig
 
+EXACT_INT = 2**53
+"""Integers beyond this lose precision as floats; such columns stay exact (object arrays)."""
+
 
 def _fields_of(condition: Condition | AllOf | AnyOf) -> set[str]:
     if isinstance(condition, AllOf):
@@ -43,7 +46,10 @@ def metadata_columns(
     for name in names:
         values = [_get(m, name) for m in metadata]
         numeric = all(
-            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+            v is None
+            or (isinstance(v, float))
+            or (isinstance(v, int) and not isinstance(v, bool) and abs(v) <= EXACT_INT)
+            for v in values
         )
         if numeric:
             columns[name] = np.asarray(

@@ -76,11 +76,16 @@ class RoutingBatch:
 
 @dataclass
 class Votes:
-    """Mutable per-row state the rules write into."""
+    """Mutable per-row state the rules write into.
+
+    ``priority`` starts at NORMAL; the first rule that names a priority for a row replaces it
+    (so a rule can ask for LOW), later ones can only make it more urgent.
+    """
 
     tier: npt.NDArray[np.int8]
     priority: npt.NDArray[np.int8]
     reason_bits: npt.NDArray[np.uint32]
+    prioritised: BoolArray
 
     @classmethod
     def empty(cls, n: int) -> Votes:
@@ -88,17 +93,20 @@ class Votes:
             tier=np.zeros(n, dtype=np.int8),
             priority=np.full(n, int(Priority.NORMAL), dtype=np.int8),
             reason_bits=np.zeros(n, dtype=np.uint32),
+            prioritised=np.zeros(n, dtype=bool),
         )
 
     def mark(self, rows: BoolArray, bit: int, tier: int, priority: int | None = None) -> None:
-        """Raise ``rows`` to at least ``tier``, make them at least as urgent as ``priority``."""
+        """Raise ``rows`` to at least ``tier``; give them ``priority`` (the most urgent wins)."""
         if not rows.any():
             return
         np.maximum(self.tier, np.where(rows, np.int8(tier), np.int8(0)), out=self.tier)
         if priority is not None:
-            np.minimum(
-                self.priority, np.where(rows, np.int8(priority), np.int8(127)), out=self.priority
-            )
+            first = rows & ~self.prioritised
+            again = rows & self.prioritised
+            self.priority[first] = priority
+            self.priority[again] = np.minimum(self.priority[again], priority)
+            self.prioritised |= rows
         self.reason_bits[rows] |= np.uint32(1 << bit)
 
 
@@ -366,8 +374,7 @@ class QASampleRule(Rule):
             return
         keys = batch.keys if batch.keys is not None else np.random.default_rng(0).random(batch.n)
         sample = (votes.tier == 0) & (keys < self.rate)
-        votes.mark(sample, bit, 1)
-        votes.priority[sample] = int(Priority.LOW)  # no other rule touched these rows
+        votes.mark(sample, bit, 1, int(Priority.LOW))
 
     def describe(self, batch: RoutingBatch, row: int) -> str:
         return f"random QA sample ({self.rate:.1%} of automatic decisions are checked)"

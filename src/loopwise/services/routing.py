@@ -207,7 +207,7 @@ def set_policy(
     production model the calibration and certificate are refitted in the same transaction.
     """
     with ctx.write() as tx:
-        row = tx.repo.project_by_name(project_name)
+        row = tx.repo.project_by_name(project_name, lock=True)
         project = mappers.project(row)
         version = project.routing.version + 1
         if isinstance(policy, str):

@@ -33,8 +33,11 @@ class Repository:
         self.session = session
 
     # -- projects ---------------------------------------------------------------------------
-    def project_by_name(self, name: str) -> ProjectRow:
-        row = self.session.scalar(select(ProjectRow).where(ProjectRow.name == name))
+    def project_by_name(self, name: str, *, lock: bool = False) -> ProjectRow:
+        """The project row; ``lock`` holds it (``FOR UPDATE``) until the transaction ends, for
+        use cases that change the project so concurrent changes queue instead of overwriting."""
+        query = select(ProjectRow).where(ProjectRow.name == name)
+        row = self.session.scalar(query.with_for_update() if lock else query)
         if row is None:
             raise ProjectNotFound(f"no project named {name!r}", field="project")
         return row

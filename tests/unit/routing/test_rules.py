@@ -561,3 +561,19 @@ class TestFromConfig:
         )
         with pytest.raises(ValueError, match="at most 32 rules"):
             RoutingPolicy.from_config(config)
+
+
+def test_a_rule_can_ask_for_low_priority_and_the_most_urgent_rule_wins() -> None:
+    votes = Votes.empty(3)
+    votes.mark(np.array([True, True, False]), 0, 1, int(Priority.LOW))
+    votes.mark(np.array([False, True, False]), 1, 1, int(Priority.HIGH))
+    votes.mark(np.array([True, False, False]), 2, 1, int(Priority.NORMAL))
+    votes.mark(np.array([False, False, True]), 3, 1)
+    assert votes.priority.tolist() == [
+        int(Priority.NORMAL),
+        int(Priority.HIGH),
+        int(Priority.NORMAL),
+    ]
+    low_only = Votes.empty(1)
+    low_only.mark(np.array([True]), 0, 1, int(Priority.LOW))
+    assert low_only.priority.tolist() == [int(Priority.LOW)]
