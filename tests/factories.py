@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
+import numpy as np
+
 from loopwise import Loopwise, ModelVersion, Project, RoutingConfig, TrainingConfig
+from loopwise.datasets import TextDataset, load_sms_spam
 
 HAM = [
     "Ok lar... Joking wif u oni...",
@@ -107,3 +111,26 @@ def seeded_model(lw: Loopwise, project: str = "sms") -> ModelVersion:
     if not lw.promote(project, candidate.version).promoted:
         lw.promote(project, candidate.version, force=True)
     return candidate
+
+
+SMS_SHUFFLE_SEED = 7
+
+
+@cache
+def _shuffled_sms() -> tuple[TextDataset, tuple[int, ...]]:
+    data = load_sms_spam()
+    order = np.random.default_rng(SMS_SHUFFLE_SEED).permutation(len(data))
+    return data, tuple(int(i) for i in order)
+
+
+def sms_rows(count: int, *, skip: int = 0, prefix: str = "sms") -> list[dict[str, Any]]:
+    """``count`` labelled rows of the bundled SMS data (5,160 texts) in one fixed shuffled
+    order, starting after the first ``skip``; external ids ``{prefix}-{position}``, so slices
+    that do not overlap never share an id. The data set is read once per test session."""
+    data, order = _shuffled_sms()
+    if skip < 0 or count < 0 or skip + count > len(order):
+        raise ValueError(f"the SMS data has {len(order)} texts; asked for {skip}..{skip + count}")
+    return [
+        {"external_id": f"{prefix}-{k}", "payload": data.texts[i], "label": data.labels[i]}
+        for k, i in enumerate(order[skip : skip + count], start=skip)
+    ]

@@ -84,6 +84,43 @@ def refused(lw: Loopwise, error: type[E], field: str | None) -> Iterator[pytest.
     assert info.value.field == field
 
 
+def item_id(lw: Loopwise, external_id: str) -> int:
+    return int(one(lw, "item", external_id=external_id)["id"])
+
+
+def decision_of(lw: Loopwise, external_id: str) -> dict[str, Any]:
+    """The decision row of the item with ``external_id`` (the only item with it)."""
+    return one(lw, "decision", item_id=item_id(lw, external_id))
+
+
+def prediction_of(lw: Loopwise, external_id: str) -> dict[str, Any]:
+    return one(lw, "prediction", item_id=item_id(lw, external_id))
+
+
+def task_of(lw: Loopwise, external_id: str) -> dict[str, Any] | None:
+    """The item's review task, ``None`` when it was never queued; fails if it has several."""
+    found = rows(lw, "review_task", item_id=item_id(lw, external_id))
+    assert len(found) <= 1, f"item {external_id} has {len(found)} tasks"
+    return found[0] if found else None
+
+
+def by_external_id(lw: Loopwise, name: str, /) -> dict[str, dict[str, Any]]:
+    """Rows of ``name`` (a table with ``item_id``, at most one row per item) keyed by their
+    item's external id: a whole table in two queries, for checks over many items."""
+    external = {r["id"]: r["external_id"] for r in rows(lw, "item")}
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows(lw, name):
+        key = external[row["item_id"]]
+        assert key not in out, f"item {key} has several {name} rows"
+        out[key] = row
+    return out
+
+
+def events(lw: Loopwise, action: str) -> Rows:
+    """Audit events of one ``action``, oldest first."""
+    return rows(lw, "audit_event", action=action)
+
+
 def project_id(lw: Loopwise, name: str) -> int:
     return lw.project(name).id
 

@@ -45,6 +45,10 @@ class RoutingBatch:
         Out-of-distribution scores (higher = more anomalous) and the model's cut-off.
     keys:
         A stable number in [0, 1) per item (from its id) so QA sampling is reproducible.
+    predicted_index:
+        The model's own predicted class per row; defaults to the top calibrated class. Given
+        when calibration could reorder classes (one-vs-rest isotonic or sigmoid), so the
+        decision stays the model's and confidence is the calibrated probability of it.
     """
 
     labels: tuple[str, ...]
@@ -55,12 +59,17 @@ class RoutingBatch:
     ood_score: FloatArray | None = None
     ood_threshold: float | None = None
     keys: FloatArray | None = None
+    predicted_index: npt.NDArray[np.int64] | None = None
 
     @cached_property
     def confidence(self) -> FloatArray:
-        """Top calibrated probability per row (zeros without a model); computed once."""
+        """Calibrated probability of the predicted class (zeros without a model); once."""
         if self.probabilities is None:
             return np.zeros(self.n)
+        if self.predicted_index is not None:
+            return np.asarray(
+                self.probabilities[np.arange(self.n), self.predicted_index], dtype=np.float64
+            )
         return confidence_of(self.probabilities)
 
     @cached_property
@@ -71,6 +80,8 @@ class RoutingBatch:
     def predicted(self) -> npt.NDArray[np.int64]:
         if self.probabilities is None:
             return np.full(self.n, -1, dtype=np.int64)
+        if self.predicted_index is not None:
+            return self.predicted_index
         return np.asarray(self.probabilities.argmax(axis=1), dtype=np.int64)
 
 

@@ -270,6 +270,7 @@ def _batch(
         ood_score=ood_score,
         ood_threshold=ood_threshold,
         keys=keys,
+        predicted_index=np.asarray(raw.argmax(axis=1), dtype=np.int64),
     )
 
 
@@ -311,8 +312,8 @@ def _route_fresh(
     conf: list[float | None] = [None] * len(fresh)
     prediction_ids: list[int | None] = [None] * len(fresh)
     if probs is not None and raw is not None:
-        top = probs.argmax(axis=1)
-        confidence = probs.max(axis=1)
+        top = batch.predicted  # the model's own class; calibration only changes confidence
+        confidence = batch.confidence
         uncertainty = entropy(probs)
         predicted = [project.labels[j] for j in top.tolist()]
         conf = confidence.tolist()

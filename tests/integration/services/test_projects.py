@@ -115,7 +115,7 @@ BAD_PROJECTS: list[tuple[dict[str, Any], type[InvalidInput], str]] = [
     (
         {"routing": {"auto_threshold": 0.8, "expert_threshold": 0.9}},
         InvalidInput,
-        "routing.policy",
+        "routing.expert_threshold",
     ),
     ({"routing": "always_review: [fraud]\n"}, InvalidInput, "routing.always_review[0]"),
     ({"routing": {"target_error": 1.0}}, InvalidInput, "routing.target_error"),

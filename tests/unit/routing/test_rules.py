@@ -577,3 +577,14 @@ def test_a_rule_can_ask_for_low_priority_and_the_most_urgent_rule_wins() -> None
     low_only = Votes.empty(1)
     low_only.mark(np.array([True]), 0, 1, int(Priority.LOW))
     assert low_only.priority.tolist() == [int(Priority.LOW)]
+
+
+def test_calibration_cannot_change_the_predicted_class() -> None:
+    """Calibrated probabilities may reorder classes; the decision stays the model's own and the
+    confidence is the calibrated probability of that class."""
+    calibrated = np.array([[0.45, 0.55], [0.2, 0.8]])
+    batch = RoutingBatch(
+        ("ham", "spam"), calibrated, 2, predicted_index=np.array([0, 1], dtype=np.int64)
+    )
+    assert batch.predicted.tolist() == [0, 1]
+    assert batch.confidence.tolist() == [0.45, 0.8]
