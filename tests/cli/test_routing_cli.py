@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from typer.testing import CliRunner
@@ -57,6 +58,16 @@ def test_set_show_recalibrate_and_report(run: CliRunner, tmp_path: Path) -> None
     assert report["calibration"]["verified"] > 200
     assert report["certificate"]["alpha"] == 0.05
     assert "target: error <= 5.0% at 90%: " in out
+    svg_path = tmp_path / "reliability.svg"
+    code, out = invoke(run, "routing", "report", "sms", "--svg", str(svg_path))
+    assert code == 0
+    svg = ElementTree.parse(svg_path).getroot()
+    circles = [c.get("class") for c in svg.iter("{http://www.w3.org/2000/svg}circle")]
+    calibration = report["calibration"]
+    assert circles.count("before") == sum(
+        1 for b in calibration["reliability_before"] if b["count"]
+    )
+    assert circles.count("after") == sum(1 for b in calibration["reliability_after"] if b["count"])
     assert report["certificate_text"].split(":")[0] in out
 
 

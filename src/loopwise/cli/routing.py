@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from loopwise.cli.charts import reliability_svg
 from loopwise.cli.common import console, handle_errors, open_loopwise
 from loopwise.core.policy import dump_policy
 from loopwise.errors import InvalidInput
@@ -59,6 +60,9 @@ def routing_report(
     ctx: typer.Context,
     project: ProjectArg,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write it as JSON.")] = None,
+    svg_path: Annotated[
+        Path | None, typer.Option("--svg", help="Write the reliability diagram as SVG.")
+    ] = None,
 ) -> None:
     """Threshold, certified bound, calibration error, automation-vs-error curve, rule counts."""
     with open_loopwise(ctx) as lw:
@@ -67,6 +71,16 @@ def routing_report(
     if json_path is not None:
         json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {json_path}")
+    if svg_path is not None:
+        if report.calibration is None:
+            raise InvalidInput("no calibration yet: promote a model first", field="svg")
+        svg = reliability_svg(
+            report.calibration["reliability_before"],
+            report.calibration["reliability_after"],
+            title=f"{project}: reliability, model v{report.model_version}",
+        )
+        svg_path.write_text(svg, encoding="utf-8")
+        console.print(f"wrote {svg_path}")
 
 
 def _print_report(report: RoutingReport) -> None:
