@@ -76,14 +76,36 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``. On PostgreSQL an advisory lock keeps several
-    workers starting at once from migrating twice."""
+    """Bring the schema up to ``revision``.
+
+    On PostgreSQL an advisory lock keeps several workers starting at once from migrating twice.
+    On SQLite, Alembic rebuilds a table to change its constraints, which foreign keys from other
+    tables' rows would refuse; foreign keys are off while migrating (the SQLite documentation's
+    procedure for schema changes) and ``PRAGMA foreign_key_check`` must find nothing before the
+    migration commits.
+    """
     config = alembic_config(engine)
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        raw = connection.connection.dbapi_connection
+        if sqlite:
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")  # only takes effect outside a transaction
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK}
+                    )
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
+        finally:
+            if sqlite and raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def ensure_schema(engine: Engine) -> None:

@@ -155,3 +155,50 @@ def test_0002_marks_imported_ground_truth_and_keeps_routed_items(
             row[0]: row[1] for row in conn.execute(text("SELECT item_id, origin FROM decision"))
         }
     assert origins == {1: "import", 2: "routed"}
+
+
+def test_a_populated_0002_database_upgrades_with_its_foreign_keys_intact(engine: Engine) -> None:
+    """0003 rebuilds ``prediction`` on SQLite (a new foreign key) while ``decision`` rows point
+    at it: the upgrade must succeed, keep every row, and leave foreign keys enforced."""
+    upgrade(engine, "0002_decision_origin")
+    now = "2026-01-01 00:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO project (id, name, labels, input_kind, feature_names, routing, "
+                "training, error_taxonomy, guideline, created_at) VALUES (1, 'p', '[\"a\",\"b\"]', "
+                "'text', '[]', '{}', '{}', '[]', '', :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO item (id, project_id, external_id, payload, payload_sha256, "
+                "metadata, status, created_at, updated_at) VALUES (1, 1, 'e1', "
+                "'{\"text\": \"x\"}', 'h', '{}', 'decided', :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO prediction (id, project_id, item_id, probabilities, "
+                "predicted_label, confidence, uncertainty, created_at) VALUES "
+                "(1, 1, 1, '[0.9, 0.1]', 'a', 0.9, 0.47, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO decision (id, project_id, item_id, prediction_id, route, origin, "
+                "reasons, final_label, decided_by, policy_version, created_at) VALUES "
+                "(1, 1, 1, 1, 'auto', 'routed', '[]', 'a', 'model:v1', 1, :now)"
+            ),
+            {"now": now},
+        )
+    ensure_schema(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT prediction_id, rules FROM decision")).one()[0] == 1
+        assert conn.execute(text("SELECT count(*) FROM prediction")).scalar() == 1
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
