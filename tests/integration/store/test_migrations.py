@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine, func, inspect, select, text
 
 from loopwise import Loopwise, Settings
 from loopwise.store.db import (
@@ -103,6 +103,18 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
     assert current_revision(engine) == head_revision()
 
 
+def _insert_project(conn: Connection, now: str) -> None:
+    """One text project (id 1) written with raw SQL, as an older schema stores it."""
+    conn.execute(
+        text(
+            "INSERT INTO project (id, name, labels, input_kind, feature_names, routing, "
+            "training, error_taxonomy, guideline, created_at) VALUES (1, 'p', '[\"a\",\"b\"]', "
+            "'text', '[]', '{}', '{}', '[]', '', :now)"
+        ),
+        {"now": now},
+    )
+
+
 def test_0002_marks_imported_ground_truth_and_keeps_routed_items(
     engine: Engine, database_url: str, tmp_path: object
 ) -> None:
@@ -110,14 +122,7 @@ def test_0002_marks_imported_ground_truth_and_keeps_routed_items(
     upgrade(engine, "0001_initial_schema")
     now = "2026-01-01 00:00:00+00:00"
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO project (id, name, labels, input_kind, feature_names, routing, "
-                "training, error_taxonomy, guideline, created_at) VALUES (1, 'p', '[\"a\",\"b\"]', "
-                "'text', '[]', '{}', '{}', '[]', '', :now)"
-            ),
-            {"now": now},
-        )
+        _insert_project(conn, now)
         for item_id, status in ((1, "resolved"), (2, "queued")):
             conn.execute(
                 text(
@@ -163,14 +168,7 @@ def test_a_populated_0002_database_upgrades_with_its_foreign_keys_intact(engine:
     upgrade(engine, "0002_decision_origin")
     now = "2026-01-01 00:00:00+00:00"
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO project (id, name, labels, input_kind, feature_names, routing, "
-                "training, error_taxonomy, guideline, created_at) VALUES (1, 'p', '[\"a\",\"b\"]', "
-                "'text', '[]', '{}', '{}', '[]', '', :now)"
-            ),
-            {"now": now},
-        )
+        _insert_project(conn, now)
         conn.execute(
             text(
                 "INSERT INTO item (id, project_id, external_id, payload, payload_sha256, "
