@@ -109,8 +109,9 @@ class Certificate:
             )
         return (
             f"cannot certify error <= {self.alpha:.1%} at {1 - self.delta:.0%} with {self.n} "
-            "verified items (the model errs too often even when most confident); "
-            "every item is reviewed"
+            "verified items: among the most confident predictions errors are too frequent to "
+            "bound below the target with this many items (the model errs too often even when "
+            "most confident, or more verified items are needed); every item is reviewed"
         )
 
     def to_json(self) -> dict[str, float | int | str | None]:
