@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PURE_PACKAGES = ["core", "scoring", "routing", "training"]
+PURE_PACKAGES = ["core", "scoring", "routing", "training", "consensus"]
 ADAPTER_LIBRARIES = {"fastapi", "starlette", "sqlalchemy", "alembic"}
 PURE_INTERNAL = {f"loopwise.{name}" for name in PURE_PACKAGES} | {"loopwise.errors"}
 
@@ -138,6 +138,7 @@ def test_the_version_matches_the_distribution() -> None:
         "scoring",
         "routing",
         "training",
+        "consensus",
     ],
 )
 def test_every_subpackage_export_is_importable(package: str) -> None:
