@@ -50,7 +50,3 @@ class Settings(BaseSettings):
         """The directory model artifacts are written to (always set after validation)."""
         assert self.artifact_dir is not None
         return self.artifact_dir
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
