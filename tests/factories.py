@@ -134,3 +134,11 @@ def sms_rows(count: int, *, skip: int = 0, prefix: str = "sms") -> list[dict[str
         {"external_id": f"{prefix}-{k}", "payload": data.texts[i], "label": data.labels[i]}
         for k, i in enumerate(order[skip : skip + count], start=skip)
     ]
+
+
+def add_reviewers(
+    lw: Loopwise, project: str, *names: str, role: str = "reviewer", **kwargs: Any
+) -> None:
+    """Register ``names`` as members of ``project`` (claims need registered members)."""
+    for name in names:
+        lw.add_reviewer(name, role=role, projects=[project], **kwargs)

@@ -10,13 +10,18 @@
     │   ├── ProjectNotFound
     │   ├── ItemNotFound
     │   ├── TaskNotFound
+    │   ├── ReviewerNotFound
     │   └── ModelVersionNotFound
+    ├── NotAllowed                   the actor's role or membership does not permit it
     ├── Conflict                     the request is well formed but clashes with stored state
     │   ├── DuplicateProject
     │   ├── DuplicateExternalId      same external id, different payload
     │   ├── TaskNotClaimable         nothing to claim, or taken by someone else
     │   ├── NotTaskHolder            verdict for a task one does not hold
     │   ├── LeaseExpired
+    │   ├── DuplicateReviewer
+    │   ├── LimitReached             a reviewer's limit on held tasks or reviews a day
+    │   ├── UndoWindowClosed         too late, or others acted on the task since
     │   ├── ConcurrentChange         a concurrent writer won a race, again and again
     │   └── PromotionRefused         the gate said no, or nothing to roll back to
     ├── NotEnoughLabels              training needs more (or more varied) resolved labels
@@ -77,6 +82,14 @@ class TaskNotFound(NotFound):
     code = "task_not_found"
 
 
+class ReviewerNotFound(NotFound):
+    code = "reviewer_not_found"
+
+
+class NotAllowed(LoopwiseError):
+    code = "not_allowed"
+
+
 class ModelVersionNotFound(NotFound):
     code = "model_version_not_found"
 
@@ -105,6 +118,18 @@ class LeaseExpired(Conflict):
     code = "lease_expired"
 
 
+class DuplicateReviewer(Conflict):
+    code = "duplicate_reviewer"
+
+
+class LimitReached(Conflict):
+    code = "limit_reached"
+
+
+class UndoWindowClosed(Conflict):
+    code = "undo_window_closed"
+
+
 class ConcurrentChange(Conflict):
     code = "concurrent_change"
 
@@ -131,19 +156,24 @@ __all__ = [
     "Conflict",
     "DuplicateExternalId",
     "DuplicateProject",
+    "DuplicateReviewer",
     "InvalidInput",
     "InvalidLabel",
     "InvalidPayload",
     "ItemNotFound",
     "LeaseExpired",
+    "LimitReached",
     "LoopwiseError",
     "ModelVersionNotFound",
     "NoProductionModel",
+    "NotAllowed",
     "NotEnoughLabels",
     "NotFound",
     "NotTaskHolder",
     "ProjectNotFound",
     "PromotionRefused",
+    "ReviewerNotFound",
     "TaskNotClaimable",
     "TaskNotFound",
+    "UndoWindowClosed",
 ]

@@ -14,12 +14,14 @@ from loopwise.core.enums import (
     LabelSplit,
     ModelStage,
     Priority,
+    Role,
     Route,
     Stage,
     TaskStatus,
     Verdict,
 )
 from loopwise.core.policy import RoutingConfig
+from loopwise.core.review import ReviewConfig
 
 JSON = dict[str, Any]
 
@@ -76,6 +78,7 @@ class Project:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     error_taxonomy: tuple[str, ...] = DEFAULT_ERROR_TAXONOMY
     guideline: str = ""
+    review: ReviewConfig = field(default_factory=ReviewConfig)
     created_at: datetime | None = None
 
 
@@ -127,6 +130,10 @@ class ReviewTask:
     claimed_by: str | None
     lease_expires_at: datetime | None
     created_at: datetime
+    due_at: datetime | None = None
+    required_reviews: int = 1
+    required_tags: tuple[str, ...] = ()
+    escalated_from: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +146,7 @@ class Review:
     error_category: str | None
     comment: str
     created_at: datetime
+    stage: Stage = Stage.REVIEW
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,3 +199,20 @@ class QueueEntry:
     item: Item
     prediction: Prediction | None
     reasons: tuple[str, ...]
+    earlier_reviews: tuple[Review, ...] = ()
+    """Reviews before an escalation: shown to experts only (review is blind while open)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reviewer:
+    """A person who reviews: role, expertise tags, limits, and the projects they belong to."""
+
+    id: int
+    name: str
+    role: Role
+    tags: tuple[str, ...]
+    max_open_tasks: int
+    daily_limit: int | None
+    active: bool
+    projects: tuple[str, ...]
+    created_at: datetime

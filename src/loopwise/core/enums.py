@@ -24,6 +24,7 @@ class DecisionOrigin(StrEnum):
 
     ROUTED = "routed"
     IMPORT = "import"
+    GOLD = "gold"  # a gold (honeypot) item: known answer, shown to reviewers to measure them
 
 
 class ItemStatus(StrEnum):
@@ -38,7 +39,16 @@ class TaskStatus(StrEnum):
     OPEN = "open"
     CLAIMED = "claimed"
     DONE = "done"
+    ESCALATED = "escalated"  # handed on to an expert task; this one is closed
     CANCELLED = "cancelled"
+
+
+class Role(StrEnum):
+    """What a person may do: review tasks, also expert tasks, or everything on every project."""
+
+    REVIEWER = "reviewer"
+    EXPERT = "expert"
+    ADMIN = "admin"
 
 
 class Stage(StrEnum):
@@ -61,12 +71,21 @@ class Verdict(StrEnum):
     ``approve``: the suggestion is right. ``correct``: it is wrong and this is the right label.
     ``reject``: it is wrong; with a label it is a correction, without one on a two-label project
     the other label is meant, and without one on a larger label set the input is judged
-    undecidable (resolved with no training label).
+    undecidable (resolved with no training label). ``escalate``: hand the task to an expert
+    (a label, if given, is kept as this reviewer's opinion). ``skip``: pass on the task without
+    an answer; it goes back to the queue for others.
     """
 
     APPROVE = "approve"
     REJECT = "reject"
     CORRECT = "correct"
+    ESCALATE = "escalate"
+    SKIP = "skip"
+
+    @property
+    def answers(self) -> bool:
+        """Whether the verdict says what the label is (skips and escalations do not count)."""
+        return self in (Verdict.APPROVE, Verdict.REJECT, Verdict.CORRECT)
 
 
 class LabelSource(StrEnum):

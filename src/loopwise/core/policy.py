@@ -140,13 +140,22 @@ When = Annotated[
 ]
 
 
+TAG = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
 class RuleSpec(_Strict):
-    """A business rule: items whose metadata match ``when`` go to ``route`` at ``priority``."""
+    """A business rule: items whose metadata match ``when`` go to ``route`` at ``priority``.
+
+    ``reviews`` asks for that many independent reviews of the matching items (more than the
+    project's ``overlap``); ``tags`` names the expertise a reviewer needs to take them.
+    """
 
     name: str = Field(min_length=1, max_length=100)
     when: When
     route: Literal["human", "expert"] = "human"
     priority: PriorityName = "normal"
+    reviews: int | None = Field(default=None, ge=1, le=10)
+    tags: list[Annotated[str, Field(pattern=TAG)]] = Field(default_factory=list, max_length=8)
 
 
 class OODSpec(_Strict):

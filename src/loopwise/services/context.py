@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -125,6 +126,8 @@ class Context:
     clock: Clock
     artifacts: ArtifactStore
     models: ModelCache
+    random: random.Random = field(default_factory=random.Random)
+    """Chance for gold-task injection (tests seed it)."""
     _reads: sessionmaker[Session] = field(init=False)
     _writes: sessionmaker[Session] = field(init=False)
 

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopwise.core.entities import Decision, Item, Prediction, Project
-from loopwise.core.enums import ItemStatus, Route, Stage, TaskStatus
+from loopwise.core.enums import ItemStatus, Priority, Route, Stage
 from loopwise.core.payloads import (
     normalize_payload,
     payload_digest,
@@ -21,10 +21,12 @@ from loopwise.core.payloads import (
 from loopwise.errors import DuplicateExternalId, InvalidInput, InvalidPayload, ItemNotFound
 from loopwise.routing import RoutingBatch, RoutingPolicy
 from loopwise.routing.fields import metadata_columns, referenced_fields
+from loopwise.routing.policy import RoutingOutcome
 from loopwise.scoring import check_probabilities, entropy
 from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.services.resolution import unit_hash
 from loopwise.services.routing import RoutingState, routing_state
+from loopwise.services.tasks import rule_demands, task_values
 from loopwise.store import mappers
 from loopwise.store.tables import (
     DecisionRow,
@@ -274,20 +276,46 @@ def _batch(
     )
 
 
+@dataclass(frozen=True)
+class Scored:
+    """A batch predicted and routed, before anything is stored."""
+
+    model_row: ModelVersionRow | None
+    raw: npt.NDArray[np.float64] | None
+    version_ids: list[int | None]
+    state: RoutingState
+    batch: RoutingBatch
+    outcome: RoutingOutcome
+
+
+def score_and_route(ctx: Context, tx: Tx, project: Project, fresh: list[_Prepared]) -> Scored:
+    """Predict (or take the caller's probabilities), calibrate and route a prepared batch."""
+    model_row = tx.repo.production_model(project.id)
+    raw, version_ids = _predict(ctx, project, model_row, fresh)
+    state = routing_state(ctx, tx, project, model_row)
+    batch = _batch(ctx, project, model_row, fresh, raw, version_ids, state)
+    policy = RoutingPolicy.from_config(
+        project.routing, project.labels, certificate=state.certificate
+    )
+    return Scored(model_row, raw, version_ids, state, batch, policy.route(batch))
+
+
 def _route_fresh(
     ctx: Context, tx: Tx, project: Project, fresh: list[_Prepared], actor: str
 ) -> list[Routed]:
     if not fresh:
         return []
-    model_row = tx.repo.production_model(project.id)
-    raw, version_ids = _predict(ctx, project, model_row, fresh)
-    state = routing_state(ctx, tx, project, model_row)
-    batch = _batch(ctx, project, model_row, fresh, raw, version_ids, state)
-    probs = batch.probabilities
-    policy = RoutingPolicy.from_config(
-        project.routing, project.labels, certificate=state.certificate
+    scored = score_and_route(ctx, tx, project, fresh)
+    model_row, raw, version_ids, state, batch = (
+        scored.model_row,
+        scored.raw,
+        scored.version_ids,
+        scored.state,
+        scored.batch,
     )
-    outcome = policy.route(batch)
+    outcome = scored.outcome
+    policy = outcome.policy
+    probs = batch.probabilities
     now = tx.now
     statuses = [
         ItemStatus.DECIDED if r is Route.AUTO else ItemStatus.QUEUED for r in outcome.routes
@@ -364,22 +392,21 @@ def _route_fresh(
         ],
     )
     queued = [i for i, r in enumerate(outcome.routes) if r is not Route.AUTO]
+    demands = [rule_demands(project, outcome.rules(i)) for i in queued]
     task_ids = tx.repo.insert_many(
         ReviewTaskRow,
         [
-            {
-                "project_id": project.id,
-                "item_id": item_ids[i],
-                "stage": (
-                    Stage.EXPERT if outcome.routes[i] is Route.EXPERT else Stage.REVIEW
-                ).value,
-                "priority": int(outcome.priority[i]),
-                "priority_score": float(outcome.priority_score[i]),
-                "status": TaskStatus.OPEN.value,
-                "required_reviews": 1,
-                "created_at": now,
-            }
-            for i in queued
+            task_values(
+                project,
+                item_ids[i],
+                stage=Stage.EXPERT if outcome.routes[i] is Route.EXPERT else Stage.REVIEW,
+                priority=Priority(int(outcome.priority[i])),
+                score=float(outcome.priority_score[i]),
+                now=now,
+                reviews=reviews,
+                tags=tags,
+            )
+            for i, (reviews, tags) in zip(queued, demands, strict=True)
         ],
     )
     task_by_row = dict(zip(queued, task_ids, strict=True))

@@ -7,6 +7,7 @@ details of each.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from loopwise.core.clock import Clock, SystemClock
@@ -15,11 +16,25 @@ from loopwise.core.entities import (
     ModelVersion,
     Project,
     QueueEntry,
+    Review,
+    Reviewer,
     TrainingConfig,
 )
-from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind, Stage, Verdict
+from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind, Role, Stage, Verdict
 from loopwise.core.policy import RoutingConfig
-from loopwise.services import items, labels, models, projects, reviews, routing, stats
+from loopwise.core.review import ReviewConfig
+from loopwise.services import (
+    gold,
+    items,
+    labels,
+    models,
+    projects,
+    reviewers,
+    reviews,
+    routing,
+    stats,
+    verdicts,
+)
 from loopwise.services.context import Context, ModelCache
 from loopwise.settings import Settings
 from loopwise.store import mappers
@@ -82,6 +97,7 @@ class Loopwise:
         training: TrainingConfig | None = None,
         error_taxonomy: Sequence[str] = DEFAULT_ERROR_TAXONOMY,
         guideline: str = "",
+        review: ReviewConfig | Mapping[str, Any] | None = None,
         actor: str = "system",
     ) -> Project:
         return projects.create_project(
@@ -94,6 +110,7 @@ class Loopwise:
             training=training,
             error_taxonomy=error_taxonomy,
             guideline=guideline,
+            review=review,
             actor=actor,
         )
 
@@ -120,9 +137,16 @@ class Loopwise:
         return reviews.list_queue(self.ctx, project, stage=stage, limit=limit, offset=offset)
 
     def claim_next(
-        self, project: str, reviewer: str, *, stage: Stage = Stage.REVIEW
+        self, project: str, reviewer: str, *, stage: Stage | str | None = None
     ) -> QueueEntry | None:
-        return reviews.claim_next(self.ctx, project, reviewer, stage=stage)
+        """The best task ``reviewer`` may take, under a lease (see :func:`reviews.claim_next`)."""
+        return reviews.claim_next(
+            self.ctx, project, reviewer, stage=None if stage is None else Stage(stage)
+        )
+
+    def heartbeat(self, project: str, task_id: int, reviewer: str) -> datetime:
+        """Renew the lease on a held task; returns the new expiry."""
+        return reviews.heartbeat(self.ctx, project, task_id, reviewer)
 
     def release(self, project: str, task_id: int, reviewer: str) -> None:
         reviews.release(self.ctx, project, task_id, reviewer)
@@ -137,8 +161,10 @@ class Loopwise:
         label: str | None = None,
         error_category: str | None = None,
         comment: str = "",
-    ) -> reviews.VerdictResult:
-        return reviews.submit_verdict(
+    ) -> verdicts.VerdictResult:
+        """Approve, reject, correct, escalate or skip a held task (see
+        :func:`loopwise.services.verdicts.submit_verdict`)."""
+        return verdicts.submit_verdict(
             self.ctx,
             project,
             task_id,
@@ -148,6 +174,62 @@ class Loopwise:
             error_category=error_category,
             comment=comment,
         )
+
+    def undo(self, project: str, reviewer: str) -> Review:
+        """Take back ``reviewer``'s last verdict within the project's undo window."""
+        return verdicts.undo(self.ctx, project, reviewer)
+
+    def reviews_of_item(self, item_id: int, *, viewer: str | None = None) -> list[Review]:
+        return reviews.reviews_of_item(self.ctx, item_id, viewer=viewer)
+
+    # people
+    def add_reviewer(
+        self,
+        name: str,
+        *,
+        role: Role | str = Role.REVIEWER,
+        tags: Sequence[str] = (),
+        projects: Sequence[str] = (),
+        max_open_tasks: int = 3,
+        daily_limit: int | None = None,
+        actor: str = "admin",
+    ) -> Reviewer:
+        """Register a reviewer, expert or admin as a member of ``projects``."""
+        return reviewers.add_reviewer(
+            self.ctx,
+            name,
+            role=role,
+            tags=tags,
+            projects=projects,
+            max_open_tasks=max_open_tasks,
+            daily_limit=daily_limit,
+            actor=actor,
+        )
+
+    def add_member(self, project: str, reviewer: str, *, actor: str = "admin") -> Reviewer:
+        return reviewers.add_member(self.ctx, project, reviewer, actor=actor)
+
+    def update_reviewer(self, name: str, *, actor: str = "admin", **changes: Any) -> Reviewer:
+        """Change ``role``, ``tags``, ``max_open_tasks``, ``daily_limit`` or ``active``."""
+        return reviewers.update_reviewer(self.ctx, name, actor=actor, **changes)
+
+    def reviewer(self, name: str) -> Reviewer:
+        return reviewers.get_reviewer(self.ctx, name)
+
+    def reviewers(self, project: str | None = None) -> list[Reviewer]:
+        return reviewers.list_reviewers(self.ctx, project)
+
+    def set_review_config(
+        self, project: str, config: ReviewConfig | Mapping[str, Any], *, actor: str = "admin"
+    ) -> ReviewConfig:
+        """Replace the review workflow settings (overlap, SLAs, gold rate, undo window...)."""
+        return projects.set_review_config(self.ctx, project, config, actor=actor)
+
+    def add_gold_items(
+        self, project: str, rows: Sequence[Mapping[str, Any]], *, actor: str = "admin"
+    ) -> int:
+        """Add gold (honeypot) items with known labels, served to reviewers at ``gold_rate``."""
+        return gold.add_gold_items(self.ctx, project, rows, actor=actor)
 
     # labels
     def import_labels(

@@ -9,6 +9,7 @@ from loopwise.core.entities import Project, TrainingConfig
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind
 from loopwise.core.payloads import validate_label_set
 from loopwise.core.policy import RoutingConfig, load_policy, parse_policy
+from loopwise.core.review import ReviewConfig, parse_review_config
 from loopwise.errors import DuplicateProject, InvalidInput
 from loopwise.services.context import Context, retry_on_conflict
 from loopwise.store import mappers
@@ -61,9 +62,10 @@ def create_project(
     training: TrainingConfig | None = None,
     error_taxonomy: Sequence[str] = DEFAULT_ERROR_TAXONOMY,
     guideline: str = "",
+    review: ReviewConfig | Mapping[str, Any] | None = None,
     actor: str = "system",
 ) -> Project:
-    """Create a project with its label set, input kind and routing thresholds."""
+    """Create a project with its label set, input kind, routing policy and review workflow."""
     name = _check_name(name)
     label_set = validate_label_set(labels)
     try:
@@ -81,6 +83,7 @@ def create_project(
     elif features:
         raise InvalidInput("only tabular projects have feature names", field="feature_names")
     config = _routing(routing, label_set)
+    review_config = parse_review_config({} if review is None else review)
     training = training or TrainingConfig()
     _check_training(training)
     taxonomy = tuple(error_taxonomy)
@@ -100,6 +103,7 @@ def create_project(
             training=training.to_json(),
             error_taxonomy=list(taxonomy),
             guideline=guideline,
+            review=review_config.to_json(),
             created_at=tx.now,
         )
         tx.repo.add(row)
@@ -116,9 +120,36 @@ def create_project(
                 "input_kind": kind.value,
                 "routing": config.to_json(),
                 "training": training.to_json(),
+                "review": review_config.to_json(),
             },
         )
     return project
+
+
+def set_review_config(
+    ctx: Context,
+    name: str,
+    review: ReviewConfig | Mapping[str, Any],
+    *,
+    actor: str = "admin",
+) -> ReviewConfig:
+    """Replace a project's review workflow settings (overlap, SLAs, gold rate, ...)."""
+    config = parse_review_config(review if isinstance(review, ReviewConfig) else dict(review))
+    with ctx.write() as tx:
+        row = tx.repo.project_by_name(name, lock=True)
+        before = dict(row.review)
+        row.review = config.to_json()
+        tx.session.flush()
+        tx.audit(
+            actor=actor,
+            action="project.review_config_changed",
+            entity_type="project",
+            entity_id=row.id,
+            project_id=row.id,
+            before=before,
+            after=config.to_json(),
+        )
+    return config
 
 
 def get_project(ctx: Context, name: str) -> Project:

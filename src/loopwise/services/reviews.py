@@ -1,96 +1,198 @@
-"""Use cases of people reviewing: list the queue, claim with a lease, release, give a verdict."""
+"""Use cases of the review queue: list it, claim the next task under a lease, keep the lease
+alive, give a task back, and read an item's reviews (blind while the item is open).
+
+Verdicts, undo and resolution are in :mod:`loopwise.services.verdicts`.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from loopwise.core.entities import Label, QueueEntry, Review
-from loopwise.core.enums import ItemStatus, LabelSource, Stage, TaskStatus, Verdict
-from loopwise.core.payloads import validate_label
-from loopwise.errors import (
-    InvalidInput,
-    LeaseExpired,
-    NotTaskHolder,
-    TaskNotFound,
-)
+from loopwise.core.entities import QueueEntry, Review
+from loopwise.core.enums import Role, Stage, TaskStatus
+from loopwise.errors import InvalidInput, LeaseExpired, LimitReached, NotTaskHolder, TaskNotFound
+from loopwise.queue.priority import promote
 from loopwise.services.context import Context, Tx
-from loopwise.services.resolution import resolve_item
+from loopwise.services.gold import serve_gold
+from loopwise.services.reviewers import Access, access, check_name
 from loopwise.store import mappers
+from loopwise.store import queue as q
 from loopwise.store.tables import ItemRow, ProjectRow, ReviewRow, ReviewTaskRow
 
 
-def _check_reviewer(reviewer: object) -> str:
-    if not isinstance(reviewer, str) or not reviewer.strip() or len(reviewer) > 200:
-        raise InvalidInput("must be a non-empty name of at most 200 characters", field="reviewer")
-    return reviewer
+def lease_seconds(ctx: Context, project: ProjectRow) -> int:
+    configured = (project.review or {}).get("lease_seconds")
+    return int(configured) if configured else ctx.settings.lease_seconds
 
 
-def _entry(tx: Tx, task: ReviewTaskRow) -> QueueEntry:
+def entry(tx: Tx, task: ReviewTaskRow) -> QueueEntry:
+    """What the holder of ``task`` sees. Earlier reviews only on expert tasks."""
     item = tx.session.get(ItemRow, task.item_id)
     assert item is not None
     prediction = tx.repo.latest_prediction(item.id)
     decision = tx.repo.decision_for(item.id)
+    earlier: tuple[Review, ...] = ()
+    if task.stage == Stage.EXPERT.value:
+        earlier = tuple(
+            mappers.review(r)
+            for r in tx.session.scalars(
+                select(ReviewRow).where(ReviewRow.item_id == item.id).order_by(ReviewRow.id)
+            )
+        )
     return QueueEntry(
         task=mappers.task(task),
         item=mappers.item(item),
         prediction=None if prediction is None else mappers.prediction(prediction),
         reasons=() if decision is None else tuple(decision.reasons),
+        earlier_reviews=earlier,
     )
 
 
 def list_queue(
     ctx: Context, project_name: str, *, stage: Stage | None = None, limit: int = 50, offset: int = 0
 ) -> list[QueueEntry]:
-    """Open and claimed tasks in the order they are served: priority, then uncertainty, then age."""
-    if not 1 <= limit <= 1000:
+    """Open and held tasks in the order they are served: level, then score, then age.
+
+    Levels shown are as of the last claim (ageing is applied when tasks are claimed).
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise InvalidInput("must be between 1 and 1000", field="limit")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput("must be a whole number, 0 or more", field="offset")
     with ctx.read() as tx:
         project = tx.repo.project_by_name(project_name)
-        rows = tx.session.scalars(
-            tx.repo.queue_query(project.id, stage).offset(offset).limit(limit)
-        ).all()
-        return [_entry(tx, row) for row in rows]
+        rows = tx.session.scalars(q.queue_query(project.id, stage).offset(offset).limit(limit))
+        return [entry(tx, row) for row in rows.all()]
+
+
+def expire_leases(tx: Tx, project: ProjectRow) -> int:
+    """Return tasks whose lease lapsed to the queue (gold tasks are withdrawn instead)."""
+    rows = q.lapsed(tx.session, project.id, tx.now)
+    for task in rows:
+        holder = task.claimed_by
+        task.status = (
+            TaskStatus.CANCELLED.value if task.honeypot_id is not None else TaskStatus.OPEN.value
+        )
+        task.claimed_by = None
+        task.lease_expires_at = None
+        tx.audit(
+            actor="system",
+            action="task.lease_expired",
+            entity_type="review_task",
+            entity_id=task.id,
+            project_id=project.id,
+            before={"claimed_by": holder},
+        )
+    tx.session.flush()
+    return len(rows)
+
+
+def age_tasks(tx: Tx, project: ProjectRow, ageing_minutes: int | None) -> int:
+    """Move up one level every waiting task whose time at its level is up."""
+    rows = q.due_for_ageing(tx.session, project.id, tx.now)
+    for task in rows:
+        aged = promote(mappers.task(task).priority, tx.now, ageing_minutes)
+        before = task.priority
+        task.priority = int(aged.priority)
+        task.promote_at = aged.promote_at
+        tx.audit(
+            actor="system",
+            action="task.aged",
+            entity_type="review_task",
+            entity_id=task.id,
+            project_id=project.id,
+            before={"priority": before},
+            after={"priority": task.priority},
+        )
+    tx.session.flush()
+    return len(rows)
+
+
+def _check_limits(tx: Tx, who: Access) -> None:
+    held = q.held_count(tx.session, who.row.name)
+    if held >= who.row.max_open_tasks:
+        raise LimitReached(
+            f"{who.row.name!r} holds {held} tasks, their limit; finish or release one first",
+            field="reviewer",
+        )
+    if who.row.daily_limit is not None:
+        midnight = tx.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        done = q.reviews_since(tx.session, who.row.name, midnight)
+        if done >= who.row.daily_limit:
+            raise LimitReached(
+                f"{who.row.name!r} gave {done} verdicts today, their daily limit",
+                field="reviewer",
+            )
 
 
 def claim_next(
-    ctx: Context, project_name: str, reviewer: str, *, stage: Stage = Stage.REVIEW
+    ctx: Context, project_name: str, reviewer: str, *, stage: Stage | None = None
 ) -> QueueEntry | None:
     """Hand ``reviewer`` the best task they may take, under a lease; ``None`` if none is left.
 
-    A task whose lease lapsed is claimable again; a reviewer never gets a task they reviewed.
+    Experts are served expert tasks first, then review tasks; reviewers only review tasks.
+    A task is served only to a reviewer who holds every tag it requires, and never to one who
+    already answered, skipped or escalated its item. With a project ``gold_rate``, that share
+    of claims is a gold item instead, served exactly like any other task.
+
+    Raises ``NotAllowed`` (not a member, deactivated, a reviewer asking for expert work),
+    ``LimitReached`` (too many tasks held, or the daily limit), ``ReviewerNotFound``.
     """
-    reviewer = _check_reviewer(reviewer)
+    reviewer = check_name(reviewer)
     with ctx.write() as tx:
-        project = tx.repo.project_by_name(project_name)
-        expires = tx.now + timedelta(seconds=ctx.settings.lease_seconds)
-        for _ in range(5):
-            row = tx.repo.next_claimable(project.id, stage, reviewer, tx.now)
-            if row is None:
-                return None
-            if tx.repo.claim(row.id, reviewer, tx.now, expires):
-                tx.session.refresh(row)
-                tx.audit(
-                    actor=reviewer,
-                    action="task.claimed",
-                    entity_type="review_task",
-                    entity_id=row.id,
-                    project_id=project.id,
-                    after={"lease_expires_at": expires.isoformat()},
-                )
-                return _entry(tx, row)
+        project_row = tx.repo.project_by_name(project_name)
+        project = mappers.project(project_row)
+        who = access(tx, project_row, reviewer)
+        stages = who.stages(None if stage is None else Stage(stage))
+        _check_limits(tx, who)
+        expire_leases(tx, project_row)
+        age_tasks(tx, project_row, project.review.ageing_minutes)
+        expires = tx.now + timedelta(seconds=lease_seconds(ctx, project_row))
+        rate = project.review.gold_rate
+        if Stage.REVIEW in stages and rate > 0 and ctx.random.random() < rate:
+            gold = serve_gold(ctx, tx, project, reviewer, expires)
+            if gold is not None:
+                return _claimed(tx, project_row, gold, reviewer, expires)
+        for wanted in stages:
+            for _ in range(5):
+                row = q.next_claimable(tx.session, project.id, wanted, reviewer, who.tag_keys)
+                if row is None:
+                    break
+                if q.claim(tx.session, row.id, reviewer, tx.now, expires):
+                    tx.session.refresh(row)
+                    return _claimed(tx, project_row, row, reviewer, expires)
         return None
 
 
-def _held_task(tx: Tx, project: ProjectRow, task_id: int, reviewer: str) -> ReviewTaskRow:
+def _claimed(
+    tx: Tx, project: ProjectRow, row: ReviewTaskRow, reviewer: str, expires: datetime
+) -> QueueEntry:
+    tx.audit(
+        actor=reviewer,
+        action="task.claimed",
+        entity_type="review_task",
+        entity_id=row.id,
+        project_id=project.id,
+        after={"lease_expires_at": expires.isoformat()},
+    )
+    return entry(tx, row)
+
+
+def held_task(tx: Tx, project: ProjectRow, task_id: int, reviewer: str) -> ReviewTaskRow:
+    """The task ``reviewer`` holds under a live lease, locked; refused otherwise."""
+    if isinstance(task_id, bool) or not isinstance(task_id, int):
+        raise InvalidInput("must be a task id (a whole number)", field="task_id")
     task = tx.repo.task(task_id, lock=True)
     if task is None or task.project_id != project.id:
         raise TaskNotFound(f"no review task {task_id} in project {project.name!r}", field="task_id")
     if task.status != TaskStatus.CLAIMED.value or task.claimed_by != reviewer:
-        state = "is resolved" if task.status == TaskStatus.DONE.value else "is not held by you"
+        state = {
+            TaskStatus.DONE.value: "is resolved",
+            TaskStatus.ESCALATED.value: "was escalated",
+            TaskStatus.CANCELLED.value: "was withdrawn",
+        }.get(task.status, "is not held by you")
         raise NotTaskHolder(f"task {task_id} {state}", field="task_id")
     assert task.lease_expires_at is not None
     if task.lease_expires_at <= tx.now:
@@ -101,13 +203,28 @@ def _held_task(tx: Tx, project: ProjectRow, task_id: int, reviewer: str) -> Revi
     return task
 
 
-def release(ctx: Context, project_name: str, task_id: int, reviewer: str) -> None:
-    """Give a held task back to the queue."""
-    reviewer = _check_reviewer(reviewer)
+def heartbeat(ctx: Context, project_name: str, task_id: int, reviewer: str) -> datetime:
+    """Renew the lease on a held task (call it while the task is on screen); the new expiry."""
+    reviewer = check_name(reviewer)
     with ctx.write() as tx:
         project = tx.repo.project_by_name(project_name)
-        task = _held_task(tx, project, task_id, reviewer)
-        task.status = TaskStatus.OPEN.value
+        access(tx, project, reviewer)
+        task = held_task(tx, project, task_id, reviewer)
+        task.lease_expires_at = tx.now + timedelta(seconds=lease_seconds(ctx, project))
+        tx.session.flush()
+        return task.lease_expires_at
+
+
+def release(ctx: Context, project_name: str, task_id: int, reviewer: str) -> None:
+    """Give a held task back to the queue (a gold task is withdrawn instead)."""
+    reviewer = check_name(reviewer)
+    with ctx.write() as tx:
+        project = tx.repo.project_by_name(project_name)
+        access(tx, project, reviewer)
+        task = held_task(tx, project, task_id, reviewer)
+        task.status = (
+            TaskStatus.CANCELLED.value if task.honeypot_id is not None else TaskStatus.OPEN.value
+        )
         task.claimed_by = None
         task.lease_expires_at = None
         tx.session.flush()
@@ -120,141 +237,20 @@ def release(ctx: Context, project_name: str, task_id: int, reviewer: str) -> Non
         )
 
 
-@dataclass(frozen=True)
-class VerdictResult:
-    review: Review
-    resolved: bool
-    label: Label | None
-    final_label: str | None
-
-
-def _label_meant(
-    verdict: Verdict, label: str | None, suggestion: str | None, labels: tuple[str, ...]
-) -> str | None:
-    """The label a verdict stands for (see :class:`Verdict`); ``None`` = undecidable input."""
-    if verdict is Verdict.APPROVE:
-        if suggestion is None:
-            raise InvalidInput(
-                "there is no model suggestion to approve; give a label", field="verdict"
-            )
-        return suggestion
-    if verdict is Verdict.CORRECT:
-        if label is None:
-            raise InvalidInput("a correction needs a label", field="label")
-        return label
-    if label is not None:
-        return label
-    if len(labels) == 2 and suggestion is not None:
-        return labels[1 - labels.index(suggestion)]
-    return None
-
-
-def submit_verdict(
-    ctx: Context,
-    project_name: str,
-    task_id: int,
-    reviewer: str,
-    verdict: Verdict | str,
-    *,
-    label: str | None = None,
-    error_category: str | None = None,
-    comment: str = "",
-) -> VerdictResult:
-    """Record a reviewer's verdict on a task they hold and, when enough reviews are in, resolve it.
-
-    Raises ``NotTaskHolder``, ``LeaseExpired``, ``TaskNotFound`` or ``InvalidInput``; nothing is
-    written when it does.
-    """
-    reviewer = _check_reviewer(reviewer)
-    try:
-        verdict = Verdict(verdict)
-    except ValueError:
-        raise InvalidInput(
-            f"{verdict!r} is not one of {[v.value for v in Verdict]}", field="verdict"
-        ) from None
-    if not isinstance(comment, str) or len(comment) > 5000:
-        raise InvalidInput("must be a string of at most 5000 characters", field="comment")
-    with ctx.write() as tx:
-        project_row = tx.repo.project_by_name(project_name)
-        project = mappers.project(project_row)
-        if label is not None:
-            validate_label(label, project.labels, field="label")
-        if error_category is not None and error_category not in project.error_taxonomy:
-            raise InvalidInput(
-                f"{error_category!r} is not in the project's error taxonomy "
-                f"{list(project.error_taxonomy)}",
-                field="error_category",
-            )
-        task = _held_task(tx, project_row, task_id, reviewer)
-        prediction = tx.repo.latest_prediction(task.item_id)
-        suggestion = None if prediction is None else prediction.predicted_label
-        meant = _label_meant(verdict, label, suggestion, project.labels)
-        review = ReviewRow(
-            project_id=project.id,
-            task_id=task.id,
-            item_id=task.item_id,
-            reviewer=reviewer,
-            verdict=verdict.value,
-            label=meant,
-            error_category=error_category,
-            comment=comment,
-            created_at=tx.now,
-        )
-        tx.repo.add(review)
-        tx.audit(
-            actor=reviewer,
-            action="review.submitted",
-            entity_type="review_task",
-            entity_id=task.id,
-            project_id=project.id,
-            after={
-                "verdict": verdict.value,
-                "label": meant,
-                "error_category": error_category,
-                "suggestion": suggestion,
-            },
-        )
-        reviews = tx.repo.reviews_for(task.id)
-        if len(reviews) < task.required_reviews:
-            task.status = TaskStatus.OPEN.value
-            task.claimed_by = None
-            task.lease_expires_at = None
-            tx.session.flush()
-            return VerdictResult(mappers.review(review), False, None, None)
-        votes = Counter(r.label for r in reviews)
-        final, count = max(votes.items(), key=lambda kv: (kv[1], kv[0] == suggestion))
-        source = (
-            LabelSource.EXPERT
-            if task.stage == Stage.EXPERT.value
-            else LabelSource.REVIEWER
-            if len(reviews) == 1
-            else LabelSource.CONSENSUS
-        )
-        item = tx.session.get(ItemRow, task.item_id)
-        assert item is not None
-        assert item.status == ItemStatus.QUEUED.value
-        label_row = resolve_item(
-            tx,
-            project,
-            item,
-            final,
-            source=source,
-            actor=reviewer,
-            agreement=count / len(reviews),
-            task=task,
-            predicted_label=suggestion,
-        )
-        return VerdictResult(
-            review=mappers.review(review),
-            resolved=True,
-            label=None if label_row is None else mappers.label(label_row),
-            final_label=final,
-        )
-
-
-def reviews_of_item(ctx: Context, item_id: int) -> list[Review]:
+def reviews_of_item(ctx: Context, item_id: int, *, viewer: str | None = None) -> list[Review]:
+    """An item's reviews. Review is blind: while the item has an open task, a ``viewer`` who
+    is a plain reviewer sees only their own; experts and admins (and the library, with no
+    ``viewer``) see all."""
     with ctx.read() as tx:
-        rows = tx.session.scalars(
-            select(ReviewRow).where(ReviewRow.item_id == item_id).order_by(ReviewRow.id)
-        )
-        return [mappers.review(r) for r in rows]
+        query = select(ReviewRow).where(ReviewRow.item_id == item_id).order_by(ReviewRow.id)
+        if viewer is not None:
+            item = tx.session.get(ItemRow, item_id)
+            if item is None:
+                return []
+            project = tx.session.get(ProjectRow, item.project_id)
+            assert project is not None
+            who = access(tx, project, viewer)
+            still_open = tx.repo.open_tasks_for([item_id])
+            if who.role is Role.REVIEWER and still_open:
+                query = query.where(ReviewRow.reviewer == viewer)
+        return [mappers.review(r) for r in tx.session.scalars(query)]

@@ -11,6 +11,7 @@ from loopwise.core.entities import (
     Prediction,
     Project,
     Review,
+    Reviewer,
     ReviewTask,
     TrainingConfig,
 )
@@ -21,12 +22,14 @@ from loopwise.core.enums import (
     LabelSplit,
     ModelStage,
     Priority,
+    Role,
     Route,
     Stage,
     TaskStatus,
     Verdict,
 )
 from loopwise.core.policy import RoutingConfig
+from loopwise.core.review import ReviewConfig
 from loopwise.store.tables import (
     AuditEventRow,
     DecisionRow,
@@ -35,6 +38,7 @@ from loopwise.store.tables import (
     ModelVersionRow,
     PredictionRow,
     ProjectRow,
+    ReviewerRow,
     ReviewRow,
     ReviewTaskRow,
 )
@@ -51,6 +55,7 @@ def project(row: ProjectRow) -> Project:
         training=TrainingConfig.from_json(row.training),
         error_taxonomy=tuple(row.error_taxonomy),
         guideline=row.guideline,
+        review=ReviewConfig.from_json(row.review),
         created_at=row.created_at,
     )
 
@@ -106,6 +111,10 @@ def task(row: ReviewTaskRow) -> ReviewTask:
         claimed_by=row.claimed_by,
         lease_expires_at=row.lease_expires_at,
         created_at=row.created_at,
+        due_at=row.due_at,
+        required_reviews=row.required_reviews,
+        required_tags=tuple(t for t in row.required_tags.split(",") if t),
+        escalated_from=row.escalated_from,
     )
 
 
@@ -118,6 +127,21 @@ def review(row: ReviewRow) -> Review:
         label=row.label,
         error_category=row.error_category,
         comment=row.comment,
+        created_at=row.created_at,
+        stage=Stage(row.stage),
+    )
+
+
+def reviewer(row: ReviewerRow, projects: tuple[str, ...]) -> Reviewer:
+    return Reviewer(
+        id=row.id,
+        name=row.name,
+        role=Role(row.role),
+        tags=tuple(row.tags),
+        max_open_tasks=row.max_open_tasks,
+        daily_limit=row.daily_limit,
+        active=row.active,
+        projects=projects,
         created_at=row.created_at,
     )
 

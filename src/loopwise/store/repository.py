@@ -4,13 +4,12 @@ the service that owns the transaction does, once, together with its audit events
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, insert, or_, select, update
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
 
-from loopwise.core.enums import ModelStage, Stage, TaskStatus
+from loopwise.core.enums import ModelStage, TaskStatus
 from loopwise.errors import ProjectNotFound
 from loopwise.store.tables import (
     AuditEventRow,
@@ -21,7 +20,6 @@ from loopwise.store.tables import (
     ModelVersionRow,
     PredictionRow,
     ProjectRow,
-    ReviewRow,
     ReviewTaskRow,
 )
 
@@ -115,73 +113,6 @@ class Repository:
         if lock:
             query = query.with_for_update()
         return self.session.scalar(query)
-
-    def queue_query(self, project_id: int, stage: Stage | None) -> Select[ReviewTaskRow]:
-        query = select(ReviewTaskRow).where(
-            ReviewTaskRow.project_id == project_id,
-            ReviewTaskRow.status.in_([TaskStatus.OPEN.value, TaskStatus.CLAIMED.value]),
-        )
-        if stage is not None:
-            query = query.where(ReviewTaskRow.stage == stage.value)
-        return query.order_by(
-            ReviewTaskRow.priority, ReviewTaskRow.priority_score.desc(), ReviewTaskRow.id
-        )
-
-    def next_claimable(
-        self, project_id: int, stage: Stage, reviewer: str, now: datetime
-    ) -> ReviewTaskRow | None:
-        """The best task ``reviewer`` may take, locked (``SKIP LOCKED`` on PostgreSQL)."""
-        already_reviewed = exists().where(
-            ReviewRow.task_id == ReviewTaskRow.id, ReviewRow.reviewer == reviewer
-        )
-        query = (
-            select(ReviewTaskRow)
-            .where(
-                ReviewTaskRow.project_id == project_id,
-                ReviewTaskRow.stage == stage.value,
-                or_(
-                    ReviewTaskRow.status == TaskStatus.OPEN.value,
-                    and_(
-                        ReviewTaskRow.status == TaskStatus.CLAIMED.value,
-                        ReviewTaskRow.lease_expires_at <= now,
-                    ),
-                ),
-                ~already_reviewed,
-            )
-            .order_by(ReviewTaskRow.priority, ReviewTaskRow.priority_score.desc(), ReviewTaskRow.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        return self.session.scalar(query)
-
-    def claim(self, task_id: int, reviewer: str, now: datetime, expires: datetime) -> bool:
-        """Conditionally take ``task_id``: succeeds only if it is open or its lease has lapsed."""
-        result = self.session.execute(
-            update(ReviewTaskRow)
-            .where(
-                ReviewTaskRow.id == task_id,
-                or_(
-                    ReviewTaskRow.status == TaskStatus.OPEN.value,
-                    and_(
-                        ReviewTaskRow.status == TaskStatus.CLAIMED.value,
-                        ReviewTaskRow.lease_expires_at <= now,
-                    ),
-                ),
-            )
-            .values(
-                status=TaskStatus.CLAIMED.value,
-                claimed_by=reviewer,
-                claimed_at=now,
-                lease_expires_at=expires,
-            )
-            .execution_options(synchronize_session="fetch")
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    def reviews_for(self, task_id: int) -> Sequence[ReviewRow]:
-        return self.session.scalars(
-            select(ReviewRow).where(ReviewRow.task_id == task_id).order_by(ReviewRow.id)
-        ).all()
 
     # -- labels and golden set ---------------------------------------------------------------
     def labelled_items(self, project_id: int) -> Sequence[tuple[LabelRow, ItemRow]]:

@@ -73,6 +73,41 @@ class ProjectRow(Base):
     training: Mapped[dict[str, Any]] = mapped_column(Json)
     error_taxonomy: Mapped[list[str]] = mapped_column(Json)
     guideline: Mapped[str] = mapped_column(Text, default="")
+    review: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=text("'{}'"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReviewerRow(Base):
+    """A person who reviews, with their role, expertise tags, limits and current session."""
+
+    __tablename__ = "reviewer"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    tags: Mapped[list[str]] = mapped_column(Json, default=list)
+    max_open_tasks: Mapped[int] = mapped_column(Integer, default=3)
+    daily_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    session_last_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    session_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProjectMemberRow(Base):
+    """A reviewer's membership of a project, and whether admins were warned about them."""
+
+    __tablename__ = "project_member"
+    __table_args__ = (
+        UniqueConstraint("project_id", "reviewer_id", name="uq_project_member_project_reviewer"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewer.id"), index=True)
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    flag_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -177,11 +212,12 @@ class DecisionRow(Base):
 
 
 class ReviewTaskRow(Base):
+    """One unit of human work on an item. Served in index order: level, score, age."""
+
     __tablename__ = "review_task"
     __table_args__ = (
-        Index(
-            "ix_review_task_queue", "project_id", "status", "stage", "priority", "priority_score"
-        ),
+        Index("ix_review_task_promote", "project_id", "promote_at"),
+        Index("ix_review_task_lease", "project_id", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -192,6 +228,13 @@ class ReviewTaskRow(Base):
     priority_score: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16))
     required_reviews: Mapped[int] = mapped_column(Integer, default=1)
+    base_priority: Mapped[int] = mapped_column(SmallInteger)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    promote_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    required_tags: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    skips: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    honeypot_id: Mapped[int | None] = mapped_column(ForeignKey("honeypot.id"), nullable=True)
+    escalated_from: Mapped[int | None] = mapped_column(ForeignKey("review_task.id"), nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -199,8 +242,24 @@ class ReviewTaskRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+Index(
+    "ix_review_task_serve",
+    ReviewTaskRow.project_id,
+    ReviewTaskRow.stage,
+    ReviewTaskRow.status,
+    ReviewTaskRow.priority,
+    ReviewTaskRow.priority_score.desc(),
+    ReviewTaskRow.id,
+)
+
+
 class ReviewRow(Base):
     __tablename__ = "review"
+    __table_args__ = (
+        Index("ix_review_item_reviewer", "item_id", "reviewer"),
+        Index("ix_review_reviewer_time", "reviewer", "created_at"),
+        Index("ix_review_project_id", "project_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
@@ -211,6 +270,21 @@ class ReviewRow(Base):
     label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     error_category: Mapped[str | None] = mapped_column(String(100), nullable=True)
     comment: Mapped[str] = mapped_column(Text, default="")
+    stage: Mapped[str] = mapped_column(String(16), default="review", server_default="review")
+    gold_correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    session_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HoneypotRow(Base):
+    """A gold item: its answer is known, and reviewers are served it to measure them."""
+
+    __tablename__ = "honeypot"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
