@@ -13,6 +13,7 @@ from loopwise.core.entities import (
     Project,
     QueueEntry,
     Review,
+    Reviewer,
     ReviewTask,
     TrainingConfig,
 )
@@ -22,12 +23,14 @@ from loopwise.core.enums import (
     LabelSource,
     ModelStage,
     Priority,
+    Role,
     Route,
     Stage,
     TaskStatus,
     Verdict,
 )
 from loopwise.core.policy import RoutingConfig
+from loopwise.core.review import ReviewConfig
 from loopwise.errors import LoopwiseError
 from loopwise.services.items import ItemIn, Routed
 from loopwise.services.loop import Loopwise
@@ -53,7 +56,10 @@ __all__ = [
     "Project",
     "QueueEntry",
     "Review",
+    "ReviewConfig",
     "ReviewTask",
+    "Reviewer",
+    "Role",
     "Route",
     "Routed",
     "RoutingConfig",

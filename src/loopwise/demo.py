@@ -5,6 +5,12 @@ model after every round; a small labelled seed starts the project; the rest arri
 in rounds. Each round: the stream is submitted (predicted and routed), simulated reviewers work
 the queue (answering from the ground truth, wrong at a configurable rate), a candidate is trained
 on every resolved label, and the promotion gate decides whether it replaces production.
+
+The people: three careful reviewers, one careless one (``unreliable``, wrong at
+``unreliable_error_rate``) and an expert. Every task gets ``overlap`` independent reviews,
+settled by Dawid-Skene; disagreement goes to the expert. A share of each reviewer's tasks are
+gold items with known answers, which measure them: the careless reviewer ends with the lowest
+consensus skill and, once the evidence is in, a flag.
 """
 
 from __future__ import annotations
@@ -32,8 +38,14 @@ class DemoConfig:
     rounds: int = 5
     seed_labels: int = 300
     test_share: float = 0.2
-    reviewers: tuple[str, ...] = ("alice", "bob", "carol")
+    reviewers: tuple[str, ...] = ("alice", "bob", "carol", "dave")
+    unreliable: str = "dave"
+    expert: str = "erin"
     reviewer_error_rate: float = 0.01
+    unreliable_error_rate: float = 0.3
+    overlap: int = 3
+    gold_items: int = 40
+    gold_rate: float = 0.1
     auto_threshold: float = 0.9
     target_error: float | None = 0.05
     target_confidence: float = 0.9
@@ -46,6 +58,13 @@ class DemoConfig:
             raise InvalidInput("must be at least 1", field="rounds")
         if not 0.0 <= self.reviewer_error_rate < 0.5:
             raise InvalidInput("must be in [0, 0.5)", field="reviewer_error_rate")
+        if not 0.0 <= self.unreliable_error_rate <= 1.0:
+            raise InvalidInput("must be in [0, 1]", field="unreliable_error_rate")
+        if not 1 <= self.overlap <= len(self.reviewers):
+            raise InvalidInput(
+                f"must be from 1 to the number of reviewers ({len(self.reviewers)})",
+                field="overlap",
+            )
         if not 0.0 < self.test_share < 0.9:
             raise InvalidInput("must be in (0, 0.9)", field="test_share")
         if not 0.0 <= self.auto_threshold <= 1.0:
@@ -74,6 +93,7 @@ class RoundResult:
     model_version: int | None
     labels: int
     reviews: int
+    escalated: int
     promoted: bool | None
     gate: list[str] = field(default_factory=list)
     threshold: float | None = None
@@ -92,6 +112,8 @@ class DemoResult:
     items_queued: int
     items_resolved: int
     items_lost: int
+    reviewers: list[dict[str, Any]] = field(default_factory=list)
+    agreement_alpha: float | None = None
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -175,6 +197,7 @@ def run_demo(
     seed_set = set(seed)
     stream = [i for i in pool if i not in seed_set]
     rng.shuffle(stream)
+    gold, stream = stream[: config.gold_items], stream[config.gold_items :]
     rounds = np.array_split(np.asarray(stream), config.rounds)
 
     lw.create_project(
@@ -187,8 +210,18 @@ def run_demo(
             qa_sample=config.qa_sample,
         ),
         guideline="Spam is unsolicited commercial or fraudulent messaging; everything else is ham.",
+        review={
+            "overlap": config.overlap,
+            "aggregator": "dawid_skene",
+            "gold_rate": config.gold_rate,
+            "gold_min_answers": 5,
+        },
         actor="demo",
     )
+    for name in config.reviewers:
+        lw.add_reviewer(name, projects=[project], actor="demo")
+    lw.add_reviewer(config.expert, role="expert", projects=[project], actor="demo")
+    lw.ctx.random.seed(config.seed)
     lw.import_labels(
         project,
         [{"external_id": f"m{i}", "payload": dataset.texts[i], "label": labels[i]} for i in seed],
@@ -218,6 +251,24 @@ def run_demo(
 
     retrain()
     seed_accuracy, _ = model_accuracy()
+    if gold:
+        lw.add_gold_items(
+            project,
+            [
+                {"external_id": f"gold{i}", "payload": dataset.texts[i], "label": labels[i]}
+                for i in gold
+            ],
+            actor="demo",
+        )
+    truth_of = {f"gold{i}": labels[i] for i in gold}
+
+    def error_rate(reviewer: str) -> float:
+        if reviewer == config.expert:
+            return 0.0
+        if reviewer == config.unreliable:
+            return config.unreliable_error_rate
+        return config.reviewer_error_rate
+
     results: list[RoundResult] = []
     for number, chunk in enumerate(rounds, start=1):
         threshold, certificate = _threshold_in_force(lw, project)
@@ -236,21 +287,26 @@ def run_demo(
                 len(idx),
             )
         truth = {f"m{i}": labels[i] for i in idx}
+        truth_of.update(truth)
         queued = sum(1 for r in routed if r.status is ItemStatus.QUEUED)
-        reviews = 0
         finals: dict[str, str | None] = {
             r.external_id: r.final_label for r in routed if r.route is Route.AUTO
         }
+        reviews = escalated = 0
+        people = [*config.reviewers, config.expert]
+        idle = 0
         turn = 0
-        while True:
-            reviewer = config.reviewers[turn % len(config.reviewers)]
+        while idle < len(people):
+            reviewer = people[turn % len(people)]
             turn += 1
             entry = lw.claim_next(project, reviewer)
             if entry is None:
-                break
-            correct = truth[entry.item.external_id]
+                idle += 1
+                continue
+            idle = 0
+            correct = truth_of[entry.item.external_id]
             belief = correct
-            if sim.random() < config.reviewer_error_rate:
+            if sim.random() < error_rate(reviewer):
                 belief = sim.choice([y for y in label_set if y != correct])
             suggestion = None if entry.prediction is None else entry.prediction.predicted_label
             if belief == suggestion:
@@ -266,9 +322,11 @@ def run_demo(
                     if suggestion is None
                     else sim.choice(("model_bias", "new_pattern", "ambiguous_input")),
                 )
-            finals[entry.item.external_id] = verdict.final_label
+            if verdict.resolved:
+                finals[entry.item.external_id] = verdict.final_label
+            escalated += int(verdict.escalated)
             reviews += 1
-            report(f"round {number}: people review", reviews, queued)
+            report(f"round {number}: people review", reviews, queued * config.overlap)
         decision_accuracy = float(np.mean([finals.get(k) == v for k, v in truth.items()]))
         promoted, gate = retrain()
         accuracy, version = model_accuracy()
@@ -283,6 +341,7 @@ def run_demo(
             model_version=version,
             labels=lw.stats(project).labels,
             reviews=reviews,
+            escalated=escalated,
             promoted=promoted,
             gate=gate,
         )
@@ -290,7 +349,7 @@ def run_demo(
         if on_round is not None:
             on_round(result)
     stats = lw.stats(project)
-    submitted = len(seed) + len(stream)
+    submitted = len(seed) + len(stream) + len(gold)
     return DemoResult(
         project=project,
         dataset=dataset.name,
@@ -302,4 +361,20 @@ def run_demo(
         items_queued=stats.queued,
         items_resolved=stats.resolved,
         items_lost=submitted - (stats.decided + stats.queued + stats.resolved),
+        reviewers=[
+            {
+                "reviewer": q.reviewer,
+                "role": q.role,
+                "reviews": q.reviews,
+                "error_rate": error_rate(q.reviewer),
+                "gold_answers": q.gold.answers,
+                "gold_accuracy": q.gold.accuracy,
+                "gold_low": q.gold.low,
+                "gold_high": q.gold.high,
+                "consensus_skill": q.consensus_skill,
+                "flagged": q.flagged,
+            }
+            for q in lw.reviewer_quality(project)
+        ],
+        agreement_alpha=lw.agreement(project).alpha,
     )

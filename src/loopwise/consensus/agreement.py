@@ -253,3 +253,34 @@ def pairwise_kappa(ratings: npt.ArrayLike) -> dict[tuple[int, int], float]:
 
 
 __all__ = ["cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "pairwise_kappa"]
+
+
+def specific_agreement(counts: npt.ArrayLike) -> FloatArray:
+    """Agreement on each category: of the rater pairs that involve it, the share that agree.
+
+    For category ``j``: ``sum_i n_ij (n_ij - 1) / sum_i n_ij (m_i - 1)``, ``n_ij`` being the
+    raters who put item ``i`` in ``j`` and ``m_i`` the raters of item ``i`` (Uebersax's
+    specific agreement, generalised to any number of raters per item). It says which labels
+    people find hard, where a single kappa cannot.
+
+    Parameters
+    ----------
+    counts:
+        Shape ``(n_items, n_categories)`` of non-negative rating counts; items with fewer
+        than two ratings are ignored.
+
+    Returns
+    -------
+    ``(n_categories,)`` in [0, 1], **higher = more agreement**; ``nan`` for a category no
+    pairable item used.
+    """
+    table = np.asarray(counts, dtype=np.float64)
+    if table.ndim != 2 or (table < 0).any() or not np.isfinite(table).all():
+        raise InvalidInput("must be a 2-D table of non-negative counts", field="counts")
+    m = table.sum(axis=1, keepdims=True)
+    table = table[(m >= 2).ravel()]
+    m = m[(m >= 2).ravel()]
+    pairs = (table * (m - 1)).sum(axis=0)
+    agreeing = (table * (table - 1)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, agreeing / np.where(pairs > 0, pairs, 1), np.nan)

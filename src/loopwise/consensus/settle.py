@@ -75,6 +75,38 @@ def settle(
         raise ValueError("a task needs at least one answer to settle")
     rows: list[Answer] = [(None, r, label, None) for r, label in answers]
     rows += [row for row in history if row[0] is not None]
+    posteriors, skills, names = _fit(rows, n_classes, method, own=len(answers))
+    probas = posteriors[0]
+    label = int(np.argmax(probas))
+    agreement = sum(1 for _, given in answers if given == label) / len(answers)
+    return Consensus(
+        label=label,
+        probabilities=np.asarray(probas, dtype=np.float64),
+        agreement=agreement,
+        confidence=float(probas[label]),
+        skills={name: float(skills[i]) for i, name in enumerate(names)},
+    )
+
+
+def reviewer_skills(
+    history: Sequence[Answer], *, n_classes: int, method: str = "dawid_skene"
+) -> dict[str, float]:
+    """Each reviewer's reliability from ``history`` alone (higher = better); ``{}`` if empty.
+
+    Dawid-Skene: P(right) from the confusion matrix; majority vote: the gold log-odds weight.
+    """
+    if not history:
+        return {}
+    _, skills, names = _fit(list(history), n_classes, method, own=len(history))
+    return {name: float(skills[i]) for i, name in enumerate(names)}
+
+
+def _fit(
+    rows: list[Answer], n_classes: int, method: str, *, own: int
+) -> tuple[FloatArray, FloatArray, list[str]]:
+    """Fit the aggregator on ``rows``: posteriors per task (first row's task first), skills
+    per reviewer, and reviewer names. ``own``: rows that must carry weight under majority
+    vote (all weights zero there falls back to equal weights)."""
     task_index: dict[Hashable, int] = {}
     reviewer_index: dict[str, int] = {}
     tasks = np.empty(len(rows), dtype=np.int64)
@@ -89,22 +121,14 @@ def settle(
             gold[int(tasks[i])] = truth
     names = list(reviewer_index)
     if method == "dawid_skene":
-        ds = DawidSkene(gold=gold).fit(tasks, workers, labels, n_classes=n_classes)
-        probas, skills = ds.probas_[0], ds.skills_
-    elif method == "majority_vote":
+        ds = DawidSkene(n_iter=50, tol=1e-4, gold=gold).fit(
+            tasks, workers, labels, n_classes=n_classes
+        )
+        return ds.probas_, ds.skills_, names
+    if method == "majority_vote":
         weights = gold_weights(rows, names)
-        if not weights[workers[: len(answers)]].any():
+        if not weights[workers[:own]].any():
             weights = np.ones(len(names))
-        probas = MajorityVote(weights).fit(tasks, workers, labels, n_classes=n_classes).probas_[0]
-        skills = weights
-    else:
-        raise ValueError(f"unknown aggregator {method!r}")
-    label = int(np.argmax(probas))
-    agreement = sum(1 for _, given in answers if given == label) / len(answers)
-    return Consensus(
-        label=label,
-        probabilities=np.asarray(probas, dtype=np.float64),
-        agreement=agreement,
-        confidence=float(probas[label]),
-        skills={name: float(skills[i]) for i, name in enumerate(names)},
-    )
+        vote = MajorityVote(weights).fit(tasks, workers, labels, n_classes=n_classes)
+        return vote.probas_, weights, names
+    raise ValueError(f"unknown aggregator {method!r}")

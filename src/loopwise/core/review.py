@@ -33,7 +33,7 @@ class ReviewConfig(BaseModel):
     overlap: int = Field(default=1, ge=1, le=10)
     aggregator: Literal["majority_vote", "dawid_skene"] = "dawid_skene"
     min_agreement: float = Field(default=0.66, ge=0.0, le=1.0)
-    consensus_window: int = Field(default=5000, ge=10, le=200_000)
+    consensus_window: int = Field(default=2000, ge=10, le=200_000)
     sla_minutes: dict[str, Minutes] = Field(default_factory=lambda: dict(DEFAULT_SLA_MINUTES))
     ageing_minutes: Minutes | None = 240
     gold_rate: float = Field(default=0.0, ge=0.0, le=0.5)

@@ -29,6 +29,7 @@ from loopwise.services import (
     labels,
     models,
     projects,
+    quality,
     reviewers,
     reviews,
     routing,
@@ -230,6 +231,19 @@ class Loopwise:
     ) -> int:
         """Add gold (honeypot) items with known labels, served to reviewers at ``gold_rate``."""
         return gold.add_gold_items(self.ctx, project, rows, actor=actor)
+
+    # quality of people's work
+    def reviewer_quality(self, project: str) -> list[quality.ReviewerQuality]:
+        """Gold accuracy with its interval, consensus skill and flags of every member."""
+        return quality.reviewer_quality(self.ctx, project)
+
+    def agreement(self, project: str, *, period: str = "day") -> quality.Agreement:
+        """Krippendorff's alpha, Fleiss' kappa, per-label and per-pair agreement, over time."""
+        return quality.agreement_report(self.ctx, project, period=period)
+
+    def fatigue(self, project: str, *, bucket: int = 25) -> list[quality.FatigueBucket]:
+        """Gold accuracy by position in the reviewer's session."""
+        return quality.fatigue_report(self.ctx, project, bucket=bucket)
 
     # labels
     def import_labels(

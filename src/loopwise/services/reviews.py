@@ -135,7 +135,8 @@ def claim_next(
     Experts are served expert tasks first, then review tasks; reviewers only review tasks.
     A task is served only to a reviewer who holds every tag it requires, and never to one who
     already answered, skipped or escalated its item. With a project ``gold_rate``, that share
-    of claims is a gold item instead, served exactly like any other task.
+    of claims is a gold item instead, served exactly like any other task (only while real
+    review work is waiting: gold is mixed into work, never served alone).
 
     Raises ``NotAllowed`` (not a member, deactivated, a reviewer asking for expert work),
     ``LimitReached`` (too many tasks held, or the daily limit), ``ReviewerNotFound``.
@@ -151,7 +152,12 @@ def claim_next(
         age_tasks(tx, project_row, project.review.ageing_minutes)
         expires = tx.now + timedelta(seconds=lease_seconds(ctx, project_row))
         rate = project.review.gold_rate
-        if Stage.REVIEW in stages and rate > 0 and ctx.random.random() < rate:
+        if (
+            Stage.REVIEW in stages
+            and rate > 0
+            and ctx.random.random() < rate
+            and q.has_open(tx.session, project.id, Stage.REVIEW)
+        ):
             gold = serve_gold(ctx, tx, project, reviewer, expires)
             if gold is not None:
                 return _claimed(tx, project_row, gold, reviewer, expires)

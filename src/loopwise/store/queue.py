@@ -40,10 +40,14 @@ def next_claimable(
 ) -> ReviewTaskRow | None:
     """The best open task ``reviewer`` may take, locked; ``tag_keys`` ``None`` = any tags.
 
-    Never an item the reviewer answered, skipped or escalated before, at any stage.
+    Never an item the reviewer answered, skipped or escalated before at the same stage (an
+    expert may settle an item they saw as a reviewer: otherwise a small team's escalations
+    could wait for ever).
     """
     seen = exists().where(
-        ReviewRow.item_id == ReviewTaskRow.item_id, ReviewRow.reviewer == reviewer
+        ReviewRow.item_id == ReviewTaskRow.item_id,
+        ReviewRow.reviewer == reviewer,
+        ReviewRow.stage == stage.value,
     )
     query = select(ReviewTaskRow).where(
         ReviewTaskRow.project_id == project_id,
@@ -193,3 +197,18 @@ def consensus_history(
         .limit(window)
     ).all()
     return [(int(i), str(r), str(label), gold) for i, r, label, gold in rows]
+
+
+def has_open(session: Session, project_id: int, stage: Stage) -> bool:
+    """Whether any task of ``stage`` waits (gold items are mixed into real work, never alone)."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    ReviewTaskRow.project_id == project_id,
+                    ReviewTaskRow.stage == stage.value,
+                    ReviewTaskRow.status == TaskStatus.OPEN.value,
+                )
+            )
+        )
+    )
