@@ -89,6 +89,7 @@ def demo(
             "model",
             "labels",
             "reviews",
+            "to expert",
             "gate",
         ):
             table.add_column(column, justify="left" if column == "gate" else "right")
@@ -128,6 +129,7 @@ def demo(
         f"{result.seed_model_accuracy:.4f}",
         str(seed_labels),
         "-",
+        "-",
         "",
     )
     for r in result.rounds:
@@ -140,6 +142,7 @@ def demo(
             f"{r.model_accuracy:.4f}",
             str(r.labels),
             str(r.reviews),
+            str(r.escalated),
             _verdict(r),
         )
     console.print(table)
@@ -147,6 +150,37 @@ def demo(
         "thresh: threshold in force (none: nothing certified, all reviewed); auto: share decided "
         "automatically; dec acc: accuracy of final decisions; model: production model's accuracy "
         "on the fixed test split; labels: resolved labels so far.",
+        soft_wrap=True,
+        style="dim",
+    )
+    people = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for column in ("reviewer", "role", "reviews", "sim error", "gold acc (95% CI)", "DS skill"):
+        people.add_column(column, justify="left" if column in ("reviewer", "role") else "right")
+    people.add_column("flag", justify="left")
+    for r in result.reviewers:
+        gold = (
+            "-"
+            if r["gold_accuracy"] is None
+            else f"{r['gold_accuracy']:.0%} of {r['gold_answers']} "
+            f"({r['gold_low']:.0%}-{r['gold_high']:.0%})"
+        )
+        skill = "-" if r["consensus_skill"] is None else f"{r['consensus_skill']:.3f}"
+        people.add_row(
+            r["reviewer"],
+            r["role"],
+            str(r["reviews"]),
+            f"{r['error_rate']:.0%}",
+            gold,
+            skill,
+            "flagged" if r["flagged"] else "",
+        )
+    console.print(people)
+    alpha = "-" if result.agreement_alpha is None else f"{result.agreement_alpha:.3f}"
+    console.print(
+        f"Every task had {config.overlap} independent reviews, settled by Dawid-Skene; "
+        f"disagreement went to the expert. Krippendorff's alpha {alpha}. DS skill: each "
+        "reviewer's estimated reliability (higher = better); gold: accuracy on gold items "
+        "served among their tasks.",
         soft_wrap=True,
         style="dim",
     )
