@@ -157,22 +157,22 @@ def demo(
     for column in ("reviewer", "role", "reviews", "sim error", "gold acc (95% CI)", "DS skill"):
         people.add_column(column, justify="left" if column in ("reviewer", "role") else "right")
     people.add_column("flag", justify="left")
-    for r in result.reviewers:
+    for person in result.reviewers:
         gold = (
             "-"
-            if r["gold_accuracy"] is None
-            else f"{r['gold_accuracy']:.0%} of {r['gold_answers']} "
-            f"({r['gold_low']:.0%}-{r['gold_high']:.0%})"
+            if person["gold_accuracy"] is None
+            else f"{person['gold_accuracy']:.0%} of {person['gold_answers']} "
+            f"({person['gold_low']:.0%}-{person['gold_high']:.0%})"
         )
-        skill = "-" if r["consensus_skill"] is None else f"{r['consensus_skill']:.3f}"
+        skill = "-" if person["consensus_skill"] is None else f"{person['consensus_skill']:.3f}"
         people.add_row(
-            r["reviewer"],
-            r["role"],
-            str(r["reviews"]),
-            f"{r['error_rate']:.0%}",
+            person["reviewer"],
+            person["role"],
+            str(person["reviews"]),
+            f"{person['error_rate']:.0%}",
             gold,
             skill,
-            "flagged" if r["flagged"] else "",
+            "flagged" if person["flagged"] else "",
         )
     console.print(people)
     alpha = "-" if result.agreement_alpha is None else f"{result.agreement_alpha:.3f}"

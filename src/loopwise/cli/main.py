@@ -12,6 +12,7 @@ from rich.table import Table
 from loopwise.cli.common import console, handle_errors, open_loopwise
 from loopwise.cli.demo import demo
 from loopwise.cli.io import file_format, read_items, write_labels
+from loopwise.cli.reviewers import reviewers_app
 from loopwise.cli.routing import routing_app
 from loopwise.core.enums import InputKind
 from loopwise.core.policy import RoutingConfig
@@ -29,6 +30,7 @@ app.add_typer(items_app, name="items")
 app.add_typer(labels_app, name="labels")
 app.add_typer(models_app, name="models")
 app.add_typer(routing_app, name="routing")
+app.add_typer(reviewers_app, name="reviewers")
 app.command()(demo)
 
 ProjectArg = Annotated[str, typer.Argument(help="Project name.")]
