@@ -68,6 +68,8 @@ def settle(
 ) -> Consensus:
     """Aggregate ``answers`` (``(reviewer, class index)``) of one task, fitted with ``history``.
 
+    The result is always a class at least one of the task's reviewers gave.
+
     ``method`` is ``dawid_skene`` or ``majority_vote``. Rows of ``history`` about the task
     itself (key ``None`` is reserved for it) are not expected; give the others.
     """
@@ -76,7 +78,7 @@ def settle(
     rows: list[Answer] = [(None, r, label, None) for r, label in answers]
     rows += [row for row in history if row[0] is not None]
     posteriors, skills, names = _fit(rows, n_classes, method, own=len(answers))
-    probas = posteriors[0]
+    probas = _only_given(posteriors[0], [label for _, label in answers])
     label = int(np.argmax(probas))
     agreement = sum(1 for _, given in answers if given == label) / len(answers)
     return Consensus(
@@ -86,6 +88,20 @@ def settle(
         confidence=float(probas[label]),
         skills={name: float(skills[i]) for i, name in enumerate(names)},
     )
+
+
+def _only_given(probas: FloatArray, given: Sequence[int]) -> FloatArray:
+    """The posterior restricted to the classes somebody gave, renormalised.
+
+    Fitted on little history, EM can flip a confusion matrix and put its mass on a class no
+    reviewer of the task chose; a consensus may weigh its reviewers, never overrule all of them.
+    """
+    mask = np.zeros_like(probas, dtype=bool)
+    mask[list(given)] = True
+    kept = np.where(mask, probas, 0.0)
+    total = kept.sum()
+    out = kept / total if total > 0 else mask / mask.sum()
+    return np.asarray(out, dtype=np.float64)
 
 
 def reviewer_skills(

@@ -28,7 +28,7 @@ Minutes = Annotated[int, Field(ge=1, le=525_600)]
 class ReviewConfig(BaseModel):
     """A project's review workflow (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     overlap: int = Field(default=1, ge=1, le=10)
     aggregator: Literal["majority_vote", "dawid_skene"] = "dawid_skene"
@@ -83,7 +83,7 @@ def parse_review_config(data: Any) -> ReviewConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first["loc"])
-        message = first["msg"]
+        message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "is not a review setting"
         raise InvalidInput(message, field=f"review.{path}" if path else "review") from None

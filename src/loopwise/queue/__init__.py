@@ -5,7 +5,7 @@ Nothing here touches a database or a clock of its own; the services pass times i
 
 from loopwise.queue.fatigue import SessionState, advance_session, break_due
 from loopwise.queue.matching import canonical_tags, tag_key, tag_keys_within
-from loopwise.queue.priority import Ageing, due_at, first_promotion, promote
+from loopwise.queue.priority import Ageing, catch_up, due_at, first_promotion, promote
 from loopwise.queue.quality import GoldScore, gold_score, wilson_interval
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "advance_session",
     "break_due",
     "canonical_tags",
+    "catch_up",
     "due_at",
     "first_promotion",
     "gold_score",

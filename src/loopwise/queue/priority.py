@@ -44,3 +44,19 @@ def first_promotion(
     if ageing_minutes is None or priority is Priority.URGENT:
         return None
     return created_at + timedelta(minutes=ageing_minutes)
+
+
+def catch_up(
+    priority: Priority, promote_at: datetime, now: datetime, ageing_minutes: int | None
+) -> Ageing:
+    """A task's level at ``now`` when it was due to move up at ``promote_at``: one level for
+    that move and one more for every further ``ageing_minutes`` it has waited since, however
+    long ago that was (ageing is applied lazily, so several moves may be due at once)."""
+    if ageing_minutes is None or now < promote_at:
+        return Ageing(priority, promote_at if ageing_minutes is not None else None)
+    step = timedelta(minutes=ageing_minutes)
+    moves = 1 + int((now - promote_at) / step)
+    level = Priority(max(int(priority) - moves, int(Priority.URGENT)))
+    if level is Priority.URGENT:
+        return Ageing(level, None)
+    return Ageing(level, promote_at + moves * step)

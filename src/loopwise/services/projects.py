@@ -134,7 +134,11 @@ def set_review_config(
     actor: str = "admin",
 ) -> ReviewConfig:
     """Replace a project's review workflow settings (overlap, SLAs, gold rate, ...)."""
-    config = parse_review_config(review if isinstance(review, ReviewConfig) else dict(review))
+    config = parse_review_config(
+        dict(review)
+        if isinstance(review, Mapping) and not isinstance(review, ReviewConfig)
+        else review
+    )
     with ctx.write() as tx:
         row = tx.repo.project_by_name(name, lock=True)
         before = dict(row.review)

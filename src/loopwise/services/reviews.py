@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from loopwise.core.entities import QueueEntry, Review
-from loopwise.core.enums import Role, Stage, TaskStatus
+from loopwise.core.enums import Priority, Role, Stage, TaskStatus
 from loopwise.errors import InvalidInput, LeaseExpired, LimitReached, NotTaskHolder, TaskNotFound
-from loopwise.queue.priority import promote
+from loopwise.queue.priority import catch_up
 from loopwise.services.context import Context, Tx
 from loopwise.services.gold import serve_gold
 from loopwise.services.reviewers import Access, access, check_name
@@ -90,10 +90,11 @@ def expire_leases(tx: Tx, project: ProjectRow) -> int:
 
 
 def age_tasks(tx: Tx, project: ProjectRow, ageing_minutes: int | None) -> int:
-    """Move up one level every waiting task whose time at its level is up."""
+    """Move up every waiting task whose time at its level is up (as many levels as are due)."""
     rows = q.due_for_ageing(tx.session, project.id, tx.now)
     for task in rows:
-        aged = promote(mappers.task(task).priority, tx.now, ageing_minutes)
+        assert task.promote_at is not None
+        aged = catch_up(Priority(task.priority), task.promote_at, tx.now, ageing_minutes)
         before = task.priority
         task.priority = int(aged.priority)
         task.promote_at = aged.promote_at
@@ -111,7 +112,7 @@ def age_tasks(tx: Tx, project: ProjectRow, ageing_minutes: int | None) -> int:
 
 
 def _check_limits(tx: Tx, who: Access) -> None:
-    held = q.held_count(tx.session, who.row.name)
+    held = q.held_count(tx.session, who.row.name, tx.now)
     if held >= who.row.max_open_tasks:
         raise LimitReached(
             f"{who.row.name!r} holds {held} tasks, their limit; finish or release one first",
@@ -147,8 +148,8 @@ def claim_next(
         project = mappers.project(project_row)
         who = access(tx, project_row, reviewer)
         stages = who.stages(None if stage is None else Stage(stage))
-        _check_limits(tx, who)
         expire_leases(tx, project_row)
+        _check_limits(tx, who)
         age_tasks(tx, project_row, project.review.ageing_minutes)
         expires = tx.now + timedelta(seconds=lease_seconds(ctx, project_row))
         rate = project.review.gold_rate
@@ -156,7 +157,10 @@ def claim_next(
             Stage.REVIEW in stages
             and rate > 0
             and ctx.random.random() < rate
-            and q.has_open(tx.session, project.id, Stage.REVIEW)
+            and q.next_claimable(
+                tx.session, project.id, Stage.REVIEW, reviewer, who.tag_keys, lock=False
+            )
+            is not None
         ):
             gold = serve_gold(ctx, tx, project, reviewer, expires)
             if gold is not None:

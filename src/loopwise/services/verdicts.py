@@ -145,9 +145,14 @@ def _reopen(task: ReviewTaskRow) -> None:
 
 
 def _score_gold(tx: Tx, project: Project, who: Access, review: ReviewRow, truth: str) -> None:
-    """Mark the gold answer and flag (or clear) the reviewer against the project's floor."""
+    """Mark the gold answer, then flag (or clear) the reviewer against the project's floor."""
     review.gold_correct = review.label == truth
     tx.session.flush()
+    _refresh_flag(tx, project, who)
+
+
+def _refresh_flag(tx: Tx, project: Project, who: Access) -> None:
+    """Flag the reviewer when their gold record is surely below the floor; clear it when not."""
     answers, correct = tx.session.execute(
         select(func.count(), func.sum(case((ReviewRow.gold_correct.is_(True), 1), else_=0))).where(
             ReviewRow.project_id == project.id,
@@ -432,6 +437,8 @@ def undo(ctx: Context, project_name: str, reviewer: str) -> Review:
         before = mappers.review(review)
         _revert(tx, project_row, task, review, who)
         tx.session.execute(delete(ReviewRow).where(ReviewRow.id == review.id))
+        if review.gold_correct is not None:
+            _refresh_flag(tx, project, who)
         task.status = TaskStatus.CLAIMED.value
         task.claimed_by = reviewer
         task.claimed_at = tx.now

@@ -36,9 +36,16 @@ def queue_query(project_id: int, stage: Stage | None) -> Select[ReviewTaskRow]:
 
 
 def next_claimable(
-    session: Session, project_id: int, stage: Stage, reviewer: str, tag_keys: Sequence[str] | None
+    session: Session,
+    project_id: int,
+    stage: Stage,
+    reviewer: str,
+    tag_keys: Sequence[str] | None,
+    *,
+    lock: bool = True,
 ) -> ReviewTaskRow | None:
-    """The best open task ``reviewer`` may take, locked; ``tag_keys`` ``None`` = any tags.
+    """The best open task ``reviewer`` may take, locked unless ``lock`` is false; ``tag_keys``
+    ``None`` = any tags.
 
     Never an item the reviewer answered, skipped or escalated before at the same stage (an
     expert may settle an item they saw as a reviewer: otherwise a small team's escalations
@@ -57,8 +64,8 @@ def next_claimable(
     )
     if tag_keys is not None:
         query = query.where(ReviewTaskRow.required_tags.in_(list(tag_keys)))
-    query = query.order_by(*SERVE_ORDER).limit(1).with_for_update(skip_locked=True)
-    return session.scalar(query)
+    query = query.order_by(*SERVE_ORDER).limit(1)
+    return session.scalar(query.with_for_update(skip_locked=True) if lock else query)
 
 
 def claim(session: Session, task_id: int, reviewer: str, now: datetime, expires: datetime) -> bool:
@@ -115,8 +122,9 @@ def due_for_ageing(
     )
 
 
-def held_count(session: Session, reviewer: str) -> int:
-    """Tasks ``reviewer`` holds now, across projects (their limit is on the person)."""
+def held_count(session: Session, reviewer: str, now: datetime) -> int:
+    """Tasks ``reviewer`` holds under a live lease, across projects (the limit is on the
+    person; a lapsed lease no longer counts even before the task is returned)."""
     return int(
         session.scalar(
             select(func.count())
@@ -124,6 +132,7 @@ def held_count(session: Session, reviewer: str) -> int:
             .where(
                 ReviewTaskRow.claimed_by == reviewer,
                 ReviewTaskRow.status == TaskStatus.CLAIMED.value,
+                ReviewTaskRow.lease_expires_at > now,
             )
         )
         or 0
@@ -197,18 +206,3 @@ def consensus_history(
         .limit(window)
     ).all()
     return [(int(i), str(r), str(label), gold) for i, r, label, gold in rows]
-
-
-def has_open(session: Session, project_id: int, stage: Stage) -> bool:
-    """Whether any task of ``stage`` waits (gold items are mixed into real work, never alone)."""
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    ReviewTaskRow.project_id == project_id,
-                    ReviewTaskRow.stage == stage.value,
-                    ReviewTaskRow.status == TaskStatus.OPEN.value,
-                )
-            )
-        )
-    )
