@@ -142,3 +142,57 @@ def add_reviewers(
     """Register ``names`` as members of ``project`` (claims need registered members)."""
     for name in names:
         lw.add_reviewer(name, role=role, projects=[project], **kwargs)
+
+
+# Review workflow (queue, leases, consensus, gold): projects whose routing rules set levels,
+# expertise tags, overlap and the expert stage from item metadata.
+
+REVIEW_RULES: list[dict[str, Any]] = [
+    {"name": "vip", "when": "tier == 'vip'", "priority": "urgent"},
+    {"name": "big", "when": "amount > 1000", "priority": "high"},
+    {"name": "bulk", "when": "tier == 'bulk'", "priority": "low"},
+    {"name": "fraud", "when": "fraud", "tags": ["fraud"]},
+    {"name": "triple", "when": "triple", "reviews": 3},
+    {"name": "audit", "when": "audit", "route": "expert"},
+]
+"""Metadata ``tier: vip`` -> urgent, ``amount > 1000`` -> high, ``tier: bulk`` -> low;
+``fraud: true`` needs the ``fraud`` tag; ``triple: true`` needs 3 reviews; ``audit: true``
+goes to the expert stage."""
+
+COIN = (0.5, 0.5)
+"""Caller probabilities at confidence 0.5: queued, priority score 1.0 (the most uncertain)."""
+LEANING = (0.3, 0.7)
+"""``spam`` at confidence 0.7: queued, priority score about 0.881."""
+SURE_ISH = (0.8, 0.2)
+"""``ham`` at confidence 0.8: queued (below 0.9), priority score about 0.722."""
+
+
+def review_project(
+    lw: Loopwise,
+    name: str = "sms",
+    *,
+    review: dict[str, Any] | None = None,
+    labels: Sequence[str] = ("ham", "spam"),
+    **kwargs: Any,
+) -> Project:
+    """A project routing on :data:`REVIEW_RULES` (no OOD check, every label trains)."""
+    return lw.create_project(
+        name,
+        list(labels),
+        routing={"ood": None, "rules": REVIEW_RULES},
+        training=NO_HOLDOUT,
+        review=review,
+        **kwargs,
+    )
+
+
+def meta_item(
+    external_id: str, probabilities: Sequence[float] = COIN, **metadata: Any
+) -> dict[str, Any]:
+    """A caller-scored item with ``metadata`` for the routing rules."""
+    return {
+        "external_id": external_id,
+        "payload": f"message {external_id}",
+        "probabilities": list(probabilities),
+        "metadata": metadata,
+    }

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loopwise.core.enums import Priority
-from loopwise.queue import Ageing, due_at, first_promotion, promote
+from loopwise.queue import Ageing, catch_up, due_at, first_promotion, promote
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -79,3 +79,32 @@ def test_priority_order_is_serve_order() -> None:
         Priority.NORMAL,
         Priority.LOW,
     ]
+
+
+def test_catch_up_before_the_move_is_due_changes_nothing() -> None:
+    due = T0 + timedelta(minutes=60)
+    assert catch_up(Priority.LOW, due, due - timedelta(seconds=1), 60) == Ageing(Priority.LOW, due)
+
+
+@pytest.mark.parametrize(
+    ("waited", "level", "next_move"),
+    [
+        (timedelta(0), Priority.NORMAL, timedelta(minutes=60)),
+        (timedelta(minutes=59), Priority.NORMAL, timedelta(minutes=60)),
+        (timedelta(minutes=60), Priority.HIGH, timedelta(minutes=120)),
+        (timedelta(minutes=125), Priority.URGENT, None),
+        (timedelta(days=30), Priority.URGENT, None),
+    ],
+)
+def test_catch_up_applies_every_move_that_fell_due_while_nobody_claimed(
+    waited: timedelta, level: Priority, next_move: timedelta | None
+) -> None:
+    """A low task due to move at T0 that nobody looked at for ``waited`` moves one level for
+    T0 and one for every further 60 minutes, not one level per claim."""
+    aged = catch_up(Priority.LOW, T0, T0 + waited, 60)
+    assert aged.priority is level
+    assert aged.promote_at == (None if next_move is None else T0 + next_move)
+
+
+def test_catch_up_with_ageing_off_never_moves() -> None:
+    assert catch_up(Priority.LOW, T0, T0 + timedelta(days=9), None) == Ageing(Priority.LOW, None)
