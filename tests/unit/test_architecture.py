@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PURE_PACKAGES = ["core", "scoring", "routing", "training", "consensus"]
+PURE_PACKAGES = ["core", "scoring", "routing", "training", "consensus", "queue"]
 ADAPTER_LIBRARIES = {"fastapi", "starlette", "sqlalchemy", "alembic"}
 PURE_INTERNAL = {f"loopwise.{name}" for name in PURE_PACKAGES} | {"loopwise.errors"}
 
@@ -32,7 +32,10 @@ EXPECTED_PUBLIC_API = [
     "Project",
     "QueueEntry",
     "Review",
+    "ReviewConfig",
     "ReviewTask",
+    "Reviewer",
+    "Role",
     "Route",
     "RoutingConfig",
     "Routed",

@@ -1,7 +1,8 @@
 """How a project's people work: overlap, consensus, SLAs, ageing, gold tasks, undo and fatigue.
 
 Stored with the project and changed with ``Loopwise.set_review_config``; every field has a
-default that suits a small team, so a project works without one::
+default that suits a small team (one review per task, no gold), so a project works without
+one. For example::
 
     overlap: 3                   # independent reviews per task (rules can ask for more)
     aggregator: dawid_skene      # or majority_vote

@@ -8,7 +8,7 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -41,6 +41,7 @@ from tests.factories import (
     HAM,
     NO_HOLDOUT,
     SPAM,
+    add_reviewers,
     make_tabular_project,
     make_text_project,
     scored_item,
@@ -134,6 +135,13 @@ class TestSubmitWithoutModel:
             "priority_score": 1.0,
             "status": "open",
             "required_reviews": 1,
+            "base_priority": int(Priority.NORMAL),
+            "due_at": NOW + timedelta(minutes=1440),
+            "promote_at": NOW + timedelta(minutes=240),
+            "required_tags": "",
+            "skips": 0,
+            "honeypot_id": None,
+            "escalated_from": None,
             "claimed_by": None,
             "claimed_at": None,
             "lease_expires_at": None,
@@ -341,6 +349,7 @@ class TestIdempotency:
 
     def test_duplicate_of_a_resolved_item_reports_its_final_label(self, lw: Loopwise) -> None:
         make_text_project(lw)
+        add_reviewers(lw, "sms", "alice")
         [first] = lw.submit("sms", [scored_item("x", "hello", [0.7, 0.3])])
         entry = lw.claim_next("sms", "alice")
         assert entry is not None

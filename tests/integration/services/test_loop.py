@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -16,14 +17,22 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from loopwise import ItemStatus, Loopwise, Route, Verdict
-from loopwise.errors import Conflict, DuplicateExternalId, LeaseExpired, NotEnoughLabels
+from loopwise import ItemStatus, Loopwise, Role, Route, Stage, TaskStatus, Verdict
+from loopwise.errors import (
+    Conflict,
+    DuplicateExternalId,
+    InvalidInput,
+    LeaseExpired,
+    NotEnoughLabels,
+    NotTaskHolder,
+)
 from loopwise.testing import FrozenClock
 from tests.factories import (
     CONFIDENT_ROUTING,
     HAM,
     NO_HOLDOUT,
     SPAM,
+    add_reviewers,
     make_text_project,
     seed_rows,
     text_items,
@@ -31,11 +40,15 @@ from tests.factories import (
 from tests.integration.helpers import assert_no_item_lost, nothing_written, one, rows
 
 TEXTS = [*HAM, *SPAM, "hello", "see you at lunch lar", "call me", "WIN WIN WIN"]
-REVIEWERS = ["ann", "bob", "cy"]
+PEOPLE = {"ann": Role.REVIEWER, "bob": Role.REVIEWER, "cy": Role.REVIEWER, "eve": Role.EXPERT}
+"""Who works in the machine: three reviewers and an expert who clears escalated tasks."""
+MAX_OPEN = 1_000
+"""The machine claims without answering; no one should hit their limit of open tasks."""
 
 
 def test_the_loop_end_to_end(lw: Loopwise, clock: FrozenClock) -> None:
     make_text_project(lw, routing=CONFIDENT_ROUTING, training=NO_HOLDOUT)
+    add_reviewers(lw, "sms", "alice", "bob", "carol")
     assert lw.import_labels("sms", seed_rows()) == 24
     first = lw.train("sms")
     assert lw.promote("sms").promoted
@@ -72,6 +85,15 @@ def test_the_loop_end_to_end(lw: Loopwise, clock: FrozenClock) -> None:
     assert actions.count("model.promoted") == 2
 
 
+class Claim(NamedTuple):
+    reviewer: str
+    expires: datetime
+    suggested: bool
+    """The task came with a model suggestion (so ``approve`` is meaningful)."""
+    expert: bool
+    """An expert-stage task: its verdict is final and cannot be escalated."""
+
+
 class LoopMachine(RuleBasedStateMachine):
     """Random use cases on one project; after every step no accepted item may be lost.
 
@@ -85,7 +107,7 @@ class LoopMachine(RuleBasedStateMachine):
         self.lease = timedelta(seconds=lw.settings.lease_seconds)
         self.accepted: dict[str, str] = {}
         self.labelled: dict[str, str] = {}
-        self.claims: dict[int, tuple[str, datetime, bool]] = {}
+        self.claims: dict[int, Claim] = {}
         self.serial = 0
 
     def _next_id(self) -> str:
@@ -95,6 +117,14 @@ class LoopMachine(RuleBasedStateMachine):
     @initialize()
     def create(self) -> None:
         make_text_project(self.lw, self.project, routing=CONFIDENT_ROUTING, training=NO_HOLDOUT)
+        known = {r.name for r in self.lw.reviewers()}
+        for name, role in PEOPLE.items():
+            if name in known:
+                self.lw.add_member(self.project, name)
+            else:
+                self.lw.add_reviewer(
+                    name, role=role, projects=[self.project], max_open_tasks=MAX_OPEN
+                )
 
     @rule(
         texts=st.lists(st.sampled_from(TEXTS), min_size=1, max_size=4),
@@ -125,28 +155,52 @@ class LoopMachine(RuleBasedStateMachine):
         assert (routed.route is Route.AUTO) == (max(p, 1 - p) >= 0.75)
         self.accepted[external_id] = "scored"
 
-    @rule(reviewer=st.sampled_from(REVIEWERS))
+    @rule(reviewer=st.sampled_from(sorted(PEOPLE)))
     def claim(self, reviewer: str) -> None:
         self._claim(reviewer)
 
+    def _takeable(self, reviewer: str) -> set[int]:
+        """Tasks ``reviewer`` may be handed now: open or under a lapsed lease, of a stage their
+        role serves, on an item they have not reviewed (answered, skipped or escalated)."""
+        now = self.clock.now()
+        pid = self.lw.project(self.project).id
+        stages = {Stage.REVIEW.value}
+        if PEOPLE[reviewer] is not Role.REVIEWER:
+            stages.add(Stage.EXPERT.value)
+        seen = {r["item_id"] for r in rows(self.lw, "review", project_id=pid, reviewer=reviewer)}
+        return {
+            t["id"]
+            for t in rows(self.lw, "review_task", project_id=pid)
+            if t["stage"] in stages
+            and t["item_id"] not in seen
+            and (
+                t["status"] == TaskStatus.OPEN.value
+                or (t["status"] == TaskStatus.CLAIMED.value and t["lease_expires_at"] <= now)
+            )
+        }
+
     def _claim(self, reviewer: str) -> int | None:
         """Claim the next task; check against the model whether there should have been one."""
+        takeable = self._takeable(reviewer)
         entry = self.lw.claim_next(self.project, reviewer)
         now = self.clock.now()
-        claimable = rows(
-            self.lw, "review_task", status="open", project_id=self.lw.project(self.project).id
-        )
         if entry is None:
-            assert claimable == []
-            assert all(expires > now for _, expires, _ in self.claims.values())
+            assert takeable == set()
             return None
+        assert entry.task.id in takeable
         assert entry.task.claimed_by == reviewer
         previous = self.claims.get(entry.task.id)
-        assert previous is None or previous[1] < now, "a task under a live lease was handed out"
-        self.claims[entry.task.id] = (reviewer, now + self.lease, entry.prediction is not None)
+        live = previous is not None and previous.expires >= now
+        assert not live, "a task under a live lease was handed out"
+        self.claims[entry.task.id] = Claim(
+            reviewer,
+            now + self.lease,
+            entry.prediction is not None,
+            entry.task.stage is Stage.EXPERT,
+        )
         return entry.task.id
 
-    @rule(reviewer=st.sampled_from(REVIEWERS), data=st.data())
+    @rule(reviewer=st.sampled_from(sorted(PEOPLE)), data=st.data())
     def claim_and_decide(self, reviewer: str, data: st.DataObject) -> None:
         """What reviewers mostly do: take the next task and give a verdict on it at once."""
         task_id = self._claim(reviewer)
@@ -159,6 +213,12 @@ class LoopMachine(RuleBasedStateMachine):
                 data.draw(st.sampled_from(["ham", "spam", None])),
                 task_id=task_id,
             )
+
+    def _lapsed(self, task_id: int) -> type[LeaseExpired | NotTaskHolder]:
+        """The refusal of acting on a task whose lease lapsed: still held but expired, or,
+        once a claim returned it to the queue, no longer held at all."""
+        held = one(self.lw, "review_task", id=task_id)["status"] == TaskStatus.CLAIMED.value
+        return LeaseExpired if held else NotTaskHolder
 
     @precondition(lambda self: bool(self.claims))
     @rule(
@@ -175,30 +235,48 @@ class LoopMachine(RuleBasedStateMachine):
     ) -> None:
         if task_id is None:
             task_id = data.draw(st.sampled_from(sorted(self.claims)))
-        reviewer, expires, suggested = self.claims[task_id]
+        reviewer, expires, suggested, expert = self.claims[task_id]
         if verdict is Verdict.CORRECT or (verdict is Verdict.APPROVE and not suggested):
             verdict, label = Verdict.CORRECT, label or "ham"
         if verdict is Verdict.APPROVE:
             label = None
         if self.clock.now() >= expires:
-            with nothing_written(self.lw, values=False), pytest.raises(LeaseExpired):
+            with nothing_written(self.lw, values=False), pytest.raises(self._lapsed(task_id)):
+                self.lw.submit_verdict(self.project, task_id, reviewer, verdict, label=label)
+            return
+        if verdict is Verdict.ESCALATE and expert:
+            with nothing_written(self.lw, values=False), pytest.raises(InvalidInput):
                 self.lw.submit_verdict(self.project, task_id, reviewer, verdict, label=label)
             return
         result = self.lw.submit_verdict(self.project, task_id, reviewer, verdict, label=label)
-        assert result.resolved
         del self.claims[task_id]
-        item = one(self.lw, "item", id=one(self.lw, "review_task", id=task_id)["item_id"])
-        assert item["status"] == "resolved"
-        if result.final_label is not None:
-            self.labelled[item["external_id"]] = result.final_label
+        task = one(self.lw, "review_task", id=task_id)
+        item = one(self.lw, "item", id=task["item_id"])
+        if verdict.answers:
+            assert (result.resolved, result.escalated) == (True, False)
+            assert (item["status"], task["status"]) == ("resolved", "done")
+            if result.final_label is not None:
+                self.labelled[item["external_id"]] = result.final_label
+            return
+        assert not result.resolved
+        assert item["status"] == "queued"
+        if result.escalated:
+            assert verdict is Verdict.ESCALATE or verdict is Verdict.SKIP
+            assert not expert
+            assert task["status"] == "escalated"
+            handed_on = one(self.lw, "review_task", escalated_from=task_id)
+            assert (handed_on["stage"], handed_on["status"]) == ("expert", "open")
+        else:
+            assert verdict is Verdict.SKIP
+            assert (task["status"], task["claimed_by"]) == ("open", None)
 
     @precondition(lambda self: bool(self.claims))
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
         task_id = data.draw(st.sampled_from(sorted(self.claims)))
-        reviewer, expires, _ = self.claims[task_id]
+        reviewer, expires, _, _ = self.claims[task_id]
         if self.clock.now() >= expires:
-            with nothing_written(self.lw, values=False), pytest.raises(LeaseExpired):
+            with nothing_written(self.lw, values=False), pytest.raises(self._lapsed(task_id)):
                 self.lw.release(self.project, task_id, reviewer)
             return
         self.lw.release(self.project, task_id, reviewer)

@@ -9,6 +9,7 @@ import pytest
 
 from loopwise import InputKind, Loopwise, RoutingConfig, TrainingConfig
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY
+from loopwise.core.review import ReviewConfig
 from loopwise.errors import DuplicateProject, InvalidInput, InvalidPayload, ProjectNotFound
 from loopwise.testing import FrozenClock
 from tests.factories import FEATURES, make_tabular_project, make_text_project
@@ -35,6 +36,7 @@ class TestCreateProject:
         assert project.routing == RoutingConfig(auto_threshold=0.8, expert_threshold=0.55)
         assert project.training == TrainingConfig(holdout_share=0.25, metric="macro_f1")
         assert project.error_taxonomy == DEFAULT_ERROR_TAXONOMY
+        assert project.review == ReviewConfig()
         assert project.created_at == START
         assert lw.project("sms") == project
         assert lw.projects() == [project]
@@ -54,6 +56,7 @@ class TestCreateProject:
             },
             "error_taxonomy": list(DEFAULT_ERROR_TAXONOMY),
             "guideline": "Spam sells something.",
+            "review": ReviewConfig().to_json(),
             "created_at": START,
         }
         [event] = lw.audit_events("sms")
@@ -71,6 +74,7 @@ class TestCreateProject:
             "input_kind": "text",
             "routing": row["routing"],
             "training": row["training"],
+            "review": row["review"],
         }
         assert event.created_at == START
 

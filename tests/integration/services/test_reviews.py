@@ -27,15 +27,16 @@ from loopwise.errors import (
     InvalidInput,
     InvalidLabel,
     LeaseExpired,
+    NotAllowed,
     NotTaskHolder,
     ProjectNotFound,
     TaskNotFound,
 )
-from loopwise.services import reviews
+from loopwise.services import reviews, verdicts
 from loopwise.services.resolution import resolve_item, unit_hash
 from loopwise.store.tables import ReviewTaskRow
 from loopwise.testing import FrozenClock
-from tests.factories import NO_HOLDOUT, make_text_project, scored_item, text_items
+from tests.factories import NO_HOLDOUT, add_reviewers, make_text_project, scored_item, text_items
 from tests.integration.helpers import nothing_written, one, refused, rows
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,8 +52,10 @@ def claim(lw: Loopwise, reviewer: str, project: str = "sms") -> QueueEntry:
 
 
 def queued_project(lw: Loopwise, n: int, probabilities: list[float] = SPAMMY) -> list[int]:
-    """A binary project (no holdout, no golden share) with ``n`` queued items; their task ids."""
+    """A binary project (no holdout, no golden share) with ``n`` queued items, and the
+    reviewers alice and bob; their task ids."""
     make_text_project(lw, training=NO_HOLDOUT)
+    add_reviewers(lw, "sms", "alice", "bob")
     routed = lw.submit(
         "sms", [scored_item(f"q-{i}", f"message {i}", probabilities) for i in range(n)]
     )
@@ -62,6 +65,7 @@ def queued_project(lw: Loopwise, n: int, probabilities: list[float] = SPAMMY) ->
 class TestQueue:
     def test_served_by_priority_then_uncertainty_then_age(self, lw: Loopwise) -> None:
         make_text_project(lw)
+        add_reviewers(lw, "sms", "alice", "bob")
         routed = lw.submit(
             "sms",
             [
@@ -133,9 +137,13 @@ class TestClaim:
         )
         assert event.after == {"lease_expires_at": (NOW + LEASE).isoformat()}
         assert claim(lw, "bob").task.id == tasks[1]
+        add_reviewers(lw, "sms", "carol")
+        add_reviewers(lw, "sms", "erin", role="expert")
         with nothing_written(lw):
             assert lw.claim_next("sms", "carol") is None
-            assert lw.claim_next("sms", "alice", stage=Stage.EXPERT) is None
+            assert lw.claim_next("sms", "erin", stage=Stage.EXPERT) is None
+        with refused(lw, NotAllowed, "stage"):
+            lw.claim_next("sms", "alice", stage=Stage.EXPERT)
 
     def test_a_lapsed_lease_makes_the_task_claimable_again(
         self, lw: Loopwise, clock: FrozenClock
@@ -158,6 +166,8 @@ class TestClaim:
 
     def test_very_unsure_items_go_to_the_expert_stage(self, lw: Loopwise) -> None:
         make_text_project(lw, routing=RoutingConfig(expert_threshold=0.6))
+        add_reviewers(lw, "sms", "alice")
+        add_reviewers(lw, "sms", "erin", role="expert")
         [routed] = lw.submit("sms", [scored_item("e", "??", [0.55, 0.45])])
 
         assert (routed.route, routed.status) == (Route.EXPERT, ItemStatus.QUEUED)
@@ -228,7 +238,9 @@ class TestVerdict:
     ) -> None:
         tasks = queued_project(lw, len(VERDICTS))
         pid = lw.project("sms").id
-        for task_id, (verdict, given, meant, category) in zip(tasks, VERDICTS, strict=True):
+        for position, (task_id, (verdict, given, meant, category)) in enumerate(
+            zip(tasks, VERDICTS, strict=True), start=1
+        ):
             with subtests.test(verdict=verdict.value, label=given):
                 entry = claim(lw, "alice")
                 assert entry.task.id == task_id
@@ -257,6 +269,9 @@ class TestVerdict:
                     "label": meant,
                     "error_category": category,
                     "comment": "checked",
+                    "stage": "review",
+                    "gold_correct": None,
+                    "session_position": position,
                     "created_at": now,
                 }
                 label = one(lw, "label", item_id=item_id)
@@ -268,7 +283,7 @@ class TestVerdict:
                     "source": "reviewer",
                     "split": "train",
                     "weight": 1.0,
-                    "agreement": 1.0,
+                    "agreement": None,  # one person: no agreement to measure
                     "review_task_id": task_id,
                     "created_by": "alice",
                     "created_at": now,
@@ -305,6 +320,7 @@ class TestVerdict:
                     "alice",
                 )
                 assert submitted.after == {
+                    "review_id": result.review.id,
                     "verdict": verdict.value,
                     "label": meant,
                     "error_category": category,
@@ -316,16 +332,35 @@ class TestVerdict:
                     str(item_id),
                 )
                 assert resolved.before == {"final_label": None, "route": "human"}
+                assert resolved.after is not None
                 assert resolved.after == {
                     "final_label": meant,
                     "source": "reviewer",
-                    "agreement": 1.0,
+                    "agreement": None,
                     "task_id": task_id,
                     "predicted_label": "spam",
                 }
 
+    def test_a_lone_reviewers_label_has_no_agreement_figure(self, lw: Loopwise) -> None:
+        """Agreement is measured between people; with one answer there is none (not 1.0)."""
+        [task] = queued_project(lw, 1)
+        claim(lw, "alice")
+
+        result = lw.submit_verdict("sms", task, "alice", Verdict.APPROVE)
+
+        assert result.label is not None
+        assert result.label.agreement is None
+        assert one(lw, "label")["agreement"] is None
+        resolved = lw.audit_events("sms")[-1]
+        assert resolved.action == "item.resolved"
+        assert resolved.after is not None
+        assert resolved.after["agreement"] is None
+        [exported] = lw.export_labels("sms")
+        assert exported["agreement"] is None
+
     def test_reject_without_label_on_a_larger_label_set_is_undecidable(self, lw: Loopwise) -> None:
         lw.create_project("news", ["sport", "politics", "arts"])
+        add_reviewers(lw, "news", "alice")
         [routed] = lw.submit("news", [scored_item("n", "a match report?", [0.5, 0.3, 0.2])])
         entry = claim(lw, "alice", project="news")
 
@@ -345,6 +380,7 @@ class TestVerdict:
 
     def test_a_correction_of_the_model_can_join_the_golden_set(self, lw: Loopwise) -> None:
         project = make_text_project(lw, training=TrainingConfig(golden_share=0.99))
+        add_reviewers(lw, "sms", "alice")
         assert unit_hash(project.id, "g", "golden") < 0.99
         [routed] = lw.submit("sms", [scored_item("g", "call now", SPAMMY)])
         entry = claim(lw, "alice")
@@ -360,6 +396,7 @@ class TestVerdict:
 
     def test_approve_needs_a_model_suggestion(self, lw: Loopwise) -> None:
         make_text_project(lw)
+        add_reviewers(lw, "sms", "alice")
         lw.submit("sms", text_items(["no model"]))
         entry = claim(lw, "alice")
 
@@ -406,6 +443,7 @@ class TestVerdictRefusals:
         with refused(lw, ProjectNotFound, "project"):
             lw.submit_verdict("nope", first, "alice", Verdict.APPROVE)
         lw.create_project("other", ["a", "b"])
+        lw.add_member("other", "alice")
         with refused(lw, TaskNotFound, "task_id"):
             lw.submit_verdict("other", first, "alice", Verdict.APPROVE)
 
@@ -445,7 +483,7 @@ class TestCrash:
             calls.append(1)
             raise RuntimeError("power cut")
 
-        monkeypatch.setattr(reviews, "resolve_item", resolve_then_crash)
+        monkeypatch.setattr(verdicts, "resolve_item", resolve_then_crash)
         with nothing_written(lw), pytest.raises(RuntimeError, match="power cut"):
             lw.submit_verdict("sms", task, "alice", Verdict.CORRECT, label="ham")
 
@@ -475,6 +513,7 @@ class TestConcurrency:
             return taken
 
         reviewers = [f"reviewer-{i}" for i in range(4)]
+        add_reviewers(lw, "sms", *reviewers, max_open_tasks=len(tasks) + 1)
         with ThreadPoolExecutor(max_workers=4) as pool:
             taken = dict(zip(reviewers, pool.map(drain, reviewers), strict=True))
 

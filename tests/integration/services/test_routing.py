@@ -23,7 +23,14 @@ from loopwise.errors import InvalidInput, NoProductionModel
 from loopwise.routing import sgr_min_size
 from loopwise.scoring.calibration import TemperatureScaling
 from loopwise.services.resolution import unit_hash
-from tests.factories import HAM, make_text_project, scored_item, seeded_model, sms_rows
+from tests.factories import (
+    HAM,
+    add_reviewers,
+    make_text_project,
+    scored_item,
+    seeded_model,
+    sms_rows,
+)
 from tests.integration.helpers import (
     assert_no_item_lost,
     by_external_id,
@@ -562,6 +569,7 @@ class TestQASampling:
         project = make_text_project(
             lw, routing={"auto_threshold": 0.8, "qa_sample": self.RATE, "ood": None}
         )
+        add_reviewers(lw, "sms", "alice")
         keys = [f"qa-{i}" for i in range(self.N)]
         sampled = {k for k in keys if unit_hash(project.id, k, "qa") < self.RATE}
         assert self.N * 0.25 <= len(sampled) <= self.N * 0.75

@@ -7,13 +7,21 @@ import pytest
 from loopwise import Loopwise, Verdict
 from loopwise.errors import ProjectNotFound
 from loopwise.services.stats import ProjectStats
-from tests.factories import NO_HOLDOUT, make_text_project, scored_item, seed_rows, text_items
+from tests.factories import (
+    NO_HOLDOUT,
+    add_reviewers,
+    make_text_project,
+    scored_item,
+    seed_rows,
+    text_items,
+)
 from tests.integration.helpers import nothing_written, refused
 
 
 def test_automation_rate_and_human_ai_agreement(lw: Loopwise) -> None:
     make_text_project(lw, training=NO_HOLDOUT)
     make_text_project(lw, "other")
+    add_reviewers(lw, "sms", "alice")
     empty = lw.stats("sms")
     assert empty == ProjectStats(
         items=0,
