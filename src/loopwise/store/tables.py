@@ -218,6 +218,7 @@ class ReviewTaskRow(Base):
     __table_args__ = (
         Index("ix_review_task_promote", "project_id", "promote_at"),
         Index("ix_review_task_lease", "project_id", "lease_expires_at"),
+        Index("ix_review_task_holder", "claimed_by", "status"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
