@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -196,3 +197,15 @@ def meta_item(
         "probabilities": list(probabilities),
         "metadata": metadata,
     }
+
+
+class FixedChance(random.Random):
+    """A chance source (``lw.ctx.random``) whose every draw is ``value``: ``0.0`` offers a gold
+    task at every claim of a project with a gold rate, ``0.99`` never does."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value

@@ -10,6 +10,7 @@ from loopwise.consensus.agreement import (
     fleiss_kappa,
     krippendorff_alpha,
     pairwise_kappa,
+    specific_agreement,
 )
 from loopwise.consensus.base import Aggregator
 from loopwise.consensus.dawid_skene import DawidSkene
@@ -26,4 +27,5 @@ __all__ = [
     "fleiss_kappa",
     "krippendorff_alpha",
     "pairwise_kappa",
+    "specific_agreement",
 ]

@@ -252,9 +252,6 @@ def pairwise_kappa(ratings: npt.ArrayLike) -> dict[tuple[int, int], float]:
     return result
 
 
-__all__ = ["cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "pairwise_kappa"]
-
-
 def specific_agreement(counts: npt.ArrayLike) -> FloatArray:
     """Agreement on each category: of the rater pairs that involve it, the share that agree.
 
@@ -274,9 +271,17 @@ def specific_agreement(counts: npt.ArrayLike) -> FloatArray:
     ``(n_categories,)`` in [0, 1], **higher = more agreement**; ``nan`` for a category no
     pairable item used.
     """
-    table = np.asarray(counts, dtype=np.float64)
-    if table.ndim != 2 or (table < 0).any() or not np.isfinite(table).all():
-        raise InvalidInput("must be a 2-D table of non-negative counts", field="counts")
+    try:
+        table = np.asarray(counts, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInput("must be a 2-D table of numbers", field="counts") from None
+    if (
+        table.ndim != 2
+        or not np.isfinite(table).all()
+        or (table < 0).any()
+        or (table != np.round(table)).any()
+    ):
+        raise InvalidInput("must be a 2-D table of non-negative whole counts", field="counts")
     m = table.sum(axis=1, keepdims=True)
     table = table[(m >= 2).ravel()]
     m = m[(m >= 2).ravel()]
@@ -284,3 +289,12 @@ def specific_agreement(counts: npt.ArrayLike) -> FloatArray:
     agreeing = (table * (table - 1)).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, agreeing / np.where(pairs > 0, pairs, 1), np.nan)
+
+
+__all__ = [
+    "cohen_kappa",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "pairwise_kappa",
+    "specific_agreement",
+]

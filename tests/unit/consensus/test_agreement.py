@@ -12,6 +12,7 @@ from loopwise.consensus.agreement import (
     fleiss_kappa,
     krippendorff_alpha,
     pairwise_kappa,
+    specific_agreement,
 )
 from loopwise.errors import InvalidInput
 
@@ -224,3 +225,84 @@ def test_two_complete_raters_alpha_approaches_scott_pi(seed: int) -> None:
     n = 60
     alpha = krippendorff_alpha(np.stack([a, b]).astype(np.float64))
     assert alpha == pytest.approx(1 - (n - 1) / n * (1 - pi))
+
+
+class TestSpecificAgreement:
+    """``specific_agreement``: per category, agreeing rater pairs over the pairs involving it."""
+
+    def test_hand_computed_table_with_an_unused_category(self) -> None:
+        # Categories a, b, c; m_i = raters of item i.
+        #   item 0: [3, 0, 0]  m=3
+        #   item 1: [2, 1, 0]  m=3
+        #   item 2: [1, 1, 0]  m=2
+        # a: agreeing 3*2 + 2*1 + 1*0 = 8, pairs 3*(3-1) + 2*(3-1) + 1*(2-1) = 11  -> 8/11
+        # b: agreeing 0   + 1*0 + 1*0 = 0, pairs 0       + 1*(3-1) + 1*(2-1) = 3   -> 0
+        # c: nobody used it: 0 pairs -> nan
+        result = specific_agreement([[3, 0, 0], [2, 1, 0], [1, 1, 0]])
+        assert result.shape == (3,)
+        assert result[:2] == pytest.approx([8 / 11, 0.0])
+        assert np.isnan(result[2])
+
+    def test_two_raters_reduce_to_positive_and_negative_agreement(self) -> None:
+        # Two raters on 50 items (the Cohen example above): both yes 20, both no 15, split 15.
+        # Uebersax: positive agreement 2a / (2a + b + c) = 40/55, negative 2d / (2d + b + c)
+        # = 30/45.
+        counts = [[2, 0]] * 20 + [[0, 2]] * 15 + [[1, 1]] * 15
+        assert specific_agreement(counts) == pytest.approx([40 / 55, 30 / 45])
+
+    def test_items_with_fewer_than_two_ratings_are_ignored(self) -> None:
+        # Category b occurs only on items with one rating (or none): no pair involves it, so
+        # it is nan rather than 0; a is as if those items were absent: 2*1 / (2*1) = 1.
+        result = specific_agreement([[2, 0], [0, 1], [0, 0], [1, 0]])
+        assert result[0] == pytest.approx(1.0)
+        assert np.isnan(result[1])
+        assert np.array_equal(
+            specific_agreement([[2, 0], [1, 1], [0, 1]]),
+            specific_agreement([[2, 0], [1, 1]]),
+        )
+
+    def test_unanimous_categories_are_one_and_a_split_item_lowers_both(self) -> None:
+        # a: agreeing 2 + 0 = 2 of pairs 2 + 1 = 3; b: 2 + 0 = 2 of 2 + 1 = 3.
+        assert specific_agreement([[2, 0], [0, 2]]) == pytest.approx([1.0, 1.0])
+        assert specific_agreement([[2, 0], [0, 2], [1, 1]]) == pytest.approx([2 / 3, 2 / 3])
+
+    def test_pair_weighted_mean_is_fleiss_observed_agreement(self) -> None:
+        # With m = 14 raters per item, category j has 13 * N_j pairs (N_j its column total),
+        # so sum_j s_j N_j / sum_j N_j is the mean share of agreeing pairs: Fleiss' P_bar,
+        # 0.378 in the 1971 worked example.
+        totals = np.asarray(FLEISS_COUNTS).sum(axis=0)
+        result = specific_agreement(FLEISS_COUNTS)
+        assert float(result @ totals / totals.sum()) == pytest.approx(0.378, abs=5e-4)
+        # Category 0 by hand: n(n-1) over items = 2+42+6+2+30 = 82 (from 2,7,3,2,6);
+        # pairs 13 * (2+7+3+2+6) = 13 * 20 = 260.
+        assert result[0] == pytest.approx(82 / 260)
+
+    def test_permuting_items_changes_nothing(self) -> None:
+        shuffled = np.asarray(FLEISS_COUNTS)[np.random.default_rng(2).permutation(10)]
+        assert specific_agreement(shuffled) == pytest.approx(specific_agreement(FLEISS_COUNTS))
+
+    @pytest.mark.parametrize(
+        "counts",
+        [
+            [1, 2, 3],
+            [[[1, 1]]],
+            [[2, -1], [1, 1]],
+            [[NAN, 2], [1, 1]],
+            [[np.inf, 2], [1, 1]],
+        ],
+        ids=["1d", "3d", "negative", "nan", "inf"],
+    )
+    def test_refusals_name_the_field(self, counts: npt.ArrayLike) -> None:
+        with pytest.raises(InvalidInput) as caught:
+            specific_agreement(counts)
+        assert caught.value.field == "counts"
+
+    def test_non_numeric_counts_are_refused_with_the_field(self) -> None:
+        with pytest.raises(InvalidInput) as caught:
+            specific_agreement([["a", "b"], ["c", "d"]])
+        assert caught.value.field == "counts"
+
+    def test_fractional_counts_are_refused_like_fleiss(self) -> None:
+        with pytest.raises(InvalidInput) as caught:
+            specific_agreement([[1.5, 0.5], [1.0, 1.0]])
+        assert caught.value.field == "counts"
