@@ -32,7 +32,10 @@ Protocol
    completed claim + submit pairs per second, over the wall time from the barrier to the last
    reviewer's stop. The machine's CPU use during the run, and in the 2 s before it (other
    work than this benchmark's: ``--wait-idle S`` waits up to S seconds for it to be under 15%),
-   is read from ``/proc/stat``; ``reviewer_cpu_ms_per_pair`` is the reviewer processes' own CPU.
+   is read from ``/proc/stat``; ``reviewer_cpu_ms_per_pair`` is the reviewer processes' own CPU,
+   ``postgres_cpu_ms_per_pair`` that of every ``postgres`` process (``/proc/<pid>/stat``), and
+   ``other_load`` the share of the machine busy with neither during the run (on SQLite,
+   PostgreSQL's CPU counts as other work).
 4. **Checks, from the database** (``review_task``, ``review``, ``item``, ``audit_event``), over
    both runs. ``double_assignments`` is the sum of: tasks with more answering reviews
    (approve / reject / correct) than ``required_reviews``; (item, reviewer) pairs reviewed twice;
@@ -139,6 +142,7 @@ STAT_TABLES = (
     "honeypot",
     "audit_event",
 )
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 ANSWERS = frozenset(v.value for v in Verdict if v.answers)
 KNOWN_TASK_STATUSES = tuple(s.value for s in TaskStatus)
 KNOWN_ITEM_STATUSES = tuple(s.value for s in ItemStatus)
@@ -283,8 +287,10 @@ def reviewer_loop(lw: Loopwise, args: WorkerArgs, deadline: float) -> dict[str, 
     }
 
 
-def worker(args: WorkerArgs, barrier: Any, results: Any) -> None:
-    """One reviewer process: its own ``Loopwise``, warmed up, then the loop after the barrier."""
+def worker(args: WorkerArgs, barrier: Any, results: Any, measured: Any) -> None:
+    """One reviewer process: its own ``Loopwise``, warmed up, then the loop after the barrier;
+    its connections stay open until the CPU of their PostgreSQL backends was read
+    (``measured``)."""
     try:
         lw = Loopwise(args.settings, migrate=False)
         lw.reviewer(args.name)  # opens a pooled connection before the clock starts
@@ -302,6 +308,7 @@ def worker(args: WorkerArgs, barrier: Any, results: Any) -> None:
     except BaseException:
         results.put({"name": args.name, "fatal": traceback.format_exc()})
     finally:
+        measured.wait(timeout=600)
         lw.close()
 
 
@@ -314,6 +321,23 @@ def cpu_ticks() -> tuple[int, int] | None:
     values = [int(v) for v in fields]
     idle = values[3] + (values[4] if len(values) > 4 else 0)
     return sum(values) - idle, sum(values)
+
+
+def postgres_ticks() -> dict[int, int]:
+    """CPU (user + system jiffies) of every running ``postgres`` process on this machine."""
+    out: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.find("(") + 1 : stat.rfind(")")] != "postgres":
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        out[int(entry.name)] = int(fields[11]) + int(fields[12])
+    return out
 
 
 def busy_between(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
@@ -354,6 +378,19 @@ class Run:
     cpu_busy: float | None
     cpu_busy_before: float | None
     reviewer_cpu_s: float
+    cpu_total_s: float | None
+    postgres_cpu_s: float
+    on_postgres: bool
+
+    @property
+    def other_load(self) -> float | None:
+        """Share of the machine's CPU used during the run by neither the reviewers nor
+        PostgreSQL (other work on a shared machine)."""
+        if self.cpu_busy is None or not self.cpu_total_s:
+            return None
+        database = self.postgres_cpu_s if self.on_postgres else 0.0
+        ours = (self.reviewer_cpu_s + database) / self.cpu_total_s
+        return max(0.0, self.cpu_busy - ours)
 
     @property
     def pairs(self) -> int:
@@ -386,6 +423,10 @@ class Run:
             "reviewer_cpu_ms_per_pair": self.reviewer_cpu_s / self.pairs * 1000.0
             if self.pairs
             else float("nan"),
+            "postgres_cpu_ms_per_pair": self.postgres_cpu_s / self.pairs * 1000.0
+            if self.pairs
+            else float("nan"),
+            "other_load": self.other_load,
             "errors": sum(self.errors.values()),
         }
 
@@ -405,22 +446,24 @@ def run_reviewers(
     idle_before = quiet_machine(wait_idle)
     barrier = ctx.Barrier(len(names) + 1)
     results = ctx.Queue()
+    measured = ctx.Event()
     procs = []
     for i, name in enumerate(names):
         args = WorkerArgs(settings, name, seconds, think_ms, correct_share, rng_seed * 1000 + i)
-        proc = ctx.Process(target=worker, args=(args, barrier, results), name=name)
+        proc = ctx.Process(target=worker, args=(args, barrier, results, measured), name=name)
         proc.start()
         procs.append(proc)
     with suppress(Exception):  # a worker failed to start; its report says why
         barrier.wait(timeout=600)
-    before = cpu_ticks()
+    before, pg_before = cpu_ticks(), postgres_ticks()
     outs = []
     for _ in procs:
         try:
             outs.append(results.get(timeout=seconds + 600))
         except queue_mod.Empty:
             break
-    after = cpu_ticks()
+    after, pg_after = cpu_ticks(), postgres_ticks()
+    measured.set()
     for proc in procs:
         proc.join(timeout=60)
         if proc.is_alive():
@@ -442,6 +485,9 @@ def run_reviewers(
         empty=sum(o["empty"] for o in outs),
         errors=dict(errors),
         cpu_busy=busy_between(before, after),
+        cpu_total_s=(after[1] - before[1]) / TICKS if before and after else None,
+        postgres_cpu_s=sum(t - pg_before[p] for p, t in pg_after.items() if p in pg_before) / TICKS,
+        on_postgres=settings.database_url.startswith("postgresql"),
         cpu_busy_before=idle_before,
         reviewer_cpu_s=sum(o["cpu_s"] for o in outs),
     )
@@ -802,6 +848,7 @@ def bench_backend(
         "double_assignments": checks.double_assignments,
         "lost": checks.lost,
     }
+    assert tuple(result) == REQUIRED_KEYS
     result |= {k: v for k, v in figures.items() if k not in result}
     result |= {
         "claims_per_s_means": "completed claim + submit pairs per second",
@@ -865,15 +912,16 @@ def results_table(results: dict[str, dict[str, Any]]) -> Table:
         "submit p50",
         "p99",
         "CPU busy",
-        "before",
+        "others",
         "py CPU/pair",
+        "pg CPU/pair",
         "double",
         "lost",
     ):
         table.add_column(header, justify="left" if header in ("backend", "run") else "right")
     for backend, r in results.items():
         for label, row in (("contended", r), ("baseline", r["baseline_single_reviewer"])):
-            busy, idle = row.get("cpu_busy"), row.get("cpu_busy_before")
+            busy, others = row.get("cpu_busy"), row.get("other_load")
             table.add_row(
                 backend if label == "contended" else "",
                 label,
@@ -888,8 +936,9 @@ def results_table(results: dict[str, dict[str, Any]]) -> Table:
                 fmt(row["p50_submit_ms"]),
                 fmt(row["p99_submit_ms"]),
                 "-" if busy is None else f"{busy:.0%}",
-                "-" if idle is None else f"{idle:.0%}",
+                "-" if others is None else f"{others:.0%}",
                 fmt(row["reviewer_cpu_ms_per_pair"]),
+                fmt(row["postgres_cpu_ms_per_pair"]),
                 str(r["double_assignments"]) if label == "contended" else "",
                 str(r["lost"]) if label == "contended" else "",
                 end_section=label == "baseline",
@@ -933,7 +982,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
     backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
-    console = Console(width=160)
+    console = Console(width=180)
     started = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
     passed = True
