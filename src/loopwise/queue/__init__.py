@@ -4,7 +4,7 @@ Nothing here touches a database or a clock of its own; the services pass times i
 """
 
 from loopwise.queue.fatigue import SessionState, advance_session, break_due
-from loopwise.queue.matching import canonical_tags, tag_key, tag_keys_within
+from loopwise.queue.matching import canonical_tags, tag_key, tag_keys_within, tags_of
 from loopwise.queue.priority import Ageing, catch_up, due_at, first_promotion, promote
 from loopwise.queue.quality import GoldScore, gold_score, wilson_interval
 
@@ -22,5 +22,6 @@ __all__ = [
     "promote",
     "tag_key",
     "tag_keys_within",
+    "tags_of",
     "wilson_interval",
 ]

@@ -41,6 +41,11 @@ def tag_key(tags: Iterable[str]) -> str:
     return ",".join(sorted(set(tags)))
 
 
+def tags_of(key: str) -> tuple[str, ...]:
+    """The tags a stored key stands for (the inverse of :func:`tag_key`)."""
+    return tuple(t for t in key.split(",") if t)
+
+
 def tag_keys_within(tags: Iterable[str]) -> list[str]:
     """Every key whose tags are all in ``tags``: the tasks a holder of ``tags`` may take."""
     held = sorted(set(tags))

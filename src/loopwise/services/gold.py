@@ -12,15 +12,18 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from loopwise.core.entities import Project
 from loopwise.core.enums import DecisionOrigin, ItemStatus, Priority, Route, Stage, TaskStatus
 from loopwise.core.payloads import validate_label
 from loopwise.errors import DuplicateExternalId, InvalidInput
 from loopwise.routing.rules import QASampleRule
 from loopwise.services.context import Context, Tx, retry_on_conflict
-from loopwise.services.items import prepare_items, score_and_route
+from loopwise.services.items import (
+    item_values,
+    prediction_values,
+    prepare_items,
+    score_and_route,
+)
 from loopwise.services.tasks import task_values
 from loopwise.store import mappers
 from loopwise.store import queue as q
@@ -73,39 +76,24 @@ def add_gold_items(
             )
         scored = score_and_route(ctx, tx, project, prepared)
         qa_reason = QASampleRule(rate=project.routing.qa_sample or 0.02).describe(scored.batch, 0)
-        for i, p in enumerate(prepared):
-            item = ItemRow(
-                project_id=project.id,
-                external_id=p.external_id,
-                payload=p.payload,
-                payload_sha256=p.digest,
-                meta=p.metadata,
-                status=ItemStatus.RESOLVED.value,
-                created_at=tx.now,
-                updated_at=tx.now,
-            )
-            tx.repo.add(item)
-            prediction_id = None
-            if scored.raw is not None:
-                probs = scored.batch.probabilities
-                assert probs is not None
-                prediction = PredictionRow(
-                    project_id=project.id,
-                    item_id=item.id,
-                    model_version_id=scored.version_ids[i],
-                    probabilities=[float(x) for x in probs[i]],
-                    predicted_label=project.labels[int(scored.raw[i].argmax())],
-                    confidence=float(probs[i].max()),
-                    uncertainty=float(scored.outcome.priority_score[i]),
-                    created_at=tx.now,
+        item_ids = tx.repo.insert_many(
+            ItemRow, [item_values(project, p, ItemStatus.RESOLVED, tx.now) for p in prepared]
+        )
+        prediction_ids: list[int | None] = [None] * len(prepared)
+        if scored.raw is not None:
+            prediction_ids = list(
+                tx.repo.insert_many(
+                    PredictionRow, prediction_values(project, scored, item_ids, tx.now)
                 )
-                tx.repo.add(prediction)
-                prediction_id = prediction.id
+            )
+        for i, (p, item_id, prediction_id) in enumerate(
+            zip(prepared, item_ids, prediction_ids, strict=True)
+        ):
             auto = scored.outcome.routes[i] is Route.AUTO
             tx.repo.add(
                 DecisionRow(
                     project_id=project.id,
-                    item_id=item.id,
+                    item_id=item_id,
                     prediction_id=prediction_id,
                     route=Route.HUMAN.value,
                     origin=DecisionOrigin.GOLD.value,
@@ -119,31 +107,18 @@ def add_gold_items(
                 )
             )
             gold = HoneypotRow(
-                project_id=project.id, item_id=item.id, label=labels[i], created_at=tx.now
+                project_id=project.id, item_id=item_id, label=labels[i], created_at=tx.now
             )
             tx.repo.add(gold)
             tx.audit(
                 actor=actor,
                 action="gold.added",
                 entity_type="item",
-                entity_id=item.id,
+                entity_id=item_id,
                 project_id=project.id,
                 after={"external_id": p.external_id, "label": labels[i]},
             )
         return len(prepared)
-
-
-def gold_count(ctx: Context, project_name: str) -> int:
-    with ctx.read() as tx:
-        project = tx.repo.project_by_name(project_name)
-        return int(
-            tx.session.scalar(
-                select(func.count())
-                .select_from(HoneypotRow)
-                .where(HoneypotRow.project_id == project.id)
-            )
-            or 0
-        )
 
 
 def serve_gold(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -300,17 +301,61 @@ def score_and_route(ctx: Context, tx: Tx, project: Project, fresh: list[_Prepare
     return Scored(model_row, raw, version_ids, state, batch, policy.route(batch))
 
 
+def item_values(
+    project: Project, prepared: _Prepared, status: ItemStatus, now: datetime
+) -> dict[str, Any]:
+    """The columns of a newly accepted item."""
+    return {
+        "project_id": project.id,
+        "external_id": prepared.external_id,
+        "payload": prepared.payload,
+        "payload_sha256": prepared.digest,
+        "meta": prepared.metadata,
+        "status": status.value,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def prediction_values(
+    project: Project, scored: Scored, item_ids: Sequence[int], now: datetime
+) -> list[dict[str, Any]]:
+    """The prediction rows of a scored batch: the model's own probabilities and class, the
+    calibrated confidence, the uncertainty (normalised entropy of the calibrated probabilities),
+    the out-of-distribution score and the calibration used."""
+    batch = scored.batch
+    assert batch.probabilities is not None
+    assert scored.raw is not None
+    uncertainty = entropy(batch.probabilities)
+    return [
+        {
+            "project_id": project.id,
+            "item_id": item_ids[i],
+            "model_version_id": scored.version_ids[i],
+            "probabilities": scored.raw[i].tolist(),
+            "predicted_label": project.labels[int(batch.predicted[i])],
+            "confidence": float(batch.confidence[i]),
+            "uncertainty": float(uncertainty[i]),
+            "ood_score": None
+            if batch.ood_score is None or not np.isfinite(batch.ood_score[i])
+            else float(batch.ood_score[i]),
+            "calibration_id": scored.state.calibration_id if scored.version_ids[i] else None,
+            "created_at": now,
+        }
+        for i in range(len(item_ids))
+    ]
+
+
 def _route_fresh(
     ctx: Context, tx: Tx, project: Project, fresh: list[_Prepared], actor: str
 ) -> list[Routed]:
     if not fresh:
         return []
     scored = score_and_route(ctx, tx, project, fresh)
-    model_row, raw, version_ids, state, batch = (
+    model_row, raw, version_ids, batch = (
         scored.model_row,
         scored.raw,
         scored.version_ids,
-        scored.state,
         scored.batch,
     )
     outcome = scored.outcome
@@ -322,50 +367,17 @@ def _route_fresh(
     ]
     item_ids = tx.repo.insert_many(
         ItemRow,
-        [
-            {
-                "project_id": project.id,
-                "external_id": p.external_id,
-                "payload": p.payload,
-                "payload_sha256": p.digest,
-                "meta": p.metadata,
-                "status": status.value,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for p, status in zip(fresh, statuses, strict=True)
-        ],
+        [item_values(project, p, status, now) for p, status in zip(fresh, statuses, strict=True)],
     )
     predicted: list[str | None] = [None] * len(fresh)
     conf: list[float | None] = [None] * len(fresh)
     prediction_ids: list[int | None] = [None] * len(fresh)
     if probs is not None and raw is not None:
-        top = batch.predicted  # the model's own class; calibration only changes confidence
-        confidence = batch.confidence
-        uncertainty = entropy(probs)
-        predicted = [project.labels[j] for j in top.tolist()]
-        conf = confidence.tolist()
+        # the model's own class; calibration only changes confidence
+        predicted = [project.labels[j] for j in batch.predicted.tolist()]
+        conf = batch.confidence.tolist()
         prediction_ids = list(
-            tx.repo.insert_many(
-                PredictionRow,
-                [
-                    {
-                        "project_id": project.id,
-                        "item_id": item_ids[i],
-                        "model_version_id": version_ids[i],
-                        "probabilities": raw[i].tolist(),
-                        "predicted_label": predicted[i],
-                        "confidence": float(confidence[i]),
-                        "uncertainty": float(uncertainty[i]),
-                        "ood_score": None
-                        if batch.ood_score is None or not np.isfinite(batch.ood_score[i])
-                        else float(batch.ood_score[i]),
-                        "calibration_id": state.calibration_id if version_ids[i] else None,
-                        "created_at": now,
-                    }
-                    for i in range(len(fresh))
-                ],
-            )
+            tx.repo.insert_many(PredictionRow, prediction_values(project, scored, item_ids, now))
         )
     reasons = [outcome.reasons(i) for i in range(len(fresh))]
     decided_by = [

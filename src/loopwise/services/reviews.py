@@ -12,19 +12,21 @@ from sqlalchemy import select
 
 from loopwise.core.entities import QueueEntry, Review
 from loopwise.core.enums import Priority, Role, Stage, TaskStatus
+from loopwise.core.review import ReviewConfig
 from loopwise.errors import InvalidInput, LeaseExpired, LimitReached, NotTaskHolder, TaskNotFound
 from loopwise.queue.priority import catch_up
 from loopwise.services.context import Context, Tx
 from loopwise.services.gold import serve_gold
 from loopwise.services.reviewers import Access, access, check_name
+from loopwise.services.tasks import return_to_queue
 from loopwise.store import mappers
 from loopwise.store import queue as q
 from loopwise.store.tables import ItemRow, ProjectRow, ReviewRow, ReviewTaskRow
 
 
-def lease_seconds(ctx: Context, project: ProjectRow) -> int:
-    configured = (project.review or {}).get("lease_seconds")
-    return int(configured) if configured else ctx.settings.lease_seconds
+def lease_seconds(ctx: Context, config: ReviewConfig) -> int:
+    """The project's lease length, or the installation's (``LOOPWISE_LEASE_SECONDS``)."""
+    return config.lease_seconds or ctx.settings.lease_seconds
 
 
 def entry(tx: Tx, task: ReviewTaskRow) -> QueueEntry:
@@ -72,11 +74,7 @@ def expire_leases(tx: Tx, project: ProjectRow) -> int:
     rows = q.lapsed(tx.session, project.id, tx.now)
     for task in rows:
         holder = task.claimed_by
-        task.status = (
-            TaskStatus.CANCELLED.value if task.honeypot_id is not None else TaskStatus.OPEN.value
-        )
-        task.claimed_by = None
-        task.lease_expires_at = None
+        return_to_queue(task)
         tx.audit(
             actor="system",
             action="task.lease_expired",
@@ -151,7 +149,7 @@ def claim_next(
         expire_leases(tx, project_row)
         _check_limits(tx, who)
         age_tasks(tx, project_row, project.review.ageing_minutes)
-        expires = tx.now + timedelta(seconds=lease_seconds(ctx, project_row))
+        expires = tx.now + timedelta(seconds=lease_seconds(ctx, project.review))
         rate = project.review.gold_rate
         if (
             Stage.REVIEW in stages
@@ -220,7 +218,8 @@ def heartbeat(ctx: Context, project_name: str, task_id: int, reviewer: str) -> d
         project = tx.repo.project_by_name(project_name)
         access(tx, project, reviewer)
         task = held_task(tx, project, task_id, reviewer)
-        task.lease_expires_at = tx.now + timedelta(seconds=lease_seconds(ctx, project))
+        config = ReviewConfig.from_json(project.review)
+        task.lease_expires_at = tx.now + timedelta(seconds=lease_seconds(ctx, config))
         tx.session.flush()
         return task.lease_expires_at
 
@@ -232,11 +231,7 @@ def release(ctx: Context, project_name: str, task_id: int, reviewer: str) -> Non
         project = tx.repo.project_by_name(project_name)
         access(tx, project, reviewer)
         task = held_task(tx, project, task_id, reviewer)
-        task.status = (
-            TaskStatus.CANCELLED.value if task.honeypot_id is not None else TaskStatus.OPEN.value
-        )
-        task.claimed_by = None
-        task.lease_expires_at = None
+        return_to_queue(task)
         tx.session.flush()
         tx.audit(
             actor=reviewer,

@@ -15,6 +15,7 @@ from loopwise.core.enums import Priority, Stage, TaskStatus
 from loopwise.core.policy import RuleSpec
 from loopwise.queue.matching import tag_key
 from loopwise.queue.priority import due_at, first_promotion
+from loopwise.store.tables import ReviewTaskRow
 
 
 def task_values(
@@ -63,3 +64,13 @@ def rule_demands(project: Project, fired: Iterable[str]) -> tuple[int, tuple[str
         reviews = max(reviews, spec.reviews or 0)
         tags.update(spec.tags)
     return reviews, tuple(sorted(tags))
+
+
+def return_to_queue(task: ReviewTaskRow) -> None:
+    """Give up a task's hold: it waits in the queue again (a gold task is withdrawn instead,
+    so gold never sits in the queue for someone else to be served as live work)."""
+    task.status = (
+        TaskStatus.CANCELLED.value if task.honeypot_id is not None else TaskStatus.OPEN.value
+    )
+    task.claimed_by = None
+    task.lease_expires_at = None

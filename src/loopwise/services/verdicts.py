@@ -18,12 +18,13 @@ from loopwise.core.enums import ItemStatus, LabelSource, Priority, Stage, TaskSt
 from loopwise.core.payloads import validate_label
 from loopwise.errors import InvalidInput, TaskNotFound, UndoWindowClosed
 from loopwise.queue.fatigue import SessionState, advance_session, break_due
+from loopwise.queue.matching import tags_of
 from loopwise.queue.quality import gold_score
 from loopwise.services.context import Context, Tx
 from loopwise.services.resolution import resolve_item
 from loopwise.services.reviewers import Access, access, check_name
 from loopwise.services.reviews import held_task, lease_seconds
-from loopwise.services.tasks import task_values
+from loopwise.services.tasks import return_to_queue, task_values
 from loopwise.store import mappers
 from loopwise.store import queue as q
 from loopwise.store.tables import (
@@ -31,7 +32,6 @@ from loopwise.store.tables import (
     HoneypotRow,
     ItemRow,
     LabelRow,
-    ProjectRow,
     ReviewRow,
     ReviewTaskRow,
 )
@@ -87,7 +87,7 @@ def _label_meant(
     return None
 
 
-def _session(tx: Tx, who: Access, project: Project) -> tuple[int, Session]:
+def _session(tx: Tx, who: Access, project: Project) -> Session:
     row = who.row
     state = None
     if row.session_started_at is not None and row.session_last_at is not None:
@@ -103,7 +103,7 @@ def _session(tx: Tx, who: Access, project: Project) -> tuple[int, Session]:
         after_minutes=project.review.break_after_minutes,
         after_tasks=project.review.break_after_tasks,
     )
-    return state.count, Session(state.started_at.isoformat(), state.minutes, state.count, due)
+    return Session(state.started_at.isoformat(), state.minutes, state.count, due)
 
 
 def _escalate(
@@ -122,7 +122,7 @@ def _escalate(
             priority=Priority(min(task.priority, int(Priority.HIGH))),
             score=task.priority_score,
             now=tx.now,
-            tags=[t for t in task.required_tags.split(",") if t],
+            tags=tags_of(task.required_tags),
             escalated_from=task.id,
         )
     )
@@ -136,12 +136,6 @@ def _escalate(
         after={"expert_task_id": expert.id, "reason": reason},
     )
     return expert
-
-
-def _reopen(task: ReviewTaskRow) -> None:
-    task.status = TaskStatus.OPEN.value
-    task.claimed_by = None
-    task.lease_expires_at = None
 
 
 def _score_gold(tx: Tx, project: Project, who: Access, review: ReviewRow, truth: str) -> None:
@@ -252,7 +246,7 @@ def submit_verdict(
             if verdict is Verdict.SKIP
             else _label_meant(verdict, label, suggestion, project.labels)
         )
-        position, session = _session(tx, who, project)
+        session = _session(tx, who, project)
         review = ReviewRow(
             project_id=project.id,
             task_id=task.id,
@@ -263,7 +257,7 @@ def submit_verdict(
             error_category=error_category,
             comment=comment,
             stage=task.stage,
-            session_position=position,
+            session_position=session.count,
             created_at=tx.now,
         )
         tx.repo.add(review)
@@ -298,15 +292,14 @@ def _after_review(
     """Settle ``task`` after ``review``; what to report (fields of :class:`VerdictResult`)."""
     expert_stage = task.stage == Stage.EXPERT.value
     if task.honeypot_id is not None:
-        task.claimed_by = None if verdict is Verdict.SKIP else task.claimed_by
-        task.lease_expires_at = None
         if verdict is Verdict.SKIP:
-            task.status = TaskStatus.CANCELLED.value
+            return_to_queue(task)
             return {}
         gold = tx.session.get(HoneypotRow, task.honeypot_id)
         assert gold is not None
         task.status = TaskStatus.DONE.value
         task.resolved_at = tx.now
+        task.lease_expires_at = None
         if verdict.answers:
             _score_gold(tx, project, who, review, gold.label)
             return {"resolved": True, "final_label": review.label}
@@ -317,7 +310,7 @@ def _after_review(
         if not expert_stage and task.skips >= project.review.skips_to_escalate:
             _escalate(tx, project, task, "system", f"skipped by {task.skips} reviewers")
             return {"escalated": True}
-        _reopen(task)
+        return_to_queue(task)
         tx.session.flush()
         return {}
     if verdict is Verdict.ESCALATE:
@@ -332,7 +325,7 @@ def _settle(
     """Resolve the task when it has all its answers (or escalate on disagreement)."""
     answers = q.answers_of(tx.session, task.id)
     if len(answers) < task.required_reviews:
-        _reopen(task)
+        return_to_queue(task)
         tx.session.flush()
         return {}
     expert = task.stage == Stage.EXPERT.value
@@ -435,7 +428,7 @@ def undo(ctx: Context, project_name: str, reviewer: str) -> Review:
         if later:
             raise UndoWindowClosed("others have reviewed this item since", field="review")
         before = mappers.review(review)
-        _revert(tx, project_row, task, review, who)
+        _revert(tx, task, review, who)
         tx.session.execute(delete(ReviewRow).where(ReviewRow.id == review.id))
         if review.gold_correct is not None:
             _refresh_flag(tx, project, who)
@@ -443,7 +436,7 @@ def undo(ctx: Context, project_name: str, reviewer: str) -> Review:
         task.claimed_by = reviewer
         task.claimed_at = tx.now
         task.resolved_at = None
-        task.lease_expires_at = tx.now + timedelta(seconds=lease_seconds(ctx, project_row))
+        task.lease_expires_at = tx.now + timedelta(seconds=lease_seconds(ctx, project.review))
         if review.verdict == Verdict.SKIP.value and task.skips:
             task.skips -= 1
         if who.row.session_count:
@@ -465,9 +458,7 @@ def undo(ctx: Context, project_name: str, reviewer: str) -> Review:
         return before
 
 
-def _revert(
-    tx: Tx, project: ProjectRow, task: ReviewTaskRow, review: ReviewRow, who: Access
-) -> None:
+def _revert(tx: Tx, task: ReviewTaskRow, review: ReviewRow, who: Access) -> None:
     """Undo what ``review`` caused on ``task`` (see :func:`undo`)."""
     if task.status == TaskStatus.CLAIMED.value and task.claimed_by != who.row.name:
         raise UndoWindowClosed("someone else holds this task now", field="review")

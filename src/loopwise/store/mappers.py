@@ -30,6 +30,7 @@ from loopwise.core.enums import (
 )
 from loopwise.core.policy import RoutingConfig
 from loopwise.core.review import ReviewConfig
+from loopwise.queue.matching import tags_of
 from loopwise.store.tables import (
     AuditEventRow,
     DecisionRow,
@@ -113,7 +114,7 @@ def task(row: ReviewTaskRow) -> ReviewTask:
         created_at=row.created_at,
         due_at=row.due_at,
         required_reviews=row.required_reviews,
-        required_tags=tuple(t for t in row.required_tags.split(",") if t),
+        required_tags=tags_of(row.required_tags),
         escalated_from=row.escalated_from,
     )
 
