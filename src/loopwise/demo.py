@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from loopwise.core.enums import ItemStatus, Route, Verdict
+from loopwise.core.enums import ItemStatus, Role, Route, Verdict
 from loopwise.core.policy import RoutingConfig
 from loopwise.datasets import TextDataset
-from loopwise.errors import InvalidInput, NotEnoughLabels
+from loopwise.errors import InvalidInput, NotEnoughLabels, ReviewerNotFound
 from loopwise.services.loop import Loopwise
 from loopwise.training.models import model_inputs
 
@@ -166,6 +166,19 @@ def _threshold_in_force(lw: Loopwise, project: str) -> tuple[float | None, str]:
     return (cert.threshold if cert.certified else None), cert.explain()
 
 
+def _join(lw: Loopwise, name: str, role: Role, project: str) -> None:
+    """Make ``name`` a ``role`` on ``project``; people are shared across projects, so a second
+    demo in the same database reuses the first one's reviewers."""
+    try:
+        person = lw.reviewer(name)
+    except ReviewerNotFound:
+        lw.add_reviewer(name, role=role, projects=[project], actor="demo")
+        return
+    if person.role is not role:
+        lw.update_reviewer(name, role=role, actor="demo")
+    lw.add_member(project, name, actor="demo")
+
+
 def unique_project_name(lw: Loopwise, base: str) -> str:
     existing = {p.name for p in lw.projects()}
     if base not in existing:
@@ -219,8 +232,8 @@ def run_demo(
         actor="demo",
     )
     for name in config.reviewers:
-        lw.add_reviewer(name, projects=[project], actor="demo")
-    lw.add_reviewer(config.expert, role="expert", projects=[project], actor="demo")
+        _join(lw, name, Role.REVIEWER, project)
+    _join(lw, config.expert, Role.EXPERT, project)
     lw.ctx.random.seed(config.seed)
     lw.import_labels(
         project,

@@ -61,6 +61,11 @@ def test_demo_on_a_users_csv(tmp_path: Path) -> None:
         assert result.items_lost == 0
         assert len(result.rounds) == 2
         assert result.rounds[0].reviews > 0
+        # A second demo in the same database (`make demo` twice) reuses the same people.
+        again = run_demo(lw, data, DemoConfig(rounds=2, seed_labels=60), project="mine-2")
+        assert again.items_lost == 0
+        assert again.rounds[0].reviews > 0
+        assert {r.name: r.projects for r in lw.reviewers()}["erin"] == ("mine", "mine-2")
 
 
 def test_demo_refuses_a_csv_without_the_columns(tmp_path: Path) -> None:
