@@ -11,7 +11,10 @@
     │   ├── ItemNotFound
     │   ├── TaskNotFound
     │   ├── ReviewerNotFound
-    │   └── ModelVersionNotFound
+    │   ├── ModelVersionNotFound
+    │   ├── TokenNotFound
+    │   └── WebhookNotFound
+    ├── Unauthenticated              no token, or one that is unknown, expired or revoked
     ├── NotAllowed                   the actor's role or membership does not permit it
     ├── Conflict                     the request is well formed but clashes with stored state
     │   ├── DuplicateProject
@@ -84,6 +87,18 @@ class TaskNotFound(NotFound):
 
 class ReviewerNotFound(NotFound):
     code = "reviewer_not_found"
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+
+
+class WebhookNotFound(NotFound):
+    code = "webhook_not_found"
+
+
+class Unauthenticated(LoopwiseError):
+    code = "unauthenticated"
 
 
 class NotAllowed(LoopwiseError):
@@ -175,5 +190,8 @@ __all__ = [
     "ReviewerNotFound",
     "TaskNotClaimable",
     "TaskNotFound",
+    "TokenNotFound",
+    "Unauthenticated",
     "UndoWindowClosed",
+    "WebhookNotFound",
 ]

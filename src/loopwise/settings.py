@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     artifact_dir: Path | None = None
     max_payload_bytes: int = Field(default=64 * 1024, gt=0)
     max_batch_items: int = Field(default=10_000, gt=0)
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Largest HTTP request body the API reads (10,000 items of a few kB fit)."""
     lease_seconds: int = Field(default=300, gt=0)
     echo_sql: bool = False
 

@@ -101,7 +101,10 @@ def test_list_shows_everyone_or_the_members_of_a_project(run: CliRunner) -> None
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--role", "boss"), "error role: 'boss' is not one of ['reviewer', 'expert', 'admin']"),
+        (
+            ("--role", "boss"),
+            "error role: 'boss' is not one of ['reviewer', 'expert', 'admin', 'client', 'viewer']",
+        ),
         (("--projects", "sms,nope"), "error project: no project named 'nope'"),
         (("--tags", "Bad Tag"), "error tags[0]: 'Bad Tag' is not a tag"),
         (("--max-open-tasks", "0"), "error max_open_tasks: must be a whole number"),

@@ -44,11 +44,23 @@ class TaskStatus(StrEnum):
 
 
 class Role(StrEnum):
-    """What a person may do: review tasks, also expert tasks, or everything on every project."""
+    """What an account may do.
+
+    ``reviewer`` reviews tasks of its projects, ``expert`` also expert tasks, ``admin`` everything
+    on every project; ``client`` (a service) submits items and reads decisions of its projects,
+    ``viewer`` reads their numbers. Only the first three ever review.
+    """
 
     REVIEWER = "reviewer"
     EXPERT = "expert"
     ADMIN = "admin"
+    CLIENT = "client"
+    VIEWER = "viewer"
+
+    @property
+    def reviews(self) -> bool:
+        """Whether this role works on review tasks."""
+        return self in (Role.REVIEWER, Role.EXPERT, Role.ADMIN)
 
 
 class Stage(StrEnum):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from loopwise.core.clock import Clock
 from loopwise.errors import ConcurrentChange
 from loopwise.settings import Settings
+from loopwise.store import outbox
 from loopwise.store.artifacts import ArtifactStore
 from loopwise.store.db import writer
 from loopwise.store.repository import Repository
@@ -128,6 +129,9 @@ class Context:
     models: ModelCache
     random: random.Random = field(default_factory=random.Random)
     """Chance for gold-task injection (tests seed it)."""
+    observers: list[Callable[[list[dict[str, Any]]], None]] = field(default_factory=list)
+    """Called with a transaction's audit events after it committed (metrics, waking the
+    webhook worker). They must be quick and must not raise."""
     _reads: sessionmaker[Session] = field(init=False)
     _writes: sessionmaker[Session] = field(init=False)
 
@@ -137,11 +141,17 @@ class Context:
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        """A write transaction: committed once, with its audit events, or rolled back whole."""
+        """A write transaction: committed once, with its audit events and the webhook
+        messages they announce, or rolled back whole."""
         with self._writes() as session, session.begin():
             tx = Tx(Repository(session), self.clock.now())
             yield tx
-            tx.repo.audit_many(tx.events)
+            if tx.events:
+                outbox.enqueue(session, tx.events, tx.now)
+                tx.repo.audit_many(tx.events)
+        if tx.events:
+            for observe in self.observers:
+                observe(tx.events)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

@@ -22,7 +22,7 @@ from loopwise.consensus.agreement import (
     specific_agreement,
 )
 from loopwise.consensus.settle import reviewer_skills
-from loopwise.core.enums import Stage
+from loopwise.core.enums import Role, Stage
 from loopwise.errors import InvalidInput
 from loopwise.queue.quality import GoldScore, gold_score, wilson_interval
 from loopwise.services.context import Context, Tx
@@ -70,7 +70,10 @@ def reviewer_quality(ctx: Context, project_name: str) -> list[ReviewerQuality]:
         members = tx.session.execute(
             select(ReviewerRow, ProjectMemberRow)
             .join(ProjectMemberRow, ProjectMemberRow.reviewer_id == ReviewerRow.id)
-            .where(ProjectMemberRow.project_id == project.id)
+            .where(
+                ProjectMemberRow.project_id == project.id,
+                ReviewerRow.role.in_([r.value for r in Role if r.reviews]),
+            )
             .order_by(ReviewerRow.name)
         ).all()
         reviews: Counter[str] = Counter()

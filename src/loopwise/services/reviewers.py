@@ -247,6 +247,8 @@ def access(tx: Tx, project: ProjectRow, name: str, *, lock: bool = False) -> Acc
     if not row.active:
         raise NotAllowed(f"reviewer {name!r} is deactivated", field="reviewer")
     role = Role(row.role)
+    if not role.reviews:
+        raise NotAllowed(f"{name!r} is a {role.value}; only reviewers review", field="reviewer")
     member = tx.session.scalar(
         select(ProjectMemberRow).where(
             ProjectMemberRow.project_id == project.id, ProjectMemberRow.reviewer_id == row.id

@@ -1,0 +1,94 @@
+"""``create_app(settings)``: the HTTP service over one database.
+
+Each process has its own :class:`~loopwise.Loopwise` (engine and model cache), its metrics and
+a webhook delivery thread; several processes (``loopwise serve --workers N``) share one
+PostgreSQL safely, since every use case is one transaction and claims use row locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from loopwise import __version__
+from loopwise.api import errors
+from loopwise.api.metrics import HttpMetrics, Metrics
+from loopwise.api.routes import ops
+from loopwise.api.routes.v1 import items, labels, models, projects, review, stats, webhooks
+from loopwise.core.clock import Clock
+from loopwise.services.loop import Loopwise
+from loopwise.services.webhooks import WebhookWorker
+from loopwise.settings import Settings
+
+DESCRIPTION = """Route uncertain predictions to people, learn from their corrections.
+
+Send `Authorization: Bearer <token>` (tokens come from `loopwise tokens create`). Errors have
+the body `{"error": {"code", "message", "field"}}`."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    loopwise: Loopwise | None = None,
+    clock: Clock | None = None,
+    deliver_webhooks: bool = True,
+) -> FastAPI:
+    """The ASGI application.
+
+    Parameters
+    ----------
+    settings:
+        Database, artifacts and limits; defaults read ``LOOPWISE_*`` variables.
+    loopwise:
+        An existing instance to serve (tests); otherwise one is opened on start-up and closed
+        on shut-down.
+    clock:
+        Source of time for a new instance (tests pass a frozen one).
+    deliver_webhooks:
+        Run the webhook delivery thread in this process.
+    """
+    settings = settings or (loopwise.settings if loopwise is not None else Settings())
+    owned = loopwise is None
+    lw = loopwise or Loopwise(settings, clock=clock)
+    metrics = Metrics(lw.ctx)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = WebhookWorker(lw.ctx) if deliver_webhooks else None
+        observers = [metrics.observe] + ([worker.observe] if worker else [])
+        lw.ctx.observers.extend(observers)
+        if worker is not None:
+            worker.start()
+        app.state.webhook_worker = worker
+        try:
+            yield
+        finally:
+            for observer in observers:
+                lw.ctx.observers.remove(observer)
+            if worker is not None:
+                worker.stop()
+            if owned:
+                lw.close()
+
+    app = FastAPI(
+        title="loopwise",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.loopwise = lw
+    app.state.metrics = metrics
+    errors.install(app)
+    app.include_router(ops.router)
+    for module in (projects, items, review, labels, models, stats, webhooks):
+        app.include_router(module.router, prefix="/v1")
+    app.add_middleware(errors.BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(HttpMetrics, metrics=metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory ``uvicorn`` calls in each worker process (settings from the environment)."""
+    return create_app(Settings())

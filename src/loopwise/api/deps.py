@@ -1,0 +1,73 @@
+"""Dependencies that make routes read like prose: ``lw: LoopwiseDep``, ``who: Who``.
+
+Every route declares the action it performs with :func:`allowed` (project routes) or
+:func:`allowed_anywhere`; the dependency authenticates the bearer token and applies
+:mod:`loopwise.api.policies`. A test checks that no route goes without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from loopwise.api.policies import Action, authorize
+from loopwise.errors import Unauthenticated
+from loopwise.services import accounts
+from loopwise.services.accounts import Principal
+from loopwise.services.loop import Loopwise
+
+bearer = HTTPBearer(auto_error=False, description="An API token from `loopwise tokens create`")
+
+
+def get_loopwise(request: Request) -> Loopwise:
+    lw: Loopwise = request.app.state.loopwise
+    return lw
+
+
+LoopwiseDep = Annotated[Loopwise, Depends(get_loopwise)]
+ProjectName = Annotated[str, Path(min_length=1, max_length=100, description="Project name")]
+
+
+def current_principal(
+    lw: LoopwiseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("a valid API token is required (Authorization: Bearer <token>)")
+    return accounts.authenticate(lw.ctx, credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def allowed(action: Action) -> Callable[..., Principal]:
+    """A dependency: the caller, if they may do ``action`` on the path's ``project``."""
+
+    def check(project: ProjectName, principal: CurrentPrincipal) -> Principal:
+        authorize(principal, action, project)
+        return principal
+
+    check.action = action  # type: ignore[attr-defined]
+    return check
+
+
+def allowed_anywhere(action: Action) -> Callable[..., Principal]:
+    """A dependency: the caller, if their role may do ``action`` (routes without a project)."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        authorize(principal, action, None)
+        return principal
+
+    check.action = action  # type: ignore[attr-defined]
+    return check
+
+
+def public() -> None:
+    """Marks a route that needs no token (health, readiness, metrics)."""
+
+
+public.action = None  # type: ignore[attr-defined]

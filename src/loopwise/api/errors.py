@@ -1,0 +1,186 @@
+"""Domain errors to HTTP, in one place. Every error body is ``{"error": {code, message, field}}``.
+
+=====================================  ======
+domain error                           status
+=====================================  ======
+Unauthenticated                        401
+NotAllowed                             403
+NotFound and its kinds                 404
+Conflict and its kinds                 409
+InvalidInput and its kinds             422
+NotEnoughLabels, NoProductionModel     409 (the request is fine; the project's state is not)
+ArtifactIntegrityError                 500 (stored data is damaged: an operator must look)
+request validation (FastAPI)           422, ``field`` from the location of the first problem
+body over the size limit               413
+=====================================  ======
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loopwise.errors import (
+    ArtifactIntegrityError,
+    Conflict,
+    InvalidInput,
+    LoopwiseError,
+    NoProductionModel,
+    NotAllowed,
+    NotEnoughLabels,
+    NotFound,
+    Unauthenticated,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: tuple[tuple[type[LoopwiseError], int], ...] = (
+    (Unauthenticated, 401),
+    (NotAllowed, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (NotEnoughLabels, 409),
+    (NoProductionModel, 409),
+    (InvalidInput, 422),
+    (ArtifactIntegrityError, 500),
+)
+
+
+def status_of(error: LoopwiseError) -> int:
+    """The HTTP status of a domain error (the first matching kind in :data:`STATUS`)."""
+    for kind, status in STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def _field(loc: Any) -> str | None:
+    """``("body", "items", 3, "payload")`` -> ``items[3].payload``."""
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or None
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LoopwiseError)
+    status = status_of(exc)
+    if status == 500:
+        log.error("stored data damaged: %s", exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers=headers)
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        context: dict[str, Any] = first.get("ctx") or {}
+        reason = context.get("error", "")
+        return JSONResponse(
+            error_body("invalid_input", f"the body is not valid JSON {reason}".strip(), "body"),
+            422,
+        )
+    message = str(first.get("msg", "invalid request"))
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problems)"
+    return JSONResponse(error_body("invalid_input", message, _field(first.get("loc", ()))), 422)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 401: "unauthenticated"}
+    code = codes.get(exc.status_code, "http_error")
+    return JSONResponse(
+        error_body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return JSONResponse(error_body("internal_error", "an unexpected error; it was logged"), 500)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(LoopwiseError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, by ``Content-Length`` before reading
+    and by counting while reading (chunked uploads), so a huge body never sits in memory."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._refuse(send)
+                    return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            error_body("too_large", f"the request body is over {self.limit:,} bytes"), 413
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _TooLarge(Exception):
+    pass

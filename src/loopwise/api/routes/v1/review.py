@@ -1,0 +1,134 @@
+"""The review queue over HTTP. The reviewer is always the token's account: nobody can claim,
+renew, release, judge or undo for someone else."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
+from loopwise.api.policies import Action
+from loopwise.api.schemas import (
+    ClaimIn,
+    ClaimPublic,
+    ItemPublic,
+    LeasePublic,
+    PredictionPublic,
+    QueueEntryPublic,
+    ReviewPublic,
+    TaskPublic,
+    VerdictIn,
+    VerdictPublic,
+)
+from loopwise.core.entities import QueueEntry, Review
+from loopwise.core.enums import Stage
+from loopwise.services.accounts import Principal
+
+router = APIRouter(tags=["review"])
+Reviewer = Annotated[Principal, Depends(allowed(Action.REVIEW))]
+
+
+def review_public(r: Review) -> ReviewPublic:
+    return ReviewPublic.model_validate(r)
+
+
+def entry_public(e: QueueEntry) -> QueueEntryPublic:
+    t, i, p = e.task, e.item, e.prediction
+    return QueueEntryPublic(
+        task=TaskPublic(
+            id=t.id,
+            stage=t.stage,
+            priority=t.priority,
+            priority_score=t.priority_score,
+            status=t.status,
+            claimed_by=t.claimed_by,
+            lease_expires_at=t.lease_expires_at,
+            created_at=t.created_at,
+            due_at=t.due_at,
+            required_reviews=t.required_reviews,
+            required_tags=list(t.required_tags),
+        ),
+        item=ItemPublic(
+            id=i.id,
+            external_id=i.external_id,
+            payload=i.payload,
+            metadata=i.metadata,
+            status=i.status,
+            created_at=i.created_at,
+        ),
+        prediction=None
+        if p is None
+        else PredictionPublic(
+            predicted_label=p.predicted_label,
+            confidence=p.confidence,
+            uncertainty=p.uncertainty,
+            probabilities=list(p.probabilities),
+        ),
+        reasons=list(e.reasons),
+        earlier_reviews=[review_public(r) for r in e.earlier_reviews],
+    )
+
+
+@router.get("/projects/{project}/queue", response_model=list[QueueEntryPublic])
+def list_queue(
+    project: ProjectName,
+    lw: LoopwiseDep,
+    _: Annotated[Principal, Depends(allowed(Action.READ_QUEUE))],
+    stage: Stage | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[QueueEntryPublic]:
+    """Open tasks in serving order (what is waiting, not what a reviewer will be handed)."""
+    entries = lw.queue(project, stage=stage, limit=limit, offset=offset)
+    return [entry_public(e) for e in entries]
+
+
+@router.post("/projects/{project}/queue/claim", response_model=ClaimPublic)
+def claim_next(
+    project: ProjectName, lw: LoopwiseDep, who: Reviewer, body: ClaimIn | None = None
+) -> ClaimPublic:
+    """The best task the caller may take, under a lease; ``entry`` is null when none is left."""
+    entry = lw.claim_next(project, who.name, stage=None if body is None else body.stage)
+    return ClaimPublic(entry=None if entry is None else entry_public(entry))
+
+
+@router.post("/projects/{project}/tasks/{task_id}/heartbeat", response_model=LeasePublic)
+def heartbeat(project: ProjectName, task_id: int, lw: LoopwiseDep, who: Reviewer) -> LeasePublic:
+    """Renew the lease on a task the caller holds."""
+    return LeasePublic(task_id=task_id, lease_expires_at=lw.heartbeat(project, task_id, who.name))
+
+
+@router.post("/projects/{project}/tasks/{task_id}/release", status_code=204)
+def release(project: ProjectName, task_id: int, lw: LoopwiseDep, who: Reviewer) -> None:
+    """Give a held task back to the queue."""
+    lw.release(project, task_id, who.name)
+
+
+@router.post("/projects/{project}/tasks/{task_id}/verdict", response_model=VerdictPublic)
+def submit_verdict(
+    project: ProjectName, task_id: int, body: VerdictIn, lw: LoopwiseDep, who: Reviewer
+) -> VerdictPublic:
+    """Approve, reject, correct (with ``label``), escalate or skip a held task."""
+    result = lw.submit_verdict(
+        project,
+        task_id,
+        who.name,
+        body.verdict,
+        label=body.label,
+        error_category=body.error_category,
+        comment=body.comment,
+    )
+    return VerdictPublic(
+        review=review_public(result.review),
+        resolved=result.resolved,
+        final_label=result.final_label,
+        escalated=result.escalated,
+        break_suggested=result.session is not None and result.session.break_suggested,
+    )
+
+
+@router.post("/projects/{project}/queue/undo", response_model=ReviewPublic)
+def undo(project: ProjectName, lw: LoopwiseDep, who: Reviewer) -> ReviewPublic:
+    """Take back the caller's last verdict, within the project's undo window."""
+    return review_public(lw.undo(project, who.name))

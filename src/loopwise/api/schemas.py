@@ -1,0 +1,279 @@
+"""Request and response bodies of ``/v1``: Pydantic at the edge, built from the services'
+dataclasses with ``from_attributes``. ``XCreate`` / ``XIn`` come in, ``XPublic`` goes out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from loopwise.core.enums import (
+    ItemStatus,
+    ModelStage,
+    Priority,
+    Role,
+    Route,
+    Stage,
+    TaskStatus,
+    Verdict,
+)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# -- projects ---------------------------------------------------------------------------------
+class ProjectCreate(_In):
+    name: str = Field(min_length=1, max_length=100)
+    labels: list[str] = Field(min_length=2, max_length=1000)
+    input_kind: Literal["text", "tabular"] = "text"
+    feature_names: list[str] = Field(default_factory=list, max_length=10_000)
+    routing: dict[str, JsonValue] | None = None
+    review: dict[str, JsonValue] | None = None
+    error_taxonomy: list[str] | None = None
+    guideline: str = Field(default="", max_length=100_000)
+
+
+class ProjectPublic(_Out):
+    name: str
+    labels: list[str]
+    input_kind: str
+    feature_names: list[str]
+    routing: dict[str, Any]
+    review: dict[str, Any]
+    error_taxonomy: list[str]
+    guideline: str
+    created_at: datetime | None
+
+
+# -- items and decisions ----------------------------------------------------------------------
+class ItemIn(_In):
+    """One input. ``payload``: the text, or ``{"features": {...}}`` / a feature list for tabular
+    projects. ``probabilities``: your own model's, aligned with the project's labels, to have
+    loopwise route your prediction instead of predicting (the A2I case)."""
+
+    payload: JsonValue
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, JsonValue] | None = None
+    probabilities: list[float] | None = None
+
+
+class BulkIn(_In):
+    items: list[ItemIn] = Field(min_length=1, max_length=10_000)
+
+
+class RoutedPublic(_Out):
+    """What happened to a submitted item: ``decided`` with ``label``, or ``queued`` for review
+    with ``ticket`` (its review task)."""
+
+    item_id: int
+    external_id: str
+    status: ItemStatus
+    route: Route
+    label: str | None
+    predicted_label: str | None
+    confidence: float | None
+    reasons: list[str]
+    ticket: int | None
+    duplicate: bool
+
+
+class BulkPublic(BaseModel):
+    items: list[RoutedPublic]
+    decided: int
+    queued: int
+    duplicates: int
+
+
+class DecisionPublic(_Out):
+    item_id: int
+    external_id: str
+    status: ItemStatus
+    route: Route
+    label: str | None
+    predicted_label: str | None
+    confidence: float | None
+    reasons: list[str]
+    decided_by: str | None
+    created_at: datetime
+    decided_at: datetime | None
+    ticket: int | None
+
+
+class DecisionsPublic(BaseModel):
+    decisions: list[DecisionPublic]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null at the end")
+
+
+# -- review -----------------------------------------------------------------------------------
+class ClaimIn(_In):
+    stage: Stage | None = None
+
+
+class TaskPublic(_Out):
+    id: int
+    stage: Stage
+    priority: Priority
+    priority_score: float
+    status: TaskStatus
+    claimed_by: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    due_at: datetime | None
+    required_reviews: int
+    required_tags: list[str]
+
+
+class ItemPublic(_Out):
+    id: int
+    external_id: str
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    status: ItemStatus
+    created_at: datetime
+
+
+class PredictionPublic(_Out):
+    predicted_label: str | None
+    confidence: float
+    uncertainty: float
+    probabilities: list[float]
+
+
+class ReviewPublic(_Out):
+    id: int
+    task_id: int
+    reviewer: str
+    verdict: Verdict
+    label: str | None
+    error_category: str | None
+    comment: str
+    created_at: datetime
+    stage: Stage
+
+
+class QueueEntryPublic(_Out):
+    task: TaskPublic
+    item: ItemPublic
+    prediction: PredictionPublic | None
+    reasons: list[str]
+    earlier_reviews: list[ReviewPublic]
+
+
+class ClaimPublic(BaseModel):
+    entry: QueueEntryPublic | None = Field(description="null when there is nothing to claim")
+
+
+class VerdictIn(_In):
+    verdict: Verdict
+    label: str | None = Field(default=None, max_length=200)
+    error_category: str | None = Field(default=None, max_length=200)
+    comment: str = Field(default="", max_length=10_000)
+
+
+class VerdictPublic(BaseModel):
+    review: ReviewPublic
+    resolved: bool
+    final_label: str | None
+    escalated: bool
+    break_suggested: bool
+
+
+class LeasePublic(BaseModel):
+    task_id: int
+    lease_expires_at: datetime
+
+
+# -- labels, gold and golden ------------------------------------------------------------------
+class LabelRowIn(_In):
+    payload: JsonValue
+    label: str = Field(min_length=1, max_length=200)
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, JsonValue] | None = None
+
+
+class LabelsIn(_In):
+    rows: list[LabelRowIn] = Field(min_length=1, max_length=10_000)
+
+
+class GoldIn(_In):
+    items: list[LabelRowIn] = Field(min_length=1, max_length=10_000)
+
+
+class GoldenIn(_In):
+    external_id: str = Field(min_length=1, max_length=200)
+    label: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="added by hand", max_length=200)
+
+
+class CountPublic(BaseModel):
+    count: int
+
+
+# -- models -----------------------------------------------------------------------------------
+class ModelVersionPublic(_Out):
+    version: int
+    algorithm: str
+    stage: ModelStage
+    metrics: dict[str, Any]
+    trained_on: int
+    created_at: datetime
+    promoted_at: datetime | None
+
+
+class PromoteIn(_In):
+    version: int | None = Field(default=None, ge=1)
+    force: bool = False
+
+
+class PromotionPublic(BaseModel):
+    promoted: bool
+    forced: bool
+    report: dict[str, Any]
+
+
+# -- webhooks and accounts --------------------------------------------------------------------
+class WebhookCreate(_In):
+    url: str = Field(min_length=1, max_length=2000)
+    events: list[str] | None = None
+    secret: str | None = Field(default=None, max_length=200)
+
+
+class WebhookPublic(_Out):
+    id: int
+    project: str
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="The signing secret: shown once, keep it with the receiver")
+
+
+class MessagePublic(_Out):
+    id: int
+    webhook_id: int
+    msg_id: str
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any]
+
+
+class MePublic(BaseModel):
+    name: str
+    role: Role
+    projects: list[str]
