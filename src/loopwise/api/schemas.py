@@ -212,6 +212,13 @@ class GoldenIn(_In):
     reason: str = Field(default="added by hand", max_length=200)
 
 
+class GoldenPublic(_Out):
+    external_id: str
+    label: str
+    reason: str
+    created_at: datetime
+
+
 class CountPublic(BaseModel):
     count: int
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -197,3 +199,32 @@ def add_golden(
             project_id=project.id,
             after={"label": label, "reason": reason},
         )
+
+
+@dataclass(frozen=True)
+class GoldenEntry:
+    """One item of the golden set: what every candidate model is judged on besides held-out
+    labels (mostly the production model's past errors)."""
+
+    external_id: str
+    label: str
+    reason: str
+    created_at: datetime
+
+
+def list_golden(ctx: Context, project_name: str) -> list[GoldenEntry]:
+    """The project's golden set, oldest first."""
+    with ctx.read() as tx:
+        project = tx.repo.project_by_name(project_name)
+        rows = tx.session.execute(
+            select(
+                ItemRow.external_id,
+                GoldenItemRow.label,
+                GoldenItemRow.reason,
+                GoldenItemRow.created_at,
+            )
+            .join(ItemRow, ItemRow.id == GoldenItemRow.item_id)
+            .where(GoldenItemRow.project_id == project.id)
+            .order_by(GoldenItemRow.id)
+        ).all()
+        return [GoldenEntry(*row) for row in rows]

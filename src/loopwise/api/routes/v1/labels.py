@@ -13,7 +13,8 @@ from fastapi.responses import StreamingResponse
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
 from loopwise.api.policies import Action
-from loopwise.api.schemas import CountPublic, GoldenIn, GoldIn, LabelsIn
+from loopwise.api.schemas import CountPublic, GoldenIn, GoldenPublic, GoldIn, LabelsIn
+from loopwise.services import labels
 from loopwise.services.accounts import Principal
 
 router = APIRouter(tags=["labels"])
@@ -99,6 +100,16 @@ def add_golden(project: ProjectName, body: GoldenIn, lw: LoopwiseDep, who: Manag
     """Put a labelled item in the golden set, which every candidate model is judged on."""
     lw.add_golden(project, body.external_id, body.label, reason=body.reason, actor=who.name)
     return CountPublic(count=1)
+
+
+@router.get("/projects/{project}/golden", response_model=list[GoldenPublic])
+def list_golden(
+    project: ProjectName,
+    lw: LoopwiseDep,
+    _: Annotated[Principal, Depends(allowed(Action.READ_STATS))],
+) -> list[GoldenPublic]:
+    """The golden set: items every candidate model must not regress on."""
+    return [GoldenPublic.model_validate(g) for g in labels.list_golden(lw.ctx, project)]
 
 
 @router.post("/projects/{project}/gold", response_model=CountPublic)
