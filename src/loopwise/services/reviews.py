@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from loopwise.core.entities import QueueEntry, Review
 from loopwise.core.enums import Priority, Role, Stage, TaskStatus
@@ -21,7 +21,14 @@ from loopwise.services.reviewers import Access, access, check_name
 from loopwise.services.tasks import return_to_queue
 from loopwise.store import mappers
 from loopwise.store import queue as q
-from loopwise.store.tables import ItemRow, ProjectRow, ReviewRow, ReviewTaskRow
+from loopwise.store.tables import (
+    DecisionRow,
+    ItemRow,
+    PredictionRow,
+    ProjectRow,
+    ReviewRow,
+    ReviewTaskRow,
+)
 
 
 def lease_seconds(ctx: Context, config: ReviewConfig) -> int:
@@ -30,11 +37,24 @@ def lease_seconds(ctx: Context, config: ReviewConfig) -> int:
 
 
 def entry(tx: Tx, task: ReviewTaskRow) -> QueueEntry:
-    """What the holder of ``task`` sees. Earlier reviews only on expert tasks."""
-    item = tx.session.get(ItemRow, task.item_id)
-    assert item is not None
-    prediction = tx.repo.latest_prediction(item.id)
-    decision = tx.repo.decision_for(item.id)
+    """What the holder of ``task`` sees. Earlier reviews only on expert tasks.
+
+    The item, its latest prediction and its decision's reasons come in one query: this runs on
+    every claim, where each round trip counts.
+    """
+    latest = (
+        select(func.max(PredictionRow.id))
+        .where(PredictionRow.item_id == ItemRow.id)
+        .correlate(ItemRow)
+        .scalar_subquery()
+    )
+    found = tx.session.execute(
+        select(ItemRow, PredictionRow, DecisionRow.reasons)
+        .outerjoin(PredictionRow, PredictionRow.id == latest)
+        .outerjoin(DecisionRow, DecisionRow.item_id == ItemRow.id)
+        .where(ItemRow.id == task.item_id)
+    ).one()
+    item, prediction, reasons = found
     earlier: tuple[Review, ...] = ()
     if task.stage == Stage.EXPERT.value:
         earlier = tuple(
@@ -47,7 +67,7 @@ def entry(tx: Tx, task: ReviewTaskRow) -> QueueEntry:
         task=mappers.task(task),
         item=mappers.item(item),
         prediction=None if prediction is None else mappers.prediction(prediction),
-        reasons=() if decision is None else tuple(decision.reasons),
+        reasons=() if reasons is None else tuple(reasons),
         earlier_reviews=earlier,
     )
 
