@@ -243,17 +243,24 @@ def access(tx: Tx, project: ProjectRow, name: str, *, lock: bool = False) -> Acc
     Admins may work on every project. ``lock`` holds the reviewer row (their session and
     limits change with the use case).
     """
-    row = _row(tx, check_name(name), lock=lock)
+    query = (
+        select(ReviewerRow, ProjectMemberRow)
+        .outerjoin(
+            ProjectMemberRow,
+            (ProjectMemberRow.reviewer_id == ReviewerRow.id)
+            & (ProjectMemberRow.project_id == project.id),
+        )
+        .where(ReviewerRow.name == check_name(name))
+    )
+    found = tx.session.execute(query.with_for_update(of=ReviewerRow) if lock else query).first()
+    if found is None:
+        raise ReviewerNotFound(f"no reviewer named {name!r}", field="reviewer")
+    row, member = found
     if not row.active:
         raise NotAllowed(f"reviewer {name!r} is deactivated", field="reviewer")
     role = Role(row.role)
     if not role.reviews:
         raise NotAllowed(f"{name!r} is a {role.value}; only reviewers review", field="reviewer")
-    member = tx.session.scalar(
-        select(ProjectMemberRow).where(
-            ProjectMemberRow.project_id == project.id, ProjectMemberRow.reviewer_id == row.id
-        )
-    )
     if member is None and role is not Role.ADMIN:
         raise NotAllowed(
             f"reviewer {name!r} is not a member of project {project.name!r}", field="project"
