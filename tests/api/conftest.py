@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Executable
 
@@ -152,6 +153,12 @@ class World:
         name = f"p-{uuid.uuid4().hex[:12]}"
         make_text_project(self.lw, name, **{"routing": CONFIDENT_ROUTING, **project})
         return Space(self, name)
+
+    @property
+    def app(self) -> FastAPI:
+        app = self.client.app
+        assert isinstance(app, FastAPI)
+        return app
 
     def rows(self, statement: Executable) -> list[Any]:
         """What the database holds now: the rows ``statement`` selects."""

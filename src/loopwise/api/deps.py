@@ -28,7 +28,17 @@ def get_loopwise(request: Request) -> Loopwise:
 
 
 LoopwiseDep = Annotated[Loopwise, Depends(get_loopwise)]
-ProjectName = Annotated[str, Path(min_length=1, max_length=100, description="Project name")]
+NO_NUL = r"^[^\x00]+$"
+ProjectName = Annotated[
+    str, Path(min_length=1, max_length=100, pattern=NO_NUL, description="Project name")
+]
+ExternalId = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=NO_NUL, description="Your id of the item")
+]
+MAX_ID = 2**63 - 1
+TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="Review task id (the ticket)")]
+WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="Webhook id")]
+Version = Annotated[int, Path(ge=1, le=MAX_ID, description="Model version number")]
 
 
 def current_principal(

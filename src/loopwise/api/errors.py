@@ -99,11 +99,18 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     message = str(first.get("msg", "invalid request"))
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problems)"
-    return JSONResponse(error_body("invalid_input", message, _field(first.get("loc", ()))), 422)
+    loc = tuple(first.get("loc", ()))
+    field = "body" if loc == ("body",) else _field(loc)
+    return JSONResponse(error_body("invalid_input", message, field), 422)
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot read at all (not UTF-8, nested too deep)
+        return JSONResponse(
+            error_body("invalid_input", f"the body is not valid JSON: {exc.detail}", "body"), 422
+        )
     codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 401: "unauthenticated"}
     code = codes.get(exc.status_code, "http_error")
     return JSONResponse(
@@ -132,8 +139,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, by ``Content-Length`` before reading
-    and by counting while reading (chunked uploads), so a huge body never sits in memory."""
+    """Refuse request bodies over ``limit`` bytes with 413: by ``Content-Length`` before
+    reading, and for a body without one (chunked) by reading it here up to the limit before
+    the application sees it, so a huge body never sits in memory and the answer is 413
+    whatever the route would have done with a half-read body."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -143,30 +152,44 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        length = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.limit
+                    length = int(value)
                 except ValueError:
-                    too_big = False
-                if too_big:
-                    await self._refuse(send)
-                    return
+                    length = None
+        if length is not None:
+            if length > self.limit:
+                await self._refuse(send)
+                return
+            await self.app(scope, receive, send)  # the server holds the body to its length
+            return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         response = JSONResponse(
@@ -180,7 +203,3 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
-
-
-class _TooLarge(Exception):
-    pass

@@ -178,6 +178,21 @@ class _DatabaseGauges(Collector):
         yield outbox
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's path template with its router prefix (``/v1/projects/{project}``).
+
+    The route a router matched knows its path without the prefix it was included under; the
+    prefix is the part of the request path before the route's segments.
+    """
+    route_path: str | None = getattr(scope.get("route"), "path", None)
+    if not route_path:
+        return "unmatched"
+    segments = str(scope.get("path", "")).split("/")
+    depth = route_path.count("/")
+    prefix = "/".join(segments[: len(segments) - depth]) if depth < len(segments) else ""
+    return prefix + route_path
+
+
 class HttpMetrics:
     """ASGI middleware counting requests by route template (not raw path: bounded labels)."""
 
@@ -201,8 +216,7 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             method = scope.get("method", "")
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from loopwise.core.enums import (
     ItemStatus,
@@ -19,9 +19,32 @@ from loopwise.core.enums import (
     Verdict,
 )
 
+MAX_ID = 2**63 - 1
+"""Ids are 64-bit integers in the database; larger ones are refused at the edge (422)."""
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
 
 class _In(BaseModel):
+    """A request body: unknown fields refused, and no NUL character in any string (PostgreSQL
+    cannot store one; refusing it here gives the same answer on every database)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if _has_nul(value):
+            raise ValueError("must not contain the NUL character (\\u0000)")
+        return value
 
 
 class _Out(BaseModel):
@@ -174,7 +197,7 @@ class VerdictIn(_In):
     verdict: Verdict
     label: str | None = Field(default=None, max_length=200)
     error_category: str | None = Field(default=None, max_length=200)
-    comment: str = Field(default="", max_length=10_000)
+    comment: str = Field(default="", max_length=5000)
 
 
 class VerdictPublic(BaseModel):
@@ -235,7 +258,7 @@ class ModelVersionPublic(_Out):
 
 
 class PromoteIn(_In):
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_ID)
     force: bool = False
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from loopwise.core.enums import DecisionOrigin, ItemStatus, Route, TaskStatus
 from loopwise.errors import InvalidInput, ItemNotFound
@@ -141,4 +141,17 @@ def list_decisions(
         if after is not None:
             query = query.where(ItemRow.id > after)
         rows = tx.session.execute(query.order_by(ItemRow.id).limit(limit)).all()
-        return [_view(r) for r in rows]
+        queued = [r[0] for r in rows if r[2] == ItemStatus.QUEUED.value]
+        tickets = dict(
+            tx.session.execute(
+                select(ReviewTaskRow.item_id, func.max(ReviewTaskRow.id))
+                .where(
+                    ReviewTaskRow.item_id.in_(queued),
+                    ReviewTaskRow.status.in_([TaskStatus.OPEN.value, TaskStatus.CLAIMED.value]),
+                )
+                .group_by(ReviewTaskRow.item_id)
+            ).all()
+            if queued
+            else []
+        )
+        return [_view(r, tickets.get(r[0])) for r in rows]

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
+from loopwise.api.deps import MAX_ID, ExternalId, LoopwiseDep, ProjectName, allowed
 from loopwise.api.policies import Action
 from loopwise.api.schemas import (
     BulkIn,
@@ -21,6 +21,7 @@ from loopwise.api.schemas import (
     RoutedPublic,
 )
 from loopwise.core.enums import ItemStatus, Route
+from loopwise.errors import LoopwiseError
 from loopwise.services import decisions
 from loopwise.services.accounts import Principal
 from loopwise.services.items import Routed
@@ -59,7 +60,13 @@ def submit_one(
     """Predict with the project's model (or take ``probabilities`` from yours) and route one
     item: ``decided`` with its label, or ``queued`` with a ``ticket``. Idempotent on
     ``external_id``: resubmitting returns the first answer, marked ``duplicate``."""
-    return routed_public(lw.submit(project, _inputs([item]), actor=who.name)[0])
+    try:
+        return routed_public(lw.submit(project, _inputs([item]), actor=who.name)[0])
+    except LoopwiseError as exc:
+        # the service names fields of a batch (items[0].payload); this request holds one item
+        if exc.field is not None and exc.field.startswith("items[0]"):
+            exc.field = exc.field.removeprefix("items[0]").removeprefix(".") or None
+        raise
 
 
 @router.post("/projects/{project}/items/bulk", response_model=BulkPublic)
@@ -100,7 +107,7 @@ def decision_public(view: decisions.DecisionView) -> DecisionPublic:
 @router.get("/projects/{project}/decisions/{external_id}", response_model=DecisionPublic)
 async def get_decision(
     project: ProjectName,
-    external_id: str,
+    external_id: ExternalId,
     lw: LoopwiseDep,
     _: Annotated[Principal, Depends(allowed(Action.READ_DECISIONS))],
     wait: Annotated[
@@ -125,7 +132,7 @@ def list_decisions(
     status: ItemStatus | None = None,
     route: Route | None = None,
     since: datetime | None = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=decisions.MAX_PAGE)] = 100,
 ) -> DecisionsPublic:
     """Decisions oldest first; ``after`` pages (pass the previous ``next_after``)."""

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
+from loopwise.api.deps import LoopwiseDep, ProjectName, Version, allowed
 from loopwise.api.policies import Action
 from loopwise.api.schemas import ModelVersionPublic, PromoteIn, PromotionPublic
 from loopwise.core.entities import ModelVersion
@@ -38,7 +38,7 @@ def train(project: ProjectName, lw: LoopwiseDep, who: Manager) -> ModelVersionPu
 @router.get("/projects/{project}/models/{version}/evaluation", response_model=dict[str, Any])
 def evaluate(
     project: ProjectName,
-    version: int,
+    version: Version,
     lw: LoopwiseDep,
     _: Annotated[Principal, Depends(allowed(Action.READ_STATS))],
 ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from loopwise.api.policies import Action, may
 from loopwise.api.schemas import MePublic, ProjectCreate, ProjectPublic
 from loopwise.core.entities import Project
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY
+from loopwise.errors import InvalidInput
 from loopwise.services.accounts import Principal
 
 router = APIRouter(tags=["projects"])
@@ -97,5 +98,11 @@ def set_review_config(
     who: Annotated[Principal, Depends(allowed(Action.MANAGE))],
     config: Annotated[dict[str, Any], Body(description="Review settings (see docs/review.md)")],
 ) -> ProjectPublic:
-    lw.set_review_config(project, config, actor=who.name)
+    try:
+        lw.set_review_config(project, config, actor=who.name)
+    except InvalidInput as exc:
+        # the service names a project's setting (review.overlap); this body is the settings
+        if exc.field is not None and exc.field.startswith("review"):
+            exc.field = exc.field.removeprefix("review").removeprefix(".") or "body"
+        raise
     return project_public(lw.project(project))

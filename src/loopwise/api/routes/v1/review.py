@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
+from loopwise.api.deps import LoopwiseDep, ProjectName, TaskId, allowed
 from loopwise.api.policies import Action
 from loopwise.api.schemas import (
     ClaimIn,
@@ -94,20 +94,20 @@ def claim_next(
 
 
 @router.post("/projects/{project}/tasks/{task_id}/heartbeat", response_model=LeasePublic)
-def heartbeat(project: ProjectName, task_id: int, lw: LoopwiseDep, who: Reviewer) -> LeasePublic:
+def heartbeat(project: ProjectName, task_id: TaskId, lw: LoopwiseDep, who: Reviewer) -> LeasePublic:
     """Renew the lease on a task the caller holds."""
     return LeasePublic(task_id=task_id, lease_expires_at=lw.heartbeat(project, task_id, who.name))
 
 
 @router.post("/projects/{project}/tasks/{task_id}/release", status_code=204)
-def release(project: ProjectName, task_id: int, lw: LoopwiseDep, who: Reviewer) -> None:
+def release(project: ProjectName, task_id: TaskId, lw: LoopwiseDep, who: Reviewer) -> None:
     """Give a held task back to the queue."""
     lw.release(project, task_id, who.name)
 
 
 @router.post("/projects/{project}/tasks/{task_id}/verdict", response_model=VerdictPublic)
 def submit_verdict(
-    project: ProjectName, task_id: int, body: VerdictIn, lw: LoopwiseDep, who: Reviewer
+    project: ProjectName, task_id: TaskId, body: VerdictIn, lw: LoopwiseDep, who: Reviewer
 ) -> VerdictPublic:
     """Approve, reject, correct (with ``label``), escalate or skip a held task."""
     result = lw.submit_verdict(

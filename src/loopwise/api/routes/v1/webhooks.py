@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
+from loopwise.api.deps import LoopwiseDep, ProjectName, WebhookId, allowed
 from loopwise.api.policies import Action
 from loopwise.api.schemas import MessagePublic, WebhookCreate, WebhookCreated, WebhookPublic
 from loopwise.services import webhooks
@@ -33,7 +33,9 @@ def list_webhooks(project: ProjectName, lw: LoopwiseDep, _: Manager) -> list[Web
 
 
 @router.delete("/projects/{project}/webhooks/{webhook_id}", status_code=204)
-def remove_webhook(project: ProjectName, webhook_id: int, lw: LoopwiseDep, who: Manager) -> None:
+def remove_webhook(
+    project: ProjectName, webhook_id: WebhookId, lw: LoopwiseDep, who: Manager
+) -> None:
     webhooks.remove_webhook(lw.ctx, project, webhook_id, actor=who.name)
 
 
