@@ -19,7 +19,7 @@ from loopwise.errors import InvalidInput, WebhookNotFound
 from loopwise.services import webhooks
 from loopwise.store.tables import WebhookMessageRow
 from loopwise.testing import FrozenClock
-from loopwise.webhooks import Verifier
+from loopwise.webhooks import MAX_ATTEMPTS, Verifier
 from tests.factories import CONFIDENT_ROUTING, SPAM, make_text_project, seeded_model
 
 
@@ -33,7 +33,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -205,12 +205,12 @@ class TestDelivery:
         webhooks.add_webhook(lw.ctx, project, "http://127.0.0.1:9/closed")
         _auto_decided(lw, project)
         with httpx.Client(timeout=2.0) as client:
-            for _ in range(webhooks.MAX_ATTEMPTS):
+            for _ in range(MAX_ATTEMPTS):
                 assert webhooks.deliver_due(lw.ctx, client) == 1
                 clock.advance(days=1)
             assert webhooks.deliver_due(lw.ctx, client) == 0
         [message] = _messages(lw)
-        assert (message.status, message.attempts) == ("failed", webhooks.MAX_ATTEMPTS)
+        assert (message.status, message.attempts) == ("failed", MAX_ATTEMPTS)
         assert message.last_error
 
     def test_the_worker_thread_delivers_when_woken(
