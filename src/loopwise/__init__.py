@@ -1,8 +1,10 @@
 """loopwise: route uncertain predictions to people, learn from their corrections.
 
-The Python API is :class:`Loopwise`; see ``docs/architecture.md`` for the loop and the layers.
+The Python API is :class:`Loopwise`; :class:`Client` is the same loop over HTTP (``loopwise
+serve``). See ``docs/architecture.md`` for the loop and the layers.
 """
 
+from loopwise.client import Client, ServiceUnavailable
 from loopwise.core.entities import (
     AuditEvent,
     Decision,
@@ -40,6 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuditEvent",
+    "Client",
     "Decision",
     "InputKind",
     "Item",
@@ -63,6 +66,7 @@ __all__ = [
     "Route",
     "Routed",
     "RoutingConfig",
+    "ServiceUnavailable",
     "Settings",
     "Stage",
     "TaskStatus",

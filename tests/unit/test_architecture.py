@@ -16,6 +16,7 @@ PURE_INTERNAL = {f"loopwise.{name}" for name in PURE_PACKAGES} | {"loopwise.erro
 
 EXPECTED_PUBLIC_API = [
     "AuditEvent",
+    "Client",
     "Decision",
     "InputKind",
     "Item",
@@ -39,6 +40,7 @@ EXPECTED_PUBLIC_API = [
     "Route",
     "RoutingConfig",
     "Routed",
+    "ServiceUnavailable",
     "Settings",
     "Stage",
     "TaskStatus",

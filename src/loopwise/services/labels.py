@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from loopwise.core.enums import ItemStatus, LabelSource, TaskStatus
 from loopwise.core.payloads import validate_label
@@ -112,51 +112,62 @@ def import_labels(
         return resolved
 
 
-def export_labels(ctx: Context, project_name: str) -> Iterator[dict[str, Any]]:
-    """Every resolved label with its provenance, oldest first, read in pages of 1,000."""
+def _export_page(
+    ctx: Context, project_name: str, after: int, size: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the export and the last label id in it, read in one short transaction."""
     with ctx.read() as tx:
         project = tx.repo.project_by_name(project_name)
         golden = tx.repo.golden_item_ids(project.id)
-        last_id = 0
-        while True:
-            page = tx.session.execute(
-                select(LabelRow, ItemRow)
-                .join(ItemRow, ItemRow.id == LabelRow.item_id)
-                .where(LabelRow.project_id == project.id, LabelRow.id > last_id)
-                .order_by(LabelRow.id)
-                .limit(1000)
-            ).all()
-            if not page:
-                return
-            for label, item in page:
-                prediction = tx.session.execute(
-                    select(PredictionRow, ModelVersionRow.version)
-                    .outerjoin(
-                        ModelVersionRow, ModelVersionRow.id == PredictionRow.model_version_id
-                    )
-                    .where(PredictionRow.item_id == item.id)
-                    .order_by(PredictionRow.id.desc())
-                    .limit(1)
-                ).first()
-                yield {
-                    "external_id": item.external_id,
-                    "payload": item.payload,
-                    "metadata": item.meta,
-                    "label": label.value,
-                    "source": label.source,
-                    "split": label.split,
-                    "weight": label.weight,
-                    "agreement": label.agreement,
-                    "created_by": label.created_by,
-                    "created_at": label.created_at.isoformat(),
-                    "review_task_id": label.review_task_id,
-                    "model_prediction": None
-                    if prediction is None
-                    else prediction[0].predicted_label,
-                    "model_version": None if prediction is None else prediction[1],
-                    "golden": item.id in golden,
-                }
-                last_id = label.id
+        latest = (
+            select(func.max(PredictionRow.id))
+            .where(PredictionRow.item_id == ItemRow.id)
+            .correlate(ItemRow)
+            .scalar_subquery()
+        )
+        page = tx.session.execute(
+            select(LabelRow, ItemRow, PredictionRow.predicted_label, ModelVersionRow.version)
+            .join(ItemRow, ItemRow.id == LabelRow.item_id)
+            .outerjoin(PredictionRow, PredictionRow.id == latest)
+            .outerjoin(ModelVersionRow, ModelVersionRow.id == PredictionRow.model_version_id)
+            .where(LabelRow.project_id == project.id, LabelRow.id > after)
+            .order_by(LabelRow.id)
+            .limit(size)
+        ).all()
+        rows = [
+            {
+                "external_id": item.external_id,
+                "payload": item.payload,
+                "metadata": item.meta,
+                "label": label.value,
+                "source": label.source,
+                "split": label.split,
+                "weight": label.weight,
+                "agreement": label.agreement,
+                "created_by": label.created_by,
+                "created_at": label.created_at.isoformat(),
+                "review_task_id": label.review_task_id,
+                "model_prediction": predicted,
+                "model_version": version,
+                "golden": item.id in golden,
+            }
+            for label, item, predicted, version in page
+        ]
+        return rows, (page[-1][0].id if page else after)
+
+
+def export_labels(ctx: Context, project_name: str) -> Iterator[dict[str, Any]]:
+    """Every resolved label with its provenance, oldest first, read in pages of 1,000.
+
+    Each page is read in its own short transaction and handed out after it closed, so a
+    consumer that stops early (a client that hangs up mid-download) leaves no transaction open.
+    """
+    after = 0
+    while True:
+        rows, after = _export_page(ctx, project_name, after, 1000)
+        if not rows:
+            return
+        yield from rows
 
 
 @retry_on_conflict

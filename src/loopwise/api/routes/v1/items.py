@@ -104,7 +104,7 @@ def decision_public(view: decisions.DecisionView) -> DecisionPublic:
     )
 
 
-@router.get("/projects/{project}/decisions/{external_id}", response_model=DecisionPublic)
+@router.get("/projects/{project}/decisions/{external_id:path}", response_model=DecisionPublic)
 async def get_decision(
     project: ProjectName,
     external_id: ExternalId,

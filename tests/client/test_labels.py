@@ -1,0 +1,145 @@
+"""Labels out (streamed) and in, the golden set and gold items, against the real service."""
+
+from __future__ import annotations
+
+import csv
+import gc
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from sqlalchemy.pool import QueuePool
+
+from loopwise import Loopwise
+from loopwise.client._client import _text_lines
+from loopwise.errors import InvalidInput, NotAllowed, ProjectNotFound
+from tests.client.conftest import PROJECT, Connect, Counting
+from tests.factories import seed_rows
+
+SEEDED = 24
+
+
+def in_use(lw: Loopwise) -> int:
+    """Database connections the service holds now."""
+    pool = lw.ctx.engine.pool
+    assert isinstance(pool, QueuePool)
+    return pool.checkedout()
+
+
+def test_export_streams_every_label_as_dicts(connect: Connect) -> None:
+    rows = list(connect("viewer").export_labels(PROJECT))
+    assert len(rows) == SEEDED
+    by_id = {row["external_id"]: row for row in rows}
+    first = by_id["seed-ham-0"]
+    assert first["label"] == "ham"
+    assert first["source"] == "import"
+    assert first["payload"] == {"text": seed_rows()[0]["payload"]}
+
+
+def test_export_as_csv_rows(connect: Connect) -> None:
+    rows = list(connect("viewer").export_labels(PROJECT, format="csv"))
+    assert len(rows) == SEEDED
+    assert {row["label"] for row in rows} == {"ham", "spam"}
+    assert json.loads(rows[0]["payload"])["text"]
+
+
+def test_export_to_a_csv_file(connect: Connect, tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "labels.csv"
+    assert connect("viewer").export_labels_csv(PROJECT, target) == target
+    with target.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == SEEDED
+    assert list(folder.iterdir()) == [target]
+
+
+def test_a_failed_export_leaves_no_file(connect: Connect, tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(ProjectNotFound):
+        connect("admin").export_labels_csv("nope", folder / "labels.csv")
+    assert list(folder.iterdir()) == []
+
+
+def test_export_is_sent_when_iteration_starts(connect: Connect) -> None:
+    counting = Counting()
+    rows = connect("admin", transport=counting).export_labels("nope")
+    assert counting.requests == []
+    with pytest.raises(ProjectNotFound):
+        next(rows)
+    assert len(counting.requests) == 1
+
+
+def test_stopping_early_closes_the_stream(connect: Connect) -> None:
+    counting = Counting()
+    rows = connect("viewer", transport=counting).export_labels(PROJECT)
+    assert next(rows)["label"] in ("ham", "spam")
+    rows.close()
+    with pytest.raises(StopIteration):
+        next(rows)
+    assert len(counting.requests) == 1
+
+
+def test_stopping_early_ends_the_services_read(connect: Connect, served: Loopwise) -> None:
+    rows = connect("viewer").export_labels(PROJECT)
+    next(rows)
+    rows.close()
+    try:
+        deadline = time.monotonic() + 2
+        while in_use(served) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert in_use(served) == 0
+    finally:
+        gc.collect()  # frees the connection, or dropping the PostgreSQL schema would hang
+
+
+def test_clients_may_not_export(connect: Connect) -> None:
+    with pytest.raises(NotAllowed):
+        list(connect("client").export_labels(PROJECT))
+
+
+def test_import_golden_and_gold(connect: Connect) -> None:
+    admin = connect("admin")
+    rows: list[dict[str, Any]] = [
+        {"external_id": "imp-1", "payload": "see you at 5", "label": "ham"},
+        {"payload": "WIN a prize now", "label": "spam", "metadata": {"from": "import"}},
+    ]
+    assert admin.import_labels(PROJECT, rows) == 2
+    admin.add_golden(PROJECT, "imp-1", "ham", reason="checked twice")
+    gold = [{"external_id": "gold-1", "payload": "call me later", "label": "ham"}]
+    assert admin.add_gold(PROJECT, gold) == 1
+    exported = {row["external_id"]: row for row in admin.export_labels(PROJECT)}
+    assert exported["imp-1"]["golden"] is True
+    assert len(exported) >= SEEDED + 2
+
+
+@pytest.mark.parametrize("format", ["jsonl", "csv"])
+def test_unusual_line_breaks_in_a_text_survive_the_export(
+    connect: Connect, format: Literal["jsonl", "csv"]
+) -> None:
+    text = "one\u2028two\u2029three\x85four\rfive\nsix"
+    row = {"external_id": "odd", "payload": text, "label": "ham"}
+    connect("admin").import_labels(PROJECT, [row])
+    exported = connect("viewer").export_labels(PROJECT, format=format)
+    rows = {row["external_id"]: row for row in exported}
+    payload = rows["odd"]["payload"]
+    assert (payload if format == "jsonl" else json.loads(payload)) == {"text": text}
+
+
+def test_an_import_row_with_an_unknown_label_names_it(connect: Connect) -> None:
+    rows = [{"payload": "a", "label": "ham"}, {"payload": "b", "label": "eggs"}]
+    with pytest.raises(InvalidInput) as caught:
+        connect("admin").import_labels(PROJECT, rows)
+    assert caught.value.field is not None
+    assert caught.value.field.startswith("rows[1]")
+
+
+def test_csv_lines_survive_any_chunking() -> None:
+    text = 'a,b\r\n1,"two\r\nlines"\r\n3,\u2028x\r\n'
+    expected = [{"a": "1", "b": "two\r\nlines"}, {"a": "3", "b": "\u2028x"}]
+    for size in (1, 2, 3, 5, len(text)):
+        chunks = [text[i : i + size] for i in range(0, len(text), size)]
+        assert list(csv.DictReader(_text_lines(chunks))) == expected
