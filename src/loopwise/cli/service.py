@@ -51,6 +51,10 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        # a worker imports scikit-learn and opens its database before it answers uvicorn's
+        # health check; on a busy small machine that takes longer than the default 5 s, and
+        # uvicorn would kill and restart it forever
+        timeout_worker_healthcheck=60,
     )
 
 
