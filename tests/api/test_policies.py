@@ -68,7 +68,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", f"{P}/items/bulk"): Sample(
         Action.SUBMIT, 200, f"{P}/items/bulk", lambda: {"items": [_item()]}
     ),
-    ("GET", f"{P}/decisions/{{external_id}}"): Sample(
+    ("GET", f"{P}/decisions/{{external_id:path}}"): Sample(
         Action.READ_DECISIONS, 404, f"{P}/decisions/no-such-item"
     ),
     ("GET", f"{P}/decisions"): Sample(Action.READ_DECISIONS, 200, f"{P}/decisions"),

@@ -38,7 +38,7 @@ ExternalId = Annotated[
 MAX_ID = 2**63 - 1
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="Review task id (the ticket)")]
 WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="Webhook id")]
-Version = Annotated[int, Path(ge=1, le=MAX_ID, description="Model version number")]
+Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="Model version number")]
 
 
 def current_principal(

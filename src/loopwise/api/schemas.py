@@ -21,6 +21,39 @@ from loopwise.core.enums import (
 
 MAX_ID = 2**63 - 1
 """Ids are 64-bit integers in the database; larger ones are refused at the edge (422)."""
+MAX_VERSION = 2**31 - 1
+"""Model version numbers are 32-bit integers in the database."""
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable word: item_not_found, not_allowed, invalid_input...")
+    message: str = Field(description="A sentence a person can act on")
+    field: str | None = Field(description="The offending input, e.g. items[3].payload.text")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``{"error": {"code", "message", "field"}}``."""
+
+    error: ErrorDetail
+
+
+_MEANING = {
+    401: "No valid token (missing, unknown, expired or revoked)",
+    403: "The token's role or projects do not allow this",
+    404: "No such project, item, task, version or webhook",
+    409: "Clashes with stored state (duplicate, held by someone else, gate refused...)",
+    413: "The request body is over the size limit",
+    422: "Bad input; `field` names it",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring these error statuses with :class:`ErrorBody`."""
+    return {s: {"model": ErrorBody, "description": _MEANING[s]} for s in statuses}
+
+
+READ_ERRORS = errors(401, 403, 404, 422)
+WRITE_ERRORS = errors(401, 403, 404, 409, 413, 422)
 
 
 def _has_nul(value: object) -> bool:
@@ -258,7 +291,7 @@ class ModelVersionPublic(_Out):
 
 
 class PromoteIn(_In):
-    version: int | None = Field(default=None, ge=1, le=MAX_ID)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     force: bool = False
 
 

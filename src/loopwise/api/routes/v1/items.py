@@ -13,6 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from loopwise.api.deps import MAX_ID, ExternalId, LoopwiseDep, ProjectName, allowed
 from loopwise.api.policies import Action
 from loopwise.api.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
     BulkIn,
     BulkPublic,
     DecisionPublic,
@@ -26,7 +28,7 @@ from loopwise.services import decisions
 from loopwise.services.accounts import Principal
 from loopwise.services.items import Routed
 
-router = APIRouter(tags=["items and decisions"])
+router = APIRouter(tags=["items and decisions"], responses=READ_ERRORS)
 MAX_WAIT = 30.0
 POLL = 0.2
 
@@ -50,7 +52,7 @@ def _inputs(items: list[ItemIn]) -> list[dict[str, object]]:
     return [i.model_dump(exclude_none=True) for i in items]
 
 
-@router.post("/projects/{project}/items", response_model=RoutedPublic)
+@router.post("/projects/{project}/items", responses=WRITE_ERRORS, response_model=RoutedPublic)
 def submit_one(
     project: ProjectName,
     item: ItemIn,
@@ -69,7 +71,7 @@ def submit_one(
         raise
 
 
-@router.post("/projects/{project}/items/bulk", response_model=BulkPublic)
+@router.post("/projects/{project}/items/bulk", responses=WRITE_ERRORS, response_model=BulkPublic)
 def submit_bulk(
     project: ProjectName,
     body: BulkIn,

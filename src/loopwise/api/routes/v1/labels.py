@@ -13,11 +13,19 @@ from fastapi.responses import StreamingResponse
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
 from loopwise.api.policies import Action
-from loopwise.api.schemas import CountPublic, GoldenIn, GoldenPublic, GoldIn, LabelsIn
+from loopwise.api.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    CountPublic,
+    GoldenIn,
+    GoldenPublic,
+    GoldIn,
+    LabelsIn,
+)
 from loopwise.services import labels
 from loopwise.services.accounts import Principal
 
-router = APIRouter(tags=["labels"])
+router = APIRouter(tags=["labels"], responses=READ_ERRORS)
 Manager = Annotated[Principal, Depends(allowed(Action.MANAGE))]
 CSV_COLUMNS = (
     "external_id",
@@ -86,7 +94,7 @@ def export_labels(
     return StreamingResponse(_jsonl(rows), media_type="application/x-ndjson")
 
 
-@router.post("/projects/{project}/labels", response_model=CountPublic)
+@router.post("/projects/{project}/labels", responses=WRITE_ERRORS, response_model=CountPublic)
 def import_labels(
     project: ProjectName, body: LabelsIn, lw: LoopwiseDep, who: Manager
 ) -> CountPublic:
@@ -95,7 +103,7 @@ def import_labels(
     return CountPublic(count=lw.import_labels(project, rows, actor=who.name))
 
 
-@router.post("/projects/{project}/golden", response_model=CountPublic)
+@router.post("/projects/{project}/golden", responses=WRITE_ERRORS, response_model=CountPublic)
 def add_golden(project: ProjectName, body: GoldenIn, lw: LoopwiseDep, who: Manager) -> CountPublic:
     """Put a labelled item in the golden set, which every candidate model is judged on."""
     lw.add_golden(project, body.external_id, body.label, reason=body.reason, actor=who.name)
@@ -112,7 +120,7 @@ def list_golden(
     return [GoldenPublic.model_validate(g) for g in labels.list_golden(lw.ctx, project)]
 
 
-@router.post("/projects/{project}/gold", response_model=CountPublic)
+@router.post("/projects/{project}/gold", responses=WRITE_ERRORS, response_model=CountPublic)
 def add_gold(project: ProjectName, body: GoldIn, lw: LoopwiseDep, who: Manager) -> CountPublic:
     """Add gold (honeypot) items with known labels, served to reviewers at ``gold_rate``."""
     rows = [r.model_dump(exclude_none=True) for r in body.items]

@@ -8,11 +8,17 @@ from fastapi import APIRouter, Depends
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, Version, allowed
 from loopwise.api.policies import Action
-from loopwise.api.schemas import ModelVersionPublic, PromoteIn, PromotionPublic
+from loopwise.api.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    ModelVersionPublic,
+    PromoteIn,
+    PromotionPublic,
+)
 from loopwise.core.entities import ModelVersion
 from loopwise.services.accounts import Principal
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], responses=READ_ERRORS)
 Manager = Annotated[Principal, Depends(allowed(Action.MANAGE))]
 
 
@@ -29,7 +35,12 @@ def list_models(
     return [model_public(m) for m in lw.models(project)]
 
 
-@router.post("/projects/{project}/models", response_model=ModelVersionPublic, status_code=201)
+@router.post(
+    "/projects/{project}/models",
+    responses=WRITE_ERRORS,
+    response_model=ModelVersionPublic,
+    status_code=201,
+)
 def train(project: ProjectName, lw: LoopwiseDep, who: Manager) -> ModelVersionPublic:
     """Train a candidate on the resolved labels (the project's default algorithm)."""
     return model_public(lw.train(project, actor=who.name))
@@ -46,7 +57,9 @@ def evaluate(
     return lw.evaluate(project, version).to_json()
 
 
-@router.post("/projects/{project}/models/promote", response_model=PromotionPublic)
+@router.post(
+    "/projects/{project}/models/promote", responses=WRITE_ERRORS, response_model=PromotionPublic
+)
 def promote(
     project: ProjectName, lw: LoopwiseDep, who: Manager, body: PromoteIn | None = None
 ) -> PromotionPublic:
@@ -58,7 +71,9 @@ def promote(
     )
 
 
-@router.post("/projects/{project}/models/rollback", response_model=ModelVersionPublic)
+@router.post(
+    "/projects/{project}/models/rollback", responses=WRITE_ERRORS, response_model=ModelVersionPublic
+)
 def rollback(project: ProjectName, lw: LoopwiseDep, who: Manager) -> ModelVersionPublic:
     """Put the previous production model back."""
     return model_public(lw.rollback(project, actor=who.name))

@@ -9,13 +9,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, allowed, allowed_anywhere
 from loopwise.api.policies import Action, may
-from loopwise.api.schemas import MePublic, ProjectCreate, ProjectPublic
+from loopwise.api.schemas import READ_ERRORS, WRITE_ERRORS, MePublic, ProjectCreate, ProjectPublic
 from loopwise.core.entities import Project
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY
 from loopwise.errors import InvalidInput
 from loopwise.services.accounts import Principal
 
-router = APIRouter(tags=["projects"])
+router = APIRouter(tags=["projects"], responses=READ_ERRORS)
 
 
 def project_public(project: Project) -> ProjectPublic:
@@ -38,7 +38,7 @@ def me(who: Annotated[Principal, Depends(allowed_anywhere(Action.READ_PROJECT))]
     return MePublic(name=who.name, role=who.role, projects=sorted(who.projects))
 
 
-@router.post("/projects", response_model=ProjectPublic, status_code=201)
+@router.post("/projects", responses=WRITE_ERRORS, response_model=ProjectPublic, status_code=201)
 def create_project(
     body: ProjectCreate,
     lw: LoopwiseDep,
@@ -79,7 +79,7 @@ def get_project(
     return project_public(lw.project(project))
 
 
-@router.put("/projects/{project}/policy", response_model=ProjectPublic)
+@router.put("/projects/{project}/policy", responses=WRITE_ERRORS, response_model=ProjectPublic)
 def set_policy(
     project: ProjectName,
     lw: LoopwiseDep,
@@ -91,7 +91,9 @@ def set_policy(
     return project_public(lw.project(project))
 
 
-@router.put("/projects/{project}/review-config", response_model=ProjectPublic)
+@router.put(
+    "/projects/{project}/review-config", responses=WRITE_ERRORS, response_model=ProjectPublic
+)
 def set_review_config(
     project: ProjectName,
     lw: LoopwiseDep,

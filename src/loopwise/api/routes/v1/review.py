@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from loopwise.api.deps import LoopwiseDep, ProjectName, TaskId, allowed
 from loopwise.api.policies import Action
 from loopwise.api.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
     ClaimIn,
     ClaimPublic,
     ItemPublic,
@@ -25,7 +27,7 @@ from loopwise.core.entities import QueueEntry, Review
 from loopwise.core.enums import Stage
 from loopwise.services.accounts import Principal
 
-router = APIRouter(tags=["review"])
+router = APIRouter(tags=["review"], responses=READ_ERRORS)
 Reviewer = Annotated[Principal, Depends(allowed(Action.REVIEW))]
 
 
@@ -84,7 +86,7 @@ def list_queue(
     return [entry_public(e) for e in entries]
 
 
-@router.post("/projects/{project}/queue/claim", response_model=ClaimPublic)
+@router.post("/projects/{project}/queue/claim", responses=WRITE_ERRORS, response_model=ClaimPublic)
 def claim_next(
     project: ProjectName, lw: LoopwiseDep, who: Reviewer, body: ClaimIn | None = None
 ) -> ClaimPublic:
@@ -93,19 +95,27 @@ def claim_next(
     return ClaimPublic(entry=None if entry is None else entry_public(entry))
 
 
-@router.post("/projects/{project}/tasks/{task_id}/heartbeat", response_model=LeasePublic)
+@router.post(
+    "/projects/{project}/tasks/{task_id}/heartbeat",
+    responses=WRITE_ERRORS,
+    response_model=LeasePublic,
+)
 def heartbeat(project: ProjectName, task_id: TaskId, lw: LoopwiseDep, who: Reviewer) -> LeasePublic:
     """Renew the lease on a task the caller holds."""
     return LeasePublic(task_id=task_id, lease_expires_at=lw.heartbeat(project, task_id, who.name))
 
 
-@router.post("/projects/{project}/tasks/{task_id}/release", status_code=204)
+@router.post("/projects/{project}/tasks/{task_id}/release", responses=WRITE_ERRORS, status_code=204)
 def release(project: ProjectName, task_id: TaskId, lw: LoopwiseDep, who: Reviewer) -> None:
     """Give a held task back to the queue."""
     lw.release(project, task_id, who.name)
 
 
-@router.post("/projects/{project}/tasks/{task_id}/verdict", response_model=VerdictPublic)
+@router.post(
+    "/projects/{project}/tasks/{task_id}/verdict",
+    responses=WRITE_ERRORS,
+    response_model=VerdictPublic,
+)
 def submit_verdict(
     project: ProjectName, task_id: TaskId, body: VerdictIn, lw: LoopwiseDep, who: Reviewer
 ) -> VerdictPublic:
@@ -128,7 +138,7 @@ def submit_verdict(
     )
 
 
-@router.post("/projects/{project}/queue/undo", response_model=ReviewPublic)
+@router.post("/projects/{project}/queue/undo", responses=WRITE_ERRORS, response_model=ReviewPublic)
 def undo(project: ProjectName, lw: LoopwiseDep, who: Reviewer) -> ReviewPublic:
     """Take back the caller's last verdict, within the project's undo window."""
     return review_public(lw.undo(project, who.name))

@@ -11,9 +11,10 @@ from fastapi.encoders import jsonable_encoder
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
 from loopwise.api.policies import Action
+from loopwise.api.schemas import READ_ERRORS
 from loopwise.services.accounts import Principal
 
-router = APIRouter(tags=["stats"])
+router = APIRouter(tags=["stats"], responses=READ_ERRORS)
 Viewer = Annotated[Principal, Depends(allowed(Action.READ_STATS))]
 
 

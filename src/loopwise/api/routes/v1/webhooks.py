@@ -8,15 +8,27 @@ from fastapi import APIRouter, Depends, Query
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, WebhookId, allowed
 from loopwise.api.policies import Action
-from loopwise.api.schemas import MessagePublic, WebhookCreate, WebhookCreated, WebhookPublic
+from loopwise.api.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    MessagePublic,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPublic,
+)
 from loopwise.services import webhooks
 from loopwise.services.accounts import Principal
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], responses=READ_ERRORS)
 Manager = Annotated[Principal, Depends(allowed(Action.MANAGE))]
 
 
-@router.post("/projects/{project}/webhooks", response_model=WebhookCreated, status_code=201)
+@router.post(
+    "/projects/{project}/webhooks",
+    responses=WRITE_ERRORS,
+    response_model=WebhookCreated,
+    status_code=201,
+)
 def add_webhook(
     project: ProjectName, body: WebhookCreate, lw: LoopwiseDep, who: Manager
 ) -> WebhookCreated:
@@ -32,7 +44,7 @@ def list_webhooks(project: ProjectName, lw: LoopwiseDep, _: Manager) -> list[Web
     return [WebhookPublic.model_validate(h) for h in webhooks.list_webhooks(lw.ctx, project)]
 
 
-@router.delete("/projects/{project}/webhooks/{webhook_id}", status_code=204)
+@router.delete("/projects/{project}/webhooks/{webhook_id}", responses=WRITE_ERRORS, status_code=204)
 def remove_webhook(
     project: ProjectName, webhook_id: WebhookId, lw: LoopwiseDep, who: Manager
 ) -> None:
