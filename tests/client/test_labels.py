@@ -10,26 +10,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from sqlalchemy.pool import QueuePool
 
-from loopwise import Loopwise
 from loopwise.client._client import _text_lines
 from loopwise.errors import InvalidInput, NotAllowed, ProjectNotFound
-from tests.client.conftest import PROJECT, Connect, Counting
+from tests.client.conftest import SEEDED, Connect, Counting, Space, World, in_use
 from tests.factories import seed_rows
 
-SEEDED = 24
 
-
-def in_use(lw: Loopwise) -> int:
-    """Database connections the service holds now."""
-    pool = lw.ctx.engine.pool
-    assert isinstance(pool, QueuePool)
-    return pool.checkedout()
-
-
-def test_export_streams_every_label_as_dicts(connect: Connect) -> None:
-    rows = list(connect("viewer").export_labels(PROJECT))
+def test_export_streams_every_label_as_dicts(connect: Connect, trained: Space) -> None:
+    rows = list(connect("viewer", on=trained).export_labels(trained.name))
     assert len(rows) == SEEDED
     by_id = {row["external_id"]: row for row in rows}
     first = by_id["seed-ham-0"]
@@ -38,18 +27,18 @@ def test_export_streams_every_label_as_dicts(connect: Connect) -> None:
     assert first["payload"] == {"text": seed_rows()[0]["payload"]}
 
 
-def test_export_as_csv_rows(connect: Connect) -> None:
-    rows = list(connect("viewer").export_labels(PROJECT, format="csv"))
+def test_export_as_csv_rows(connect: Connect, trained: Space) -> None:
+    rows = list(connect("viewer", on=trained).export_labels(trained.name, format="csv"))
     assert len(rows) == SEEDED
     assert {row["label"] for row in rows} == {"ham", "spam"}
     assert json.loads(rows[0]["payload"])["text"]
 
 
-def test_export_to_a_csv_file(connect: Connect, tmp_path: Path) -> None:
+def test_export_to_a_csv_file(connect: Connect, trained: Space, tmp_path: Path) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
     target = folder / "labels.csv"
-    assert connect("viewer").export_labels_csv(PROJECT, target) == target
+    assert connect("viewer", on=trained).export_labels_csv(trained.name, target) == target
     with target.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == SEEDED
@@ -73,9 +62,9 @@ def test_export_is_sent_when_iteration_starts(connect: Connect) -> None:
     assert len(counting.requests) == 1
 
 
-def test_stopping_early_closes_the_stream(connect: Connect) -> None:
+def test_stopping_early_closes_the_stream(connect: Connect, trained: Space) -> None:
     counting = Counting()
-    rows = connect("viewer", transport=counting).export_labels(PROJECT)
+    rows = connect("viewer", on=trained, transport=counting).export_labels(trained.name)
     assert next(rows)["label"] in ("ham", "spam")
     rows.close()
     with pytest.raises(StopIteration):
@@ -83,56 +72,59 @@ def test_stopping_early_closes_the_stream(connect: Connect) -> None:
     assert len(counting.requests) == 1
 
 
-def test_stopping_early_ends_the_services_read(connect: Connect, served: Loopwise) -> None:
-    rows = connect("viewer").export_labels(PROJECT)
+def test_stopping_early_ends_the_services_read(
+    connect: Connect, world: World, trained: Space
+) -> None:
+    rows = connect("viewer", on=trained).export_labels(trained.name)
     next(rows)
     rows.close()
     try:
         deadline = time.monotonic() + 2
-        while in_use(served) and time.monotonic() < deadline:
+        while in_use(world.lw) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert in_use(served) == 0
+        assert in_use(world.lw) == 0
     finally:
         gc.collect()  # frees the connection, or dropping the PostgreSQL schema would hang
 
 
-def test_clients_may_not_export(connect: Connect) -> None:
+def test_clients_may_not_export(connect: Connect, trained: Space) -> None:
     with pytest.raises(NotAllowed):
-        list(connect("client").export_labels(PROJECT))
+        list(connect("client", on=trained).export_labels(trained.name))
 
 
-def test_import_golden_and_gold(connect: Connect) -> None:
+@pytest.mark.usefixtures("seeded")
+def test_import_golden_and_gold(connect: Connect, space: Space) -> None:
     admin = connect("admin")
     rows: list[dict[str, Any]] = [
         {"external_id": "imp-1", "payload": "see you at 5", "label": "ham"},
         {"payload": "WIN a prize now", "label": "spam", "metadata": {"from": "import"}},
     ]
-    assert admin.import_labels(PROJECT, rows) == 2
-    admin.add_golden(PROJECT, "imp-1", "ham", reason="checked twice")
+    assert admin.import_labels(space.name, rows) == 2
+    admin.add_golden(space.name, "imp-1", "ham", reason="checked twice")
     gold = [{"external_id": "gold-1", "payload": "call me later", "label": "ham"}]
-    assert admin.add_gold(PROJECT, gold) == 1
-    exported = {row["external_id"]: row for row in admin.export_labels(PROJECT)}
+    assert admin.add_gold(space.name, gold) == 1
+    exported = {row["external_id"]: row for row in admin.export_labels(space.name)}
     assert exported["imp-1"]["golden"] is True
     assert len(exported) >= SEEDED + 2
 
 
 @pytest.mark.parametrize("format", ["jsonl", "csv"])
 def test_unusual_line_breaks_in_a_text_survive_the_export(
-    connect: Connect, format: Literal["jsonl", "csv"]
+    connect: Connect, space: Space, format: Literal["jsonl", "csv"]
 ) -> None:
     text = "one\u2028two\u2029three\x85four\rfive\nsix"
     row = {"external_id": "odd", "payload": text, "label": "ham"}
-    connect("admin").import_labels(PROJECT, [row])
-    exported = connect("viewer").export_labels(PROJECT, format=format)
+    connect("admin").import_labels(space.name, [row])
+    exported = connect("viewer").export_labels(space.name, format=format)
     rows = {row["external_id"]: row for row in exported}
     payload = rows["odd"]["payload"]
     assert (payload if format == "jsonl" else json.loads(payload)) == {"text": text}
 
 
-def test_an_import_row_with_an_unknown_label_names_it(connect: Connect) -> None:
+def test_an_import_row_with_an_unknown_label_names_it(connect: Connect, space: Space) -> None:
     rows = [{"payload": "a", "label": "ham"}, {"payload": "b", "label": "eggs"}]
     with pytest.raises(InvalidInput) as caught:
-        connect("admin").import_labels(PROJECT, rows)
+        connect("admin").import_labels(space.name, rows)
     assert caught.value.field is not None
     assert caught.value.field.startswith("rows[1]")
 

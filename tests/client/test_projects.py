@@ -8,7 +8,7 @@ from loopwise import RoutingConfig
 from loopwise.client import ApiError, Client
 from loopwise.core.enums import InputKind, Role
 from loopwise.errors import DuplicateProject, NotAllowed, ProjectNotFound, Unauthenticated
-from tests.client.conftest import OTHER, PROJECT, Connect, api
+from tests.client.conftest import OTHER, PROJECT, Connect, Space, World, api
 
 
 class TestOperations:
@@ -21,9 +21,13 @@ class TestOperations:
 
 
 class TestMe:
-    def test_a_reviewer_sees_its_role_and_projects(self, connect: Connect) -> None:
+    def test_a_reviewer_sees_its_role_and_projects(self, connect: Connect, space: Space) -> None:
         me = connect("reviewer").me()
-        assert (me.name, me.role, me.projects) == ("reviewer-1", Role.REVIEWER, (PROJECT,))
+        assert (me.name, me.role, me.projects) == (
+            space.account("reviewer"),
+            Role.REVIEWER,
+            (space.name,),
+        )
 
     def test_an_unknown_token_is_unauthenticated(self, connect: Connect) -> None:
         with pytest.raises(Unauthenticated) as caught:
@@ -37,10 +41,11 @@ class TestMe:
 
 
 class TestProjects:
-    def test_create_read_and_list(self, connect: Connect) -> None:
+    def test_create_read_and_list(self, connect: Connect, world: World, space: Space) -> None:
         admin = connect("admin")
+        loans = f"{space.name}-loans"
         made = admin.create_project(
-            "loans",
+            loans,
             ["repaid", "default"],
             input_kind="tabular",
             feature_names=["age", "income"],
@@ -48,7 +53,7 @@ class TestProjects:
             review={"overlap": 2},
             guideline="Look at the debt.",
         )
-        assert made.name == "loans"
+        assert made.name == loans
         assert made.labels == ("repaid", "default")
         assert made.input_kind is InputKind.TABULAR
         assert made.feature_names == ("age", "income")
@@ -57,16 +62,18 @@ class TestProjects:
         assert made.guideline == "Look at the debt."
         assert "ambiguous_input" in made.error_taxonomy
         assert made.created_at is not None
-        assert admin.project("loans") == made
-        assert sorted(p.name for p in admin.projects()) == ["loans", OTHER, PROJECT]
+        assert admin.project(loans) == made
+        listed = sorted(p.name for p in admin.projects())
+        assert listed == sorted(p.name for p in world.lw.projects())  # every project
+        assert {loans, OTHER, PROJECT, space.name} <= set(listed)
 
-    def test_members_list_only_their_projects(self, connect: Connect) -> None:
-        assert [p.name for p in connect("viewer").projects()] == [PROJECT]
+    def test_members_list_only_their_projects(self, connect: Connect, space: Space) -> None:
+        assert [p.name for p in connect("viewer").projects()] == [space.name]
         assert [p.name for p in connect("outsider").projects()] == [OTHER]
 
-    def test_a_taken_name_is_a_conflict(self, connect: Connect) -> None:
+    def test_a_taken_name_is_a_conflict(self, connect: Connect, space: Space) -> None:
         with pytest.raises(DuplicateProject) as caught:
-            connect("admin").create_project(PROJECT, ["a", "b"])
+            connect("admin").create_project(space.name, ["a", "b"])
         assert api(caught.value).status == 409
 
     def test_a_missing_project_is_not_found(self, connect: Connect) -> None:
@@ -80,26 +87,26 @@ class TestProjects:
         assert api(caught.value).status == 403
         assert caught.value.field is None
 
-    def test_outsiders_may_not_read_a_project(self, connect: Connect) -> None:
+    def test_outsiders_may_not_read_a_project(self, connect: Connect, space: Space) -> None:
         with pytest.raises(NotAllowed) as caught:
-            connect("outsider").project(PROJECT)
+            connect("outsider").project(space.name)
         assert (api(caught.value).status, caught.value.field) == (403, "project")
 
-    def test_set_policy_and_review_config(self, connect: Connect) -> None:
+    def test_set_policy_and_review_config(self, connect: Connect, space: Space) -> None:
         admin = connect("admin")
-        policy = {**admin.project(PROJECT).routing, "auto_threshold": 0.9}
-        assert admin.set_policy(PROJECT, policy).routing["auto_threshold"] == 0.9
-        again = admin.set_policy(PROJECT, RoutingConfig(auto_threshold=0.6, ood=None))
+        policy = {**admin.project(space.name).routing, "auto_threshold": 0.9}
+        assert admin.set_policy(space.name, policy).routing["auto_threshold"] == 0.9
+        again = admin.set_policy(space.name, RoutingConfig(auto_threshold=0.6, ood=None))
         assert again.routing["auto_threshold"] == 0.6
-        changed = admin.set_review_config(PROJECT, {"undo_seconds": 30})
+        changed = admin.set_review_config(space.name, {"undo_seconds": 30})
         assert changed.review["undo_seconds"] == 30
-        assert admin.project(PROJECT) == changed
+        assert admin.project(space.name) == changed
 
-    def test_a_bad_policy_names_its_field(self, connect: Connect) -> None:
+    def test_a_bad_policy_names_its_field(self, connect: Connect, space: Space) -> None:
         from loopwise.errors import InvalidInput
 
         with pytest.raises(InvalidInput) as caught:
-            connect("admin").set_policy(PROJECT, {"auto_threshold": 7})
+            connect("admin").set_policy(space.name, {"auto_threshold": 7})
         assert api(caught.value).status == 422
         assert caught.value.field is not None
         assert "auto_threshold" in caught.value.field

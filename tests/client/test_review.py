@@ -9,29 +9,29 @@ import pytest
 from loopwise.client import Client, QueueEntry
 from loopwise.core.enums import ItemStatus, Priority, Stage, TaskStatus, Verdict
 from loopwise.errors import Conflict, InvalidLabel, NotAllowed, NotTaskHolder
-from tests.client.conftest import PROJECT, Connect, api
+from tests.client.conftest import Connect, Space, api
 from tests.factories import meta_item
 
 
-def claimed(reviewer: Client) -> QueueEntry:
-    entry = reviewer.claim(PROJECT)
+def claimed(reviewer: Client, project: str) -> QueueEntry:
+    entry = reviewer.claim(project)
     assert entry is not None
     return entry
 
 
 @pytest.fixture
-def queued(connect: Connect) -> list[int]:
+def queued(connect: Connect, space: Space) -> list[int]:
     """Two queued items, ``q-0`` and ``q-1``; their tickets."""
     client = connect("client")
-    first = client.submit(PROJECT, meta_item("q-0"))
-    second = client.submit(PROJECT, meta_item("q-1"))
+    first = client.submit(space.name, meta_item("q-0"))
+    second = client.submit(space.name, meta_item("q-1"))
     assert first.ticket is not None
     assert second.ticket is not None
     return [first.ticket, second.ticket]
 
 
-def test_the_queue_shows_what_waits(connect: Connect, queued: list[int]) -> None:
-    entries = connect("viewer").queue(PROJECT)
+def test_the_queue_shows_what_waits(connect: Connect, space: Space, queued: list[int]) -> None:
+    entries = connect("viewer").queue(space.name)
     assert sorted(e.task.id for e in entries) == sorted(queued)
     entry = next(e for e in entries if e.item.external_id == "q-1")
     assert entry.task.status is TaskStatus.OPEN
@@ -41,25 +41,27 @@ def test_the_queue_shows_what_waits(connect: Connect, queued: list[int]) -> None
     assert entry.prediction is not None
     assert entry.prediction.probabilities == (0.5, 0.5)
     assert entry.earlier_reviews == ()
-    assert connect("viewer").queue(PROJECT, stage="expert") == []
-    assert len(connect("viewer").queue(PROJECT, limit=1, offset=1)) == 1
+    assert connect("viewer").queue(space.name, stage="expert") == []
+    assert len(connect("viewer").queue(space.name, limit=1, offset=1)) == 1
 
 
-def test_claim_renew_release_judge_and_undo(connect: Connect, queued: list[int]) -> None:
+def test_claim_renew_release_judge_and_undo(
+    connect: Connect, space: Space, queued: list[int]
+) -> None:
     reviewer = connect("reviewer")
-    entry = claimed(reviewer)
-    assert entry.task.claimed_by == "reviewer-1"
+    entry = claimed(reviewer, space.name)
+    assert entry.task.claimed_by == space.account("reviewer")
     assert entry.task.status is TaskStatus.CLAIMED
     assert entry.task.lease_expires_at is not None
 
-    expires = reviewer.heartbeat(PROJECT, entry.task.id)
+    expires = reviewer.heartbeat(space.name, entry.task.id)
     assert isinstance(expires, datetime)
     assert expires >= entry.task.lease_expires_at
 
-    reviewer.release(PROJECT, entry.task.id)
-    entry = claimed(reviewer)
+    reviewer.release(space.name, entry.task.id)
+    entry = claimed(reviewer, space.name)
     result = reviewer.verdict(
-        PROJECT,
+        space.name,
         entry.task.id,
         Verdict.CORRECT,
         label="spam",
@@ -75,41 +77,47 @@ def test_claim_renew_release_judge_and_undo(connect: Connect, queued: list[int])
         "spam",
         "a prize",
     )
-    decision = connect("client").decision(PROJECT, entry.item.external_id)
+    decision = connect("client").decision(space.name, entry.item.external_id)
     assert (decision.status, decision.label) == (ItemStatus.RESOLVED, "spam")
 
-    undone = reviewer.undo(PROJECT)
+    undone = reviewer.undo(space.name)
     assert undone.id == result.review.id
-    assert connect("client").decision(PROJECT, entry.item.external_id).status is (ItemStatus.QUEUED)
+    assert connect("client").decision(space.name, entry.item.external_id).status is (
+        ItemStatus.QUEUED
+    )
 
 
-def test_claim_is_none_when_nothing_is_left(connect: Connect, queued: list[int]) -> None:
+def test_claim_is_none_when_nothing_is_left(
+    connect: Connect, space: Space, queued: list[int]
+) -> None:
     reviewer = connect("reviewer")
     for _ in queued:
-        entry = claimed(reviewer)
-        reviewer.verdict(PROJECT, entry.task.id, "approve")
-    assert reviewer.claim(PROJECT) is None
-    assert reviewer.claim(PROJECT, stage=Stage.REVIEW) is None
+        entry = claimed(reviewer, space.name)
+        reviewer.verdict(space.name, entry.task.id, "approve")
+    assert reviewer.claim(space.name) is None
+    assert reviewer.claim(space.name, stage=Stage.REVIEW) is None
 
 
-def test_only_the_holder_may_judge(connect: Connect, queued: list[int]) -> None:
-    entry = claimed(connect("reviewer"))
+def test_only_the_holder_may_judge(connect: Connect, space: Space, queued: list[int]) -> None:
+    entry = claimed(connect("reviewer"), space.name)
     with pytest.raises(NotTaskHolder) as caught:
-        connect("expert").verdict(PROJECT, entry.task.id, "approve")
+        connect("expert").verdict(space.name, entry.task.id, "approve")
     assert isinstance(caught.value, Conflict)
     assert api(caught.value).status == 409
 
 
-def test_a_label_outside_the_project_is_invalid(connect: Connect, queued: list[int]) -> None:
+def test_a_label_outside_the_project_is_invalid(
+    connect: Connect, space: Space, queued: list[int]
+) -> None:
     reviewer = connect("reviewer")
-    entry = claimed(reviewer)
+    entry = claimed(reviewer, space.name)
     with pytest.raises(InvalidLabel) as caught:
-        reviewer.verdict(PROJECT, entry.task.id, "correct", label="eggs")
+        reviewer.verdict(space.name, entry.task.id, "correct", label="eggs")
     assert api(caught.value).status == 422
     assert caught.value.field == "label"
 
 
-def test_clients_may_not_claim(connect: Connect, queued: list[int]) -> None:
+def test_clients_may_not_claim(connect: Connect, space: Space, queued: list[int]) -> None:
     with pytest.raises(NotAllowed) as caught:
-        connect("client").claim(PROJECT)
+        connect("client").claim(space.name)
     assert api(caught.value).status == 403
