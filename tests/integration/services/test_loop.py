@@ -161,18 +161,22 @@ class LoopMachine(RuleBasedStateMachine):
 
     def _takeable(self, reviewer: str) -> set[int]:
         """Tasks ``reviewer`` may be handed now: open or under a lapsed lease, of a stage their
-        role serves, on an item they have not reviewed (answered, skipped or escalated)."""
+        role serves, on an item they have not reviewed (answered, skipped or escalated) at that
+        stage: an expert may settle an item they saw as a reviewer."""
         now = self.clock.now()
         pid = self.lw.project(self.project).id
         stages = {Stage.REVIEW.value}
         if PEOPLE[reviewer] is not Role.REVIEWER:
             stages.add(Stage.EXPERT.value)
-        seen = {r["item_id"] for r in rows(self.lw, "review", project_id=pid, reviewer=reviewer)}
+        seen = {
+            (r["item_id"], r["stage"])
+            for r in rows(self.lw, "review", project_id=pid, reviewer=reviewer)
+        }
         return {
             t["id"]
             for t in rows(self.lw, "review_task", project_id=pid)
             if t["stage"] in stages
-            and t["item_id"] not in seen
+            and (t["item_id"], t["stage"]) not in seen
             and (
                 t["status"] == TaskStatus.OPEN.value
                 or (t["status"] == TaskStatus.CLAIMED.value and t["lease_expires_at"] <= now)
