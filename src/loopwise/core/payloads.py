@@ -18,9 +18,12 @@ from loopwise.errors import InvalidLabel, InvalidPayload
 MAX_EXTERNAL_ID_LENGTH = 200
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """Serialise ``value`` deterministically (sorted keys, no spaces) for hashing and storage."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def payload_digest(payload: Mapping[str, Any]) -> str:
@@ -47,20 +50,42 @@ def normalize_payload(
     InvalidPayload
         With ``field`` set to the dotted path of the problem.
     """
+    return _canonical(payload, kind, feature_names, max_bytes, field)[0]
+
+
+def normalize_with_digest(
+    payload: Any,
+    *,
+    kind: InputKind,
+    feature_names: Sequence[str],
+    max_bytes: int,
+    field: str = "payload",
+) -> tuple[dict[str, Any], str]:
+    """:func:`normalize_payload` and the :func:`payload_digest` of its result, serialising the
+    payload once for both."""
+    result, encoded = _canonical(payload, kind, feature_names, max_bytes, field)
+    return result, hashlib.sha256(encoded).hexdigest()
+
+
+def _canonical(
+    payload: Any, kind: InputKind, feature_names: Sequence[str], max_bytes: int, field: str
+) -> tuple[dict[str, Any], bytes]:
     if kind is InputKind.TEXT:
         result = _normalize_text(payload, field)
     else:
         result = _normalize_tabular(payload, feature_names, field)
-    size = len(canonical_json(result).encode("utf-8"))
-    if size > max_bytes:
+    encoded = canonical_json(result).encode("utf-8")
+    if len(encoded) > max_bytes:
         raise InvalidPayload(
-            f"payload is {size} bytes, over the limit of {max_bytes} bytes", field=field
+            f"payload is {len(encoded)} bytes, over the limit of {max_bytes} bytes", field=field
         )
-    return result
+    return result, encoded
 
 
 def _only(payload: Mapping[str, Any], key: str, what: str, field: str) -> None:
     """Refuse any field of ``payload`` other than ``key``, naming the first one."""
+    if len(payload) == 1 and key in payload:
+        return
     unknown = sorted(set(payload) - {key})
     if unknown:
         raise InvalidPayload(

@@ -58,8 +58,12 @@ class RoutingOutcome:
         return TIER_ROUTES[int(self.tier[row])]
 
     def rules(self, row: int) -> tuple[str, ...]:
-        bits = int(self.reason_bits[row])
-        return tuple(rule.name for i, rule in enumerate(self.policy.rules) if bits & (1 << i))
+        """The names of the rules that fired on row ``row``, in rule order."""
+        return self.rules_of(int(self.reason_bits[row]))
+
+    def rules_of(self, bits: int) -> tuple[str, ...]:
+        """The names of the rules whose reason bits are set in ``bits``, in rule order."""
+        return tuple(rule.name for i, rule in enumerate(self.policy.rules) if bits >> i & 1)
 
     def reasons(self, row: int) -> tuple[str, ...]:
         """Every reason behind row ``row``'s route, in rule order."""
@@ -72,6 +76,37 @@ class RoutingOutcome:
         if not found and self.tier[row] == 0:
             found.append(self.policy.auto_reason(self.batch, row))
         return tuple(found)
+
+    def all_rules(self) -> list[tuple[str, ...]]:
+        """:meth:`rules` of every row (each combination of rules is spelled out once)."""
+        names: dict[int, tuple[str, ...]] = {}
+        out = []
+        for bits in self.reason_bits.tolist():
+            found = names.get(bits)
+            if found is None:
+                found = names[bits] = self.rules_of(bits)
+            out.append(found)
+        return out
+
+    def all_reasons(self) -> list[tuple[str, ...]]:
+        """:meth:`reasons` of every row, the same texts; only the rules that fired are asked."""
+        rules = self.policy.rules
+        fired: dict[int, list[Rule]] = {}
+        batch, auto_reason = self.batch, self.policy.auto_reason
+        out = []
+        for row, (bits, tier) in enumerate(
+            zip(self.reason_bits.tolist(), self.tier.tolist(), strict=True)
+        ):
+            which = fired.get(bits)
+            if which is None:
+                which = fired[bits] = [rule for i, rule in enumerate(rules) if bits >> i & 1]
+            if which:
+                out.append(tuple([rule.describe(batch, row) for rule in which]))
+            elif tier == 0:
+                out.append((auto_reason(batch, row),))
+            else:
+                out.append(())
+        return out
 
 
 @dataclass

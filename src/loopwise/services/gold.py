@@ -18,12 +18,8 @@ from loopwise.core.payloads import validate_label
 from loopwise.errors import DuplicateExternalId, InvalidInput
 from loopwise.routing.rules import QASampleRule
 from loopwise.services.context import Context, Tx, retry_on_conflict
-from loopwise.services.items import (
-    item_values,
-    prediction_values,
-    prepare_items,
-    score_and_route,
-)
+from loopwise.services.ingest import item_values, prediction_values, score_and_route
+from loopwise.services.items import prepare_items
 from loopwise.services.tasks import task_values
 from loopwise.store import mappers
 from loopwise.store import queue as q

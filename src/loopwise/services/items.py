@@ -5,42 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from loopwise.core.entities import Decision, Item, Prediction, Project
-from loopwise.core.enums import ItemStatus, Priority, Route, Stage
+from loopwise.core.enums import ItemStatus, Route
 from loopwise.core.payloads import (
-    normalize_payload,
-    payload_digest,
+    normalize_with_digest,
     validate_external_id,
     validate_metadata,
 )
 from loopwise.errors import DuplicateExternalId, InvalidInput, InvalidPayload, ItemNotFound
-from loopwise.routing import RoutingBatch, RoutingPolicy
-from loopwise.routing.fields import metadata_columns, referenced_fields
-from loopwise.routing.policy import RoutingOutcome
-from loopwise.scoring import check_probabilities, entropy
+from loopwise.scoring import check_probabilities
 from loopwise.services.context import Context, Tx, retry_on_conflict
-from loopwise.services.resolution import unit_hash
-from loopwise.services.routing import RoutingState, routing_state
-from loopwise.services.tasks import rule_demands, task_values
+from loopwise.services.ingest import Prepared, store_routed
 from loopwise.store import mappers
-from loopwise.store.tables import (
-    DecisionRow,
-    ItemRow,
-    ModelVersionRow,
-    PredictionRow,
-    ReviewTaskRow,
-)
-from loopwise.training.features import model_features
-from loopwise.training.models import model_inputs
-
-CALLER_MODEL = "caller-model"
-"""Who decided an item auto-decided on the caller's own probabilities."""
+from loopwise.store.tables import ItemRow
 
 
 @dataclass(frozen=True)
@@ -74,37 +53,25 @@ class Routed:
     duplicate: bool
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    external_id: str
-    payload: dict[str, Any]
-    digest: str
-    metadata: dict[str, Any]
-    probabilities: tuple[float, ...] | None
-    field: str
-    index: int
-    repeat: bool = False  # the same id and payload appeared earlier in the batch
+_FIELDS = frozenset({"payload", "external_id", "metadata", "probabilities"})
 
 
-def _coerce(raw: Any) -> ItemIn:
+def _fields(raw: Any) -> tuple[Any, Any, Any, Any]:
+    """Payload, external id, metadata and probabilities of one input (an ItemIn, a mapping
+    with a ``payload``, or a bare payload)."""
     if isinstance(raw, ItemIn):
-        return raw
-    if isinstance(raw, Mapping) and "payload" in raw:
-        unknown = sorted(set(raw) - {"payload", "external_id", "metadata", "probabilities"})
-        if unknown:
+        return raw.payload, raw.external_id, raw.metadata, raw.probabilities
+    if (type(raw) is dict or isinstance(raw, Mapping)) and "payload" in raw:
+        if not _FIELDS.issuperset(raw):
+            unknown = sorted(set(raw) - _FIELDS)
             raise InvalidPayload(f"unknown field {unknown[0]!r}", field=unknown[0])
-        return ItemIn(
-            payload=raw["payload"],
-            external_id=raw.get("external_id"),
-            metadata=raw.get("metadata"),
-            probabilities=raw.get("probabilities"),
-        )
-    return ItemIn(payload=raw)
+        return raw["payload"], raw.get("external_id"), raw.get("metadata"), raw.get("probabilities")
+    return raw, None, None, None
 
 
 def prepare_items(
     ctx: Context, project: Project, items: Sequence[Any], *, name: str = "items"
-) -> list[_Prepared]:
+) -> list[Prepared]:
     """Validate a whole batch before anything is written; errors name ``{name}[i].field``.
 
     Returns one entry per input, in order. A repeat of an external id with the same payload is
@@ -117,45 +84,41 @@ def prepare_items(
     limit = ctx.settings.max_batch_items
     if len(items) > limit:
         raise InvalidInput(f"has {len(items)} items; at most {limit} per batch", field=name)
-    prepared: list[_Prepared] = []
-    seen: dict[str, _Prepared] = {}
+    max_bytes = ctx.settings.max_payload_bytes
+    kind, feature_names, n_labels = project.input_kind, project.feature_names, len(project.labels)
+    prepared: list[Prepared] = []
+    seen: dict[str, Prepared] = {}
     for i, raw in enumerate(items):
         base = f"{name}[{i}]"
         try:
-            item = _coerce(raw)
+            payload, external_id, metadata, probabilities = _fields(raw)
         except InvalidPayload as exc:
             raise InvalidPayload(exc.message, field=f"{base}.{exc.field}") from None
-        payload = normalize_payload(
-            item.payload,
-            kind=project.input_kind,
-            feature_names=project.feature_names,
-            max_bytes=ctx.settings.max_payload_bytes,
+        payload, digest = normalize_with_digest(
+            payload,
+            kind=kind,
+            feature_names=feature_names,
+            max_bytes=max_bytes,
             field=f"{base}.payload",
         )
-        metadata = validate_metadata(
-            item.metadata, max_bytes=ctx.settings.max_payload_bytes, field=f"{base}.metadata"
-        )
+        metadata = validate_metadata(metadata, max_bytes=max_bytes, field=f"{base}.metadata")
         external_id = (
             uuid.uuid4().hex
-            if item.external_id is None
-            else validate_external_id(item.external_id, field=f"{base}.external_id")
+            if external_id is None
+            else validate_external_id(external_id, field=f"{base}.external_id")
         )
-        probabilities = None
-        if item.probabilities is not None:
-            if len(item.probabilities) != len(project.labels):
+        if probabilities is not None:
+            if len(probabilities) != n_labels:
                 raise InvalidInput(
-                    f"has {len(item.probabilities)} values; "
-                    f"the project has {len(project.labels)} labels",
+                    f"has {len(probabilities)} values; the project has {n_labels} labels",
                     field=f"{base}.probabilities",
                 )
-            checked = check_probabilities([list(item.probabilities)], field=f"{base}.probabilities")
+            checked = check_probabilities([list(probabilities)], field=f"{base}.probabilities")
             probabilities = tuple(float(p) for p in checked[0])
-        entry = _Prepared(
-            external_id, payload, payload_digest(payload), metadata, probabilities, base, i
-        )
+        entry = Prepared(external_id, payload, digest, metadata, probabilities, base, i)
         earlier = seen.get(external_id)
         if earlier is not None:
-            if earlier.digest != entry.digest:
+            if earlier.digest != digest:
                 raise DuplicateExternalId(
                     f"external id {external_id!r} appears earlier in this batch "
                     "with another payload",
@@ -166,36 +129,6 @@ def prepare_items(
         seen[external_id] = entry
         prepared.append(entry)
     return prepared
-
-
-def _predict(
-    ctx: Context, project: Project, model_row: ModelVersionRow | None, batch: list[_Prepared]
-) -> tuple[npt.NDArray[np.float64] | None, list[int | None]]:
-    """Probabilities for the batch: the caller's where given, the production model's otherwise."""
-    n, k = len(batch), len(project.labels)
-    given = [p.probabilities is not None for p in batch]
-    if all(given):
-        return np.asarray([p.probabilities for p in batch], dtype=np.float64), [None] * n
-    if model_row is None:
-        if any(given):
-            raise InvalidInput(
-                "mixes items with and without probabilities while the project has no model",
-                field="items",
-            )
-        return None, [None] * n
-    model = ctx.models.get(model_row)
-    probs = np.zeros((n, k), dtype=np.float64)
-    versions: list[int | None] = [None] * n
-    todo = [i for i, g in enumerate(given) if not g]
-    probs[todo] = model.predict_proba(
-        model_inputs(project.input_kind, [batch[i].payload for i in todo])
-    )
-    for i in range(n):
-        if given[i]:
-            probs[i] = batch[i].probabilities
-        else:
-            versions[i] = model_row.id
-    return probs, versions
 
 
 @retry_on_conflict
@@ -213,7 +146,7 @@ def submit_items(
         prepared = prepare_items(ctx, project, items)
         unique = [p for p in prepared if not p.repeat]
         existing = tx.repo.items_by_external_id(project.id, [p.external_id for p in unique])
-        fresh: list[_Prepared] = []
+        fresh: list[Prepared] = []
         for entry in unique:
             row = existing.get(entry.external_id)
             if row is None:
@@ -233,231 +166,37 @@ def submit_items(
         ]
 
 
-def _batch(
-    ctx: Context,
-    project: Project,
-    model_row: ModelVersionRow | None,
-    fresh: list[_Prepared],
-    raw: npt.NDArray[np.float64] | None,
-    version_ids: list[int | None],
-    state: RoutingState,
-) -> RoutingBatch:
-    """What the rules see. Loopwise's own predictions are calibrated and checked for being out
-    of distribution; the caller's own probabilities are taken as given, and cannot pass a
-    certified threshold, which was certified for loopwise's model."""
-    n = len(fresh)
-    fields = metadata_columns([p.metadata for p in fresh], referenced_fields(project.routing))
-    keys = np.asarray([unit_hash(project.id, p.external_id, "qa") for p in fresh])
-    if raw is None:
-        return RoutingBatch(project.labels, None, n, fields=fields, keys=keys)
-    ours = [i for i, v in enumerate(version_ids) if v is not None]
-    calibrated = raw.copy()
-    model_conf = raw.max(axis=1)
-    if ours:
-        calibrated[ours] = state.calibrator.transform(raw[ours])
-    if len(ours) < n and project.routing.target_error is not None:
-        model_conf[[i for i, v in enumerate(version_ids) if v is None]] = -np.inf
-    ood_score = ood_threshold = None
-    model = None if model_row is None or not ours else ctx.models.get(model_row)
-    if project.routing.ood is not None and model is not None and model.ood is not None:
-        ood_score = np.full(n, -np.inf)
-        inputs = model_inputs(project.input_kind, [fresh[i].payload for i in ours])
-        ood_score[ours] = model.ood.score(model_features(model, inputs))
-        ood_threshold = float(model.ood.threshold_)
-    return RoutingBatch(
-        project.labels,
-        calibrated,
-        n,
-        raw_confidence=model_conf,
-        fields=fields,
-        ood_score=ood_score,
-        ood_threshold=ood_threshold,
-        keys=keys,
-        predicted_index=np.asarray(raw.argmax(axis=1), dtype=np.int64),
-    )
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A batch predicted and routed, before anything is stored."""
-
-    model_row: ModelVersionRow | None
-    raw: npt.NDArray[np.float64] | None
-    version_ids: list[int | None]
-    state: RoutingState
-    batch: RoutingBatch
-    outcome: RoutingOutcome
-
-
-def score_and_route(ctx: Context, tx: Tx, project: Project, fresh: list[_Prepared]) -> Scored:
-    """Predict (or take the caller's probabilities), calibrate and route a prepared batch."""
-    model_row = tx.repo.production_model(project.id)
-    raw, version_ids = _predict(ctx, project, model_row, fresh)
-    state = routing_state(ctx, tx, project, model_row)
-    batch = _batch(ctx, project, model_row, fresh, raw, version_ids, state)
-    policy = RoutingPolicy.from_config(
-        project.routing, project.labels, certificate=state.certificate
-    )
-    return Scored(model_row, raw, version_ids, state, batch, policy.route(batch))
-
-
-def item_values(
-    project: Project, prepared: _Prepared, status: ItemStatus, now: datetime
-) -> dict[str, Any]:
-    """The columns of a newly accepted item."""
-    return {
-        "project_id": project.id,
-        "external_id": prepared.external_id,
-        "payload": prepared.payload,
-        "payload_sha256": prepared.digest,
-        "meta": prepared.metadata,
-        "status": status.value,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def prediction_values(
-    project: Project, scored: Scored, item_ids: Sequence[int], now: datetime
-) -> list[dict[str, Any]]:
-    """The prediction rows of a scored batch: the model's own probabilities and class, the
-    calibrated confidence, the uncertainty (normalised entropy of the calibrated probabilities),
-    the out-of-distribution score and the calibration used."""
-    batch = scored.batch
-    assert batch.probabilities is not None
-    assert scored.raw is not None
-    uncertainty = entropy(batch.probabilities)
-    return [
-        {
-            "project_id": project.id,
-            "item_id": item_ids[i],
-            "model_version_id": scored.version_ids[i],
-            "probabilities": scored.raw[i].tolist(),
-            "predicted_label": project.labels[int(batch.predicted[i])],
-            "confidence": float(batch.confidence[i]),
-            "uncertainty": float(uncertainty[i]),
-            "ood_score": None
-            if batch.ood_score is None or not np.isfinite(batch.ood_score[i])
-            else float(batch.ood_score[i]),
-            "calibration_id": scored.state.calibration_id if scored.version_ids[i] else None,
-            "created_at": now,
-        }
-        for i in range(len(item_ids))
-    ]
-
-
 def _route_fresh(
-    ctx: Context, tx: Tx, project: Project, fresh: list[_Prepared], actor: str
+    ctx: Context, tx: Tx, project: Project, fresh: list[Prepared], actor: str
 ) -> list[Routed]:
     if not fresh:
         return []
-    scored = score_and_route(ctx, tx, project, fresh)
-    model_row, raw, version_ids, batch = (
-        scored.model_row,
-        scored.raw,
-        scored.version_ids,
-        scored.batch,
-    )
-    outcome = scored.outcome
-    policy = outcome.policy
-    probs = batch.probabilities
-    now = tx.now
-    statuses = [
-        ItemStatus.DECIDED if r is Route.AUTO else ItemStatus.QUEUED for r in outcome.routes
+    stored = store_routed(ctx, tx, project, fresh, actor)
+    return [
+        Routed(
+            item_id=item_id,
+            external_id=p.external_id,
+            status=status,
+            route=route,
+            final_label=label if route is Route.AUTO else None,
+            predicted_label=label,
+            confidence=confidence,
+            reasons=reasons,
+            task_id=task_id,
+            duplicate=False,
+        )
+        for p, item_id, status, route, label, confidence, reasons, task_id in zip(
+            fresh,
+            stored.item_ids,
+            stored.statuses,
+            stored.routes,
+            stored.predicted,
+            stored.confidence,
+            stored.reasons,
+            stored.task_ids,
+            strict=True,
+        )
     ]
-    item_ids = tx.repo.insert_many(
-        ItemRow,
-        [item_values(project, p, status, now) for p, status in zip(fresh, statuses, strict=True)],
-    )
-    predicted: list[str | None] = [None] * len(fresh)
-    conf: list[float | None] = [None] * len(fresh)
-    prediction_ids: list[int | None] = [None] * len(fresh)
-    if probs is not None and raw is not None:
-        # the model's own class; calibration only changes confidence
-        predicted = [project.labels[j] for j in batch.predicted.tolist()]
-        conf = batch.confidence.tolist()
-        prediction_ids = list(
-            tx.repo.insert_many(PredictionRow, prediction_values(project, scored, item_ids, now))
-        )
-    reasons = [outcome.reasons(i) for i in range(len(fresh))]
-    decided_by = [
-        CALLER_MODEL if model_row is None or v is None else f"model:v{model_row.version}"
-        for v in version_ids
-    ]
-    tx.repo.insert_many(
-        DecisionRow,
-        [
-            {
-                "project_id": project.id,
-                "item_id": item_ids[i],
-                "prediction_id": prediction_ids[i],
-                "route": outcome.routes[i].value,
-                "reasons": list(reasons[i]),
-                "rules": list(outcome.rules(i)),
-                "final_label": predicted[i] if outcome.routes[i] is Route.AUTO else None,
-                "decided_by": decided_by[i] if outcome.routes[i] is Route.AUTO else None,
-                "policy_version": policy.version,
-                "created_at": now,
-                "decided_at": now if outcome.routes[i] is Route.AUTO else None,
-            }
-            for i in range(len(fresh))
-        ],
-    )
-    queued = [i for i, r in enumerate(outcome.routes) if r is not Route.AUTO]
-    demands = [rule_demands(project, outcome.rules(i)) for i in queued]
-    task_ids = tx.repo.insert_many(
-        ReviewTaskRow,
-        [
-            task_values(
-                project,
-                item_ids[i],
-                stage=Stage.EXPERT if outcome.routes[i] is Route.EXPERT else Stage.REVIEW,
-                priority=Priority(int(outcome.priority[i])),
-                score=float(outcome.priority_score[i]),
-                now=now,
-                reviews=reviews,
-                tags=tags,
-            )
-            for i, (reviews, tags) in zip(queued, demands, strict=True)
-        ],
-    )
-    task_by_row = dict(zip(queued, task_ids, strict=True))
-    results = []
-    for i, p in enumerate(fresh):
-        route = outcome.routes[i]
-        results.append(
-            Routed(
-                item_id=item_ids[i],
-                external_id=p.external_id,
-                status=statuses[i],
-                route=route,
-                final_label=predicted[i] if route is Route.AUTO else None,
-                predicted_label=predicted[i],
-                confidence=conf[i],
-                reasons=reasons[i],
-                task_id=task_by_row.get(i),
-                duplicate=False,
-            )
-        )
-        tx.audit(
-            actor=actor,
-            action="item.routed",
-            entity_type="item",
-            entity_id=item_ids[i],
-            project_id=project.id,
-            after={
-                "external_id": p.external_id,
-                "route": route.value,
-                "reasons": list(reasons[i]),
-                "predicted_label": predicted[i],
-                "confidence": conf[i],
-                "model_version": None
-                if model_row is None or version_ids[i] is None
-                else model_row.version,
-                "task_id": task_by_row.get(i),
-            },
-        )
-    return results
 
 
 def _describe_existing(tx: Tx, rows: Sequence[ItemRow]) -> list[Routed]:
@@ -466,10 +205,11 @@ def _describe_existing(tx: Tx, rows: Sequence[ItemRow]) -> list[Routed]:
     ids = [r.id for r in rows]
     decisions = tx.repo.decisions_for(ids)
     tasks = tx.repo.open_tasks_for(ids)
+    predictions = tx.repo.latest_predictions(ids)
     out = []
     for row in rows:
         decision = decisions.get(row.id)
-        prediction = tx.repo.latest_prediction(row.id)
+        prediction = predictions.get(row.id)
         task = tasks.get(row.id)
         out.append(
             Routed(

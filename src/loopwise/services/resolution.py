@@ -6,6 +6,10 @@ Shared by review verdicts and imported labels so that both write the same rows t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
 
 from loopwise.core.entities import Project
 from loopwise.core.enums import (
@@ -25,11 +29,20 @@ from loopwise.store.tables import (
     ReviewTaskRow,
 )
 
+FloatArray = npt.NDArray[np.float64]
+
 
 def unit_hash(project_id: int, external_id: str, salt: str) -> float:
     """A stable number in [0, 1) for an item: the same item always lands in the same split."""
     digest = hashlib.sha256(f"{salt}:{project_id}:{external_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def unit_hashes(project_id: int, external_ids: Sequence[str], salt: str) -> FloatArray:
+    """:func:`unit_hash` of many items at once, shape ``(n,)`` (the same numbers)."""
+    prefix = f"{salt}:{project_id}:"
+    tops = b"".join(hashlib.sha256((prefix + e).encode()).digest()[:8] for e in external_ids)
+    return np.ldexp(np.frombuffer(tops, dtype=">u8").astype(np.float64), -64)
 
 
 def split_for(project: Project, external_id: str) -> LabelSplit:

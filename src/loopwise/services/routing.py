@@ -164,20 +164,46 @@ def routing_state(
     ctx: Context, tx: Tx, project: Project, model_row: ModelVersionRow | None
 ) -> RoutingState:
     """The calibration in force for ``model_row``, refitted first when it is missing, made for
-    another policy version, or the verified set has grown enough since."""
+    another policy version, or the verified set has grown enough since.
+
+    Asked on every submit: one query reads the latest calibration's state (not its report)
+    together with the current number of verified labels."""
     if model_row is None:
         return RoutingState(None, calibrator_from_json(None), None)
-    row = latest_calibration(tx, model_row.id)
-    if row is None or row.policy_version != project.routing.version:
-        row = fit_calibration(ctx, tx, project, model_row, "system")
-    else:
-        now = verified_count(tx, project.id)
-        if now - row.verified >= max(10, RECALIBRATE_GROWTH * row.verified):
-            row = fit_calibration(ctx, tx, project, model_row, "system")
-    certificate = (
-        certificate_from_json(row.certificate) if project.routing.target_error is not None else None
+    verified = (
+        select(func.count())
+        .select_from(LabelRow)
+        .where(LabelRow.project_id == project.id, LabelRow.split == LabelSplit.HOLDOUT.value)
+        .scalar_subquery()
+        .label("verified_now")
     )
-    return RoutingState(row.id, calibrator_from_json(row.state), certificate)
+    latest = tx.session.execute(
+        select(
+            CalibrationRow.id,
+            CalibrationRow.policy_version,
+            CalibrationRow.verified,
+            CalibrationRow.state,
+            CalibrationRow.certificate,
+            verified,
+        )
+        .where(CalibrationRow.model_version_id == model_row.id)
+        .order_by(CalibrationRow.id.desc())
+        .limit(1)
+    ).first()
+    if (
+        latest is None
+        or latest.policy_version != project.routing.version
+        or latest.verified_now - latest.verified >= max(10, RECALIBRATE_GROWTH * latest.verified)
+    ):
+        row = fit_calibration(ctx, tx, project, model_row, "system")
+        calibration_id, state, certificate = row.id, row.state, row.certificate
+    else:
+        calibration_id, state, certificate = latest.id, latest.state, latest.certificate
+    return RoutingState(
+        calibration_id,
+        calibrator_from_json(state),
+        certificate_from_json(certificate) if project.routing.target_error is not None else None,
+    )
 
 
 @retry_on_conflict

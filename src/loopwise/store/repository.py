@@ -3,14 +3,16 @@ the service that owns the transaction does, once, together with its audit events
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import ARRAY, String, any_, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from loopwise.core.enums import ModelStage, TaskStatus
 from loopwise.errors import ProjectNotFound
+from loopwise.store import bulk
 from loopwise.store.tables import (
     AuditEventRow,
     DecisionRow,
@@ -54,25 +56,50 @@ class Repository:
     def items_by_external_id(
         self, project_id: int, external_ids: Sequence[str]
     ) -> dict[str, ItemRow]:
+        """The project's items with these external ids (absent ones are left out).
+
+        The ids go to the database as one parameter, not one each (a batch has thousands):
+        an array on PostgreSQL (``= ANY``), a JSON array on SQLite (``json_each``); other
+        databases get ``IN`` lists of 900.
+        """
+        if not external_ids:
+            return {}
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            ids = bindparam("ids", list(external_ids), type_=ARRAY(String))
+            chunks = [ItemRow.external_id == any_(ids)]
+        elif dialect == "sqlite":
+            each = func.json_each(json.dumps(list(external_ids))).table_valued("value")
+            chunks = [ItemRow.external_id.in_(select(each.c.value))]
+        else:
+            chunks = [
+                ItemRow.external_id.in_(external_ids[start : start + 900])
+                for start in range(0, len(external_ids), 900)
+            ]
         found: dict[str, ItemRow] = {}
-        for start in range(0, len(external_ids), 900):
-            chunk = external_ids[start : start + 900]
+        for where in chunks:
             rows = self.session.scalars(
-                select(ItemRow).where(
-                    ItemRow.project_id == project_id, ItemRow.external_id.in_(chunk)
-                )
+                select(ItemRow).where(ItemRow.project_id == project_id, where)
             )
             found.update((row.external_id, row) for row in rows)
         return found
 
-    def insert_many(self, table: type[Any], rows: Sequence[dict[str, Any]]) -> list[int]:
-        """Bulk INSERT ... RETURNING id, ids in the order of ``rows``."""
+    def reserve_ids(self, counts: Mapping[type[Any], int]) -> dict[type[Any], list[int]] | None:
+        """Ids for rows about to be inserted into several tables (``{table: how many}``), in
+        one query; ``None`` when this database numbers rows as they are inserted. Rows given to
+        :meth:`insert_many` with their ``id`` keep it."""
+        return bulk.reserve_ids(self.session.connection(), counts)
+
+    def insert_many(self, table: type[Any], rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Insert ``rows`` (values by attribute name) into ``table``; their new ids, in order.
+
+        For batches: ids are reserved up front and the rows sent in one go (``COPY`` on
+        PostgreSQL), see :mod:`loopwise.store.bulk`. Rows are not added to the session.
+        """
         if not rows:
             return []
-        result = self.session.scalars(
-            insert(table).returning(table.id, sort_by_parameter_order=True), list(rows)
-        )
-        return list(result)
+        self.session.flush()
+        return bulk.insert_rows(self.session.connection(), table, rows)
 
     def item_status_counts(self, project_id: int) -> dict[str, int]:
         rows = self.session.execute(
@@ -90,6 +117,15 @@ class Repository:
             .order_by(PredictionRow.id.desc())
             .limit(1)
         )
+
+    def latest_predictions(self, item_ids: Sequence[int]) -> dict[int, PredictionRow]:
+        """:meth:`latest_prediction` of many items in one query (items without one left out)."""
+        rows = self.session.scalars(
+            select(PredictionRow)
+            .where(PredictionRow.item_id.in_(item_ids))
+            .order_by(PredictionRow.id)
+        )
+        return {row.item_id: row for row in rows}
 
     def decision_for(self, item_id: int) -> DecisionRow | None:
         return self.session.scalar(select(DecisionRow).where(DecisionRow.item_id == item_id))
@@ -180,10 +216,12 @@ class Repository:
         return int(latest or 0) + 1
 
     # -- audit --------------------------------------------------------------------------------
-    def audit_many(self, events: Iterable[dict[str, Any]]) -> None:
+    def audit_many(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Append audit events (the columns of ``AuditEventRow`` by name), in one go."""
         rows = list(events)
         if rows:
-            self.session.execute(insert(AuditEventRow), rows)
+            self.session.flush()
+            bulk.insert_rows(self.session.connection(), AuditEventRow, rows, with_ids=False)
 
     def audit_events(
         self,

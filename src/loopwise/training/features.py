@@ -8,10 +8,14 @@ is then visibly unlike the training data.
 
 from __future__ import annotations
 
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import normalize
 
 from loopwise.errors import InvalidInput
 from loopwise.training.models import ModelInput, TrainedModel
@@ -44,7 +48,13 @@ def model_features(model: TrainedModel, inputs: ModelInput) -> Any:
         return np.zeros((0, 0), dtype=np.float64)
     estimator = model.estimator
     if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
-        features = estimator[:-1].transform(inputs)
+        first = estimator.steps[0][1]
+        if type(first) is TfidfVectorizer and isinstance(inputs, list):
+            features = tfidf_features(first, inputs)
+            if len(estimator.steps) > 2:
+                features = estimator[1:-1].transform(features)
+        else:
+            features = estimator[:-1].transform(inputs)
         return features if hasattr(features, "tocsr") else np.asarray(features, dtype=np.float64)
     try:
         return np.asarray(inputs, dtype=np.float64)
@@ -53,3 +63,44 @@ def model_features(model: TrainedModel, inputs: ModelInput) -> Any:
             f"{model.algorithm!r} takes its inputs whole; they are not numbers to compare",
             field="inputs",
         ) from None
+
+
+def tfidf_features(vectoriser: TfidfVectorizer, documents: list[str]) -> Any:
+    """``vectoriser.transform(documents)``, the same matrix, with the terms counted in bulk.
+
+    scikit-learn counts each document's terms in a Python loop, a third of the time of
+    vectorising a batch; here every document is analysed by the vectoriser's own analyser and
+    the terms are looked up in its vocabulary at once, then weighted (sublinear tf, idf) and
+    normalised as ``TfidfTransformer`` does, through public attributes only. Vectorisers whose
+    ``dtype`` is not a float are left to scikit-learn.
+    """
+    dtype = np.dtype(vectoriser.dtype)
+    if dtype not in (np.float64, np.float32):
+        return vectoriser.transform(documents)
+    vocabulary: dict[str, int] = vectoriser.vocabulary_
+    analyse = vectoriser.build_analyzer()
+    terms = [analyse(document) for document in documents]
+    lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+    found = np.fromiter(
+        map(vocabulary.get, chain.from_iterable(terms), repeat(-1)),
+        dtype=np.int64,
+        count=int(lengths.sum()),
+    )
+    rows = np.repeat(np.arange(len(documents)), lengths)
+    known = found >= 0
+    counts = sparse.csr_matrix(
+        (np.ones(int(known.sum()), dtype=dtype), (rows[known], found[known])),
+        shape=(len(documents), len(vocabulary)),
+    )
+    counts.sum_duplicates()  # term counts, indices sorted: what scikit-learn builds
+    if vectoriser.binary:
+        counts.data.fill(1)
+    if vectoriser.sublinear_tf:
+        np.log(counts.data, counts.data)
+        counts.data += 1.0
+    idf = getattr(vectoriser, "idf_", None) if vectoriser.use_idf else None
+    if idf is not None:
+        counts.data *= idf[counts.indices]
+    if vectoriser.norm is not None:
+        counts = normalize(counts, norm=vectoriser.norm, copy=False)
+    return counts

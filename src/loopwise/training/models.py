@@ -5,12 +5,14 @@ Any scikit-learn classifier with ``predict_proba`` fits: register a factory in `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import sklearn
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -60,6 +62,15 @@ def default_algorithm(kind: InputKind) -> str:
     return "tfidf_logreg" if kind is InputKind.TEXT else "logreg"
 
 
+@contextmanager
+def validated_inputs() -> Iterator[None]:
+    """Run scikit-learn on inputs loopwise has validated already (finite numbers, known
+    shapes): its per-call checks (parameter validation, NaN scans) are skipped, which is most
+    of the time of predicting a single item. Thread-local, like scikit-learn's configuration."""
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        yield
+
+
 def model_inputs(kind: InputKind, payloads: Sequence[dict[str, Any]]) -> ModelInput:
     """Turn stored canonical payloads into what the estimator takes."""
     if kind is InputKind.TEXT:
@@ -84,13 +95,27 @@ class TrainedModel:
 
     def predict_proba(self, inputs: ModelInput) -> npt.NDArray[np.float64]:
         """Return probabilities of shape ``(n, len(labels))``, rows summing to 1."""
-        n = len(inputs)
-        out = np.zeros((n, len(self.labels)), dtype=np.float64)
-        if n == 0:
-            return out
-        raw = np.asarray(self.estimator.predict_proba(inputs), dtype=np.float64)
+        if len(inputs) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float64)
+        return self._aligned(self.estimator.predict_proba(inputs))
+
+    def predict_proba_features(self, features: Any) -> npt.NDArray[np.float64]:
+        """Like :meth:`predict_proba`, from the features
+        :func:`~loopwise.training.features.model_features` computed for the inputs: a pipeline's
+        transforms are not run again (callers that also score features for novelty compute
+        them once)."""
+        if features.shape[0] == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float64)
+        estimator = self.estimator
+        if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+            estimator = estimator[-1]
+        return self._aligned(estimator.predict_proba(features))
+
+    def _aligned(self, raw: Any) -> npt.NDArray[np.float64]:
+        """The estimator's columns (its ``classes_``) moved to the project's label order."""
+        out = np.zeros((raw.shape[0], len(self.labels)), dtype=np.float64)
         columns = [self.labels.index(str(c)) for c in self.estimator.classes_]
-        out[:, columns] = raw
+        out[:, columns] = np.asarray(raw, dtype=np.float64)
         return out
 
 

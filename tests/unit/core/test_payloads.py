@@ -16,6 +16,7 @@ from loopwise.core.payloads import (
     MAX_EXTERNAL_ID_LENGTH,
     canonical_json,
     normalize_payload,
+    normalize_with_digest,
     payload_digest,
     validate_external_id,
     validate_label,
@@ -333,3 +334,28 @@ class TestLabels:
             validate_label_set(labels)
         assert info.value.field == field
         assert message in info.value.message
+
+
+class TestNormalizeWithDigest:
+    @pytest.mark.parametrize(
+        ("kind", "payload"),
+        [
+            (InputKind.TEXT, "héllo"),
+            (InputKind.TEXT, {"text": "a\tb"}),
+            (InputKind.TABULAR, {"features": {"y": 2, "x": 1.5}}),
+        ],
+    )
+    def test_is_the_canonical_payload_and_its_digest(self, kind: InputKind, payload: Any) -> None:
+        names = ("x", "y")
+        expected = normalize_payload(payload, kind=kind, feature_names=names, max_bytes=BIG)
+        assert normalize_with_digest(payload, kind=kind, feature_names=names, max_bytes=BIG) == (
+            expected,
+            payload_digest(expected),
+        )
+
+    def test_refuses_what_normalize_refuses(self) -> None:
+        with pytest.raises(InvalidPayload) as info:
+            normalize_with_digest(
+                "x" * 50, kind=InputKind.TEXT, feature_names=(), max_bytes=20, field="items[2]"
+            )
+        assert info.value.field == "items[2]"

@@ -206,3 +206,33 @@ def test_rendering_every_rows_reasons_scans_the_batch_a_bounded_number_of_times(
     reasons = [outcome.reasons(i) for i in range(n)]
     assert all(len(r) == 1 for r in reasons)
     assert len(probs.scans) <= 3, f"{len(probs.scans)} full scans of a {n}-row batch"
+
+
+def test_reasons_and_rules_of_every_row_at_once_are_those_of_each_row() -> None:
+    rng = np.random.default_rng(11)
+    n = 3000
+    probs: npt.NDArray[np.float64] = rng.dirichlet(np.full(3, 0.7), size=n)
+    config = RoutingConfig.model_validate(
+        {
+            "auto_threshold": 0.8,
+            "expert_threshold": 0.4,
+            "class_thresholds": {"b": 0.9},
+            "always_review": ["c"],
+            "qa_sample": 0.1,
+            "rules": [{"name": "big", "when": "amount > 500", "priority": "high"}],
+        }
+    )
+    batch = RoutingBatch(
+        ("a", "b", "c"),
+        probs,
+        n,
+        fields={"amount": rng.uniform(0, 1000, size=n)},
+        ood_score=rng.uniform(0, 1, size=n),
+        ood_threshold=0.9,
+        keys=rng.uniform(0, 1, size=n),
+    )
+    outcome = RoutingPolicy.from_config(config, ("a", "b", "c")).route(batch)
+
+    assert outcome.all_reasons() == [outcome.reasons(i) for i in range(n)]
+    assert outcome.all_rules() == [outcome.rules(i) for i in range(n)]
+    assert len({len(r) for r in outcome.all_rules()}) >= 3, "rows should fire several rules"

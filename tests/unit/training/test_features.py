@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from loopwise.core.enums import InputKind
 from loopwise.errors import InvalidInput
 from loopwise.training import TrainedModel, fit_model, model_features
+from loopwise.training.features import tfidf_features
 from loopwise.training.models import ModelInput
 from tests.factories import HAM, SPAM
 
@@ -106,3 +110,61 @@ def test_no_inputs_give_an_empty_matrix(kind: InputKind) -> None:
         empty = np.zeros((0, 0))
     features = model_features(model, empty)
     assert features.shape == (0, 0)
+
+
+class TestProbabilitiesFromFeatures:
+    """What routing uses to compute features once for both the classifier and OOD scores."""
+
+    def test_text_model_gives_the_same_probabilities(self) -> None:
+        model = text_model()
+        texts = ["Call now to claim your free prize", "Ok lar", "see you at home"]
+        features = model_features(model, texts)
+        assert np.array_equal(model.predict_proba_features(features), model.predict_proba(texts))
+
+    @pytest.mark.parametrize("algorithm", ["logreg", "gradient_boosting"])
+    def test_tabular_models_give_the_same_probabilities(self, algorithm: str) -> None:
+        x, y = table(seed=3)
+        model = fit_model(algorithm, InputKind.TABULAR, x, y, ("spam", "other", "ham"))
+        features = model_features(model, x[:7])
+        probs = model.predict_proba_features(features)
+        assert np.array_equal(probs, model.predict_proba(x[:7]))
+        assert probs[:, 1].tolist() == [0.0] * 7, "a label the model never saw has probability 0"
+
+    def test_no_rows_give_no_probabilities(self) -> None:
+        model = text_model()
+        assert model.predict_proba_features(model_features(model, [])).shape == (0, 2)
+
+
+VECTORISERS = {
+    "the default model's": {
+        "sublinear_tf": True,
+        "ngram_range": (1, 2),
+        "min_df": 1,
+        "strip_accents": "unicode",
+    },
+    "binary, l1, no idf": {"binary": True, "norm": "l1", "use_idf": False},
+    "stop words, no norm": {"stop_words": "english", "norm": None, "smooth_idf": False},
+    "characters": {"analyzer": "char_wb", "ngram_range": (2, 4)},
+    "float32": {"dtype": np.float32},
+}
+
+
+@pytest.mark.parametrize("params", VECTORISERS.values(), ids=list(VECTORISERS))
+def test_tfidf_features_are_scikit_learns_matrix(params: dict[str, Any]) -> None:
+    vectoriser = TfidfVectorizer(**params).fit(HAM + SPAM)
+    documents = [
+        *HAM,
+        *SPAM,
+        "",
+        "zzz qqq xyzzy",  # no known term: an empty row
+        "FREE free FrEe prize prize call call call now",
+        "Café crème, naïve résumé — Ünïcödé ✓ 日本語 テキスト",
+        "\tcall\nnow\r\n0800 123 456 !!",
+    ]
+    expected = vectoriser.transform(documents)
+    found = tfidf_features(vectoriser, documents)
+    assert found.shape == expected.shape
+    assert found.dtype == expected.dtype
+    assert np.array_equal(found.indptr, expected.indptr)
+    assert np.array_equal(found.indices, expected.indices)
+    assert np.array_equal(found.data, expected.data)  # bit for bit, not approximately
