@@ -24,18 +24,20 @@ FAILED = "failed"
 def enqueue(session: Session, audit: Sequence[Mapping[str, Any]], now: datetime) -> int:
     """Add an outbox message per webhook for every webhook event these audit events announce;
     returns how many. Costs nothing when no audit event can produce one."""
-    if not any(e["action"] in SOURCES and e["project_id"] is not None for e in audit):
+    projects = {
+        e["project_id"] for e in audit if e["action"] in SOURCES and e["project_id"] is not None
+    }
+    if not projects:
         return 0
-    events = webhook_events(audit)
-    if not events:
-        return 0
-    projects = {e.project_id for e in events}
     hooks = session.execute(
         select(WebhookRow.id, WebhookRow.project_id, WebhookRow.events).where(
             WebhookRow.project_id.in_(projects), WebhookRow.active.is_(True)
         )
     ).all()
-    if not hooks:
+    if not hooks:  # the usual case: nothing to build (a bulk submit has 1,000s of events)
+        return 0
+    events = webhook_events(audit)
+    if not events:
         return 0
     names = dict(
         session.execute(
