@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from loopwise.store.repository import Repository
 from loopwise.store.tables import ModelVersionRow
 from loopwise.training.models import TrainedModel
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 RETRIES = 3
@@ -151,7 +153,10 @@ class Context:
                 tx.repo.audit_many(tx.events)
         if tx.events:
             for observe in self.observers:
-                observe(tx.events)
+                try:
+                    observe(tx.events)
+                except Exception:  # the change is committed: an observer must not undo that
+                    log.exception("observer %r failed after a commit", observe)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

@@ -30,7 +30,9 @@ from loopwise.webhooks.events import EVENT_TYPES
 from loopwise.webhooks.signing import generate_secret, parse_secret
 
 log = logging.getLogger(__name__)
-LOCK_FOR = timedelta(seconds=60)
+LOCK_FOR = timedelta(seconds=120)
+"""How long a claimed message is held; a round (``limit`` / ``threads`` waves of at most the
+HTTP timeout) must finish well within it, or another worker could send it a second time."""
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,7 @@ def _outcome(job: _Job, result: DeliveryResult, now: datetime, jitter: float) ->
     return values
 
 
-def deliver_due(ctx: Context, client: httpx.Client, *, limit: int = 50, threads: int = 4) -> int:
+def deliver_due(ctx: Context, client: httpx.Client, *, limit: int = 16, threads: int = 4) -> int:
     """Send every due message once (up to ``limit``); returns how many were attempted.
 
     Messages are claimed and locked in one short transaction, sent outside any transaction

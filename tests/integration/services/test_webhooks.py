@@ -231,3 +231,18 @@ class TestDelivery:
             lw.ctx.observers.remove(worker.observe)
         assert len(receiver.requests) == 1
         assert json.loads(receiver.requests[0][1])["type"] == "decision.made"
+
+
+def test_a_failing_observer_does_not_fail_a_committed_use_case(
+    lw: Loopwise, project: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(events: list[dict[str, Any]]) -> None:
+        raise RuntimeError("metrics backend down")
+
+    lw.ctx.observers.append(broken)
+    try:
+        routed = lw.submit(project, [{"external_id": "o-1", "payload": SPAM[1]}])
+    finally:
+        lw.ctx.observers.remove(broken)
+    assert lw.item(project, "o-1").item.id == routed[0].item_id
+    assert "observer" in caplog.text
