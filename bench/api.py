@@ -1087,7 +1087,12 @@ def bench_backend(
             accepted += sum(t["accepted"] for t in topped.values())
             client_tasks = [x for r in reviews.values() for x in r.pop("_tasks")]
             checks = bench_queue.verify(settings, accepted, client_tasks)
-    zero = reviews.get("think_0") or next(iter(reviews.values()))
+    nan: dict[str, Any] = dict.fromkeys(
+        ("claim_submit_p99_ms", "claim_p50_ms", "claim_p99_ms", "verdict_p50_ms"), math.nan
+    )
+    nan |= {"verdict_p99_ms": math.nan, "reviews_per_s": math.nan, "think_ms": math.nan}
+    nan |= {"reviewers": 0, "cpu": {"client_cpu_share": math.nan}}
+    zero = reviews.get("think_0") or next(iter(reviews.values()), nan)  # none: --think-ms ""
     bulk = {size: ingest["bulk"][size]["items_per_s"] for size in ingest["bulk"]}
     bulk["1"] = ingest["single"]["items_per_s"]
     errors = sum(sum(r["errors"].values()) for r in ingest["bulk"].values())
@@ -1278,6 +1283,17 @@ def cpu_table(results: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+def no_nan(value: Any) -> Any:
+    """``value`` with NaN (a figure that could not be measured) as ``null``: strict JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [no_nan(v) for v in value]
+    return value
+
+
 def git_facts() -> dict[str, str | None]:
     """The commit and how far ``src/`` differs from it (read-only git commands)."""
 
@@ -1425,7 +1441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         payload["seconds"] = time.perf_counter() - started
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(no_nan(payload), indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {args.json}")
     for problem in problems:
         console.print(f"[red]FAILED[/]: {problem}", highlight=False)
