@@ -1,7 +1,8 @@
 """Review-queue benchmark: concurrent reviewers claiming and answering on a large queue.
 
 Run ``.venv/bin/python bench/queue.py [--backend postgres|sqlite|both] [--pending 100000]
-[--reviewers-pg 32] [--reviewers-sqlite 8] [--seconds 30] [--think-ms 0] [--json PATH]``.
+[--reviewers-pg 32] [--reviewers-sqlite 8] [--seconds 30] [--think-ms 1000] [--no-saturated]
+[--json PATH]``.
 
 Protocol
 --------
@@ -20,9 +21,12 @@ Protocol
    ``--no-analyze`` measures that). SQLite is used as loopwise leaves it (no ``ANALYZE``).
 2. **Baseline, same run.** One reviewer (its own process) runs the loop below for
    ``--baseline-seconds`` with nobody else on the queue: the claim latency without contention.
-3. **Contended run.** ``--reviewers-pg`` (PostgreSQL) or ``--reviewers-sqlite`` (SQLite)
+3. **Contended runs.** ``--reviewers-pg`` (PostgreSQL) or ``--reviewers-sqlite`` (SQLite)
    reviewers, each an OS process with its own ``Loopwise`` (engine, pool), all members of the
-   project, start together (a barrier) and loop for ``--seconds``: ``claim_next`` (timed:
+   project, each first claims and approves ``5`` tasks untimed (every process compiles its
+   statements once, as a server worker does; then ``gc.freeze()``, as ``loopwise serve`` does
+   after start-up), then they start together (a barrier) and loop for ``--seconds``:
+   ``claim_next`` (timed:
    the claim latency), wait ``--think-ms`` (the person reading the item: uniform from half to
    one and a half times it; with a think time each reviewer's first claim also waits a random
    part of one, as in the steady state, instead of all 32 claiming at the same instant), then
@@ -35,7 +39,14 @@ Protocol
    is read from ``/proc/stat``; ``reviewer_cpu_ms_per_pair`` is the reviewer processes' own CPU,
    ``postgres_cpu_ms_per_pair`` that of every ``postgres`` process (``/proc/<pid>/stat``), and
    ``other_load`` the share of the machine busy with neither during the run (on SQLite,
-   PostgreSQL's CPU counts as other work).
+   PostgreSQL's CPU counts as other work). Two such runs: **paced**, reviewers who read each
+   task for ``--think-ms`` (default 1 s: 3,600 verdicts an hour each, well above the 1,000 an
+   hour of a fast reviewer on binary tasks), whose figures are the top-level ones; then
+   **saturated** (``saturated`` in the JSON, unless ``--no-saturated``), the same reviewers
+   claiming again the moment they answer. On 2 cores the saturated run measures the CPU the
+   32 reviewer processes and their 32 database backends queue for (the claim latency is the
+   number of reviewers over the pairs per second, times the claim's share of a pair), not
+   what a reviewer waits for at work.
 4. **Checks, from the database** (``review_task``, ``review``, ``item``, ``audit_event``), over
    both runs. ``double_assignments`` is the sum of: tasks with more answering reviews
    (approve / reject / correct) than ``required_reviews``; (item, reviewer) pairs reviewed twice;
@@ -73,6 +84,7 @@ os.environ["MKL_NUM_THREADS"] = "1"
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import multiprocessing as mp
@@ -234,6 +246,8 @@ class WorkerArgs:
     think_ms: float
     correct_share: float
     seed: int
+    warmup: int = 5
+    gc_freeze: bool = True
 
 
 def reviewer_loop(lw: Loopwise, args: WorkerArgs, deadline: float) -> dict[str, Any]:
@@ -287,6 +301,20 @@ def reviewer_loop(lw: Loopwise, args: WorkerArgs, deadline: float) -> dict[str, 
     }
 
 
+def warm_up(lw: Loopwise, args: WorkerArgs) -> list[int]:
+    """Claim and approve ``args.warmup`` tasks before the clock starts (untimed): a reviewer
+    process, like a server worker, compiles each statement once and then reuses it, so the
+    figures are of the steady state, not of the first calls; the tasks, for the checks."""
+    done = []
+    for _ in range(args.warmup):
+        entry = lw.claim_next(PROJECT, args.name)
+        if entry is None:
+            break
+        lw.submit_verdict(PROJECT, entry.task.id, args.name, "approve")
+        done.append(entry.task.id)
+    return done
+
+
 def worker(args: WorkerArgs, barrier: Any, results: Any, measured: Any) -> None:
     """One reviewer process: its own ``Loopwise``, warmed up, then the loop after the barrier;
     its connections stay open until the CPU of their PostgreSQL backends was read
@@ -295,6 +323,10 @@ def worker(args: WorkerArgs, barrier: Any, results: Any, measured: Any) -> None:
         lw = Loopwise(args.settings, migrate=False)
         lw.reviewer(args.name)  # opens a pooled connection before the clock starts
         lw.queue(PROJECT, limit=1)
+        warm = warm_up(lw, args)
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()
     except BaseException:
         barrier.abort()
         results.put({"name": args.name, "fatal": traceback.format_exc()})
@@ -303,7 +335,7 @@ def worker(args: WorkerArgs, barrier: Any, results: Any, measured: Any) -> None:
         barrier.wait()
         started = time.monotonic()
         out = reviewer_loop(lw, args, started + args.seconds)
-        out |= {"started": started, "ended": time.monotonic()}
+        out |= {"started": started, "ended": time.monotonic(), "warm_tasks": warm}
         results.put(out)
     except BaseException:
         results.put({"name": args.name, "fatal": traceback.format_exc()})
@@ -481,7 +513,7 @@ def run_reviewers(
         elapsed=max(o["ended"] for o in outs) - min(o["started"] for o in outs),
         claims_ms=[x for o in outs for x in o["claims_ms"]],
         submits_ms=[x for o in outs for x in o["submits_ms"]],
-        tasks=[(o["name"], t) for o in outs for t in o["tasks"]],
+        tasks=[(o["name"], t) for o in outs for t in [*o["warm_tasks"], *o["tasks"]]],
         empty=sum(o["empty"] for o in outs),
         errors=dict(errors),
         cpu_busy=busy_between(before, after),
@@ -834,7 +866,22 @@ def bench_backend(
             method,
             args.wait_idle,
         )
-        checks = verify(settings, seeded.accepted, baseline.tasks + run.tasks)
+        tasks = baseline.tasks + run.tasks
+        stress = None
+        if args.think_ms and not args.no_saturated:
+            pending_saturated = before_run(settings, analyze)
+            stress = run_reviewers(
+                settings,
+                names,
+                args.seconds,
+                0.0,
+                args.correct_share,
+                args.seed + 2,
+                method,
+                args.wait_idle,
+            )
+            tasks += stress.tasks
+        checks = verify(settings, seeded.accepted, tasks)
         if args.profile_claims:
             profile(settings, prof, args.profile_claims, console)
     figures = run.summary()
@@ -879,7 +926,18 @@ def bench_backend(
         },
         "baseline_single_reviewer": {**base, "seconds": args.baseline_seconds},
     }
-    errors = run.errors | baseline.errors
+    if stress is not None:
+        saturated = stress.summary()
+        result["saturated"] = {
+            "reviewers": n,
+            "pending": pending_saturated,
+            **{k: saturated[k] for k in REQUIRED_KEYS[2:5]},
+            "double_assignments": checks.double_assignments,
+            "lost": checks.lost,
+            **{k: v for k, v in saturated.items() if k not in REQUIRED_KEYS},
+            "seconds": args.seconds,
+        }
+    errors = run.errors | baseline.errors | ({} if stress is None else stress.errors)
     for message, count in errors.items():
         console.print(f"[red]error x{count}[/]: {message}", markup=True, highlight=False)
     unseen = checks.audit_claims != checks.client_claims
@@ -920,14 +978,18 @@ def results_table(results: dict[str, dict[str, Any]]) -> Table:
     ):
         table.add_column(header, justify="left" if header in ("backend", "run") else "right")
     for backend, r in results.items():
-        for label, row in (("contended", r), ("baseline", r["baseline_single_reviewer"])):
+        runs = [("paced" if r["think_ms"] else "contended", r)]
+        if "saturated" in r:
+            runs.append(("saturated", r["saturated"]))
+        runs.append(("baseline", r["baseline_single_reviewer"]))
+        for label, row in runs:
             busy, others = row.get("cpu_busy"), row.get("other_load")
             table.add_row(
-                backend if label == "contended" else "",
+                backend if row is r else "",
                 label,
                 str(row["reviewers"]),
                 fmt(row["think_ms"], ".0f"),
-                f"{r['pending_at_start' if label == 'contended' else 'pending']:,}",
+                f"{r['pending_at_start'] if row is r else row['pending']:,}",
                 fmt(row["claims_per_s"]),
                 fmt(row["p50_claim_ms"]),
                 fmt(row["p90_claim_ms"]),
@@ -939,8 +1001,8 @@ def results_table(results: dict[str, dict[str, Any]]) -> Table:
                 "-" if others is None else f"{others:.0%}",
                 fmt(row["reviewer_cpu_ms_per_pair"]),
                 fmt(row["postgres_cpu_ms_per_pair"]),
-                str(r["double_assignments"]) if label == "contended" else "",
-                str(r["lost"]) if label == "contended" else "",
+                str(r["double_assignments"]) if row is r else "",
+                str(r["lost"]) if row is r else "",
                 end_section=label == "baseline",
             )
     return table
@@ -955,7 +1017,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reviewers-sqlite", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--baseline-seconds", type=float, default=10.0)
-    parser.add_argument("--think-ms", type=float, default=0.0, help="mean; uniform 0.5x-1.5x")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=1000.0,
+        help="the reviewers' mean time on a task (uniform 0.5x-1.5x); 0: claim again at once",
+    )
+    parser.add_argument(
+        "--no-saturated",
+        action="store_true",
+        help="skip the second run with no think time (reported under 'saturated')",
+    )
     parser.add_argument("--correct-share", type=float, default=0.1)
     parser.add_argument("--profile-claims", type=int, default=0, metavar="N")
     parser.add_argument("--seed", type=int, default=0)
@@ -1000,11 +1072,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{base['claims_per_s']:.1f} pairs/s); double assignments {r['double_assignments']}, "
             f"lost {r['lost']}; seeding {r['seed_seconds']:.1f} s"
         )
+        if "saturated" in r:
+            sat = r["saturated"]
+            console.print(
+                f"{backend}: saturated (no think time): {sat['claims_per_s']:.1f} pairs/s, claim "
+                f"p50 {sat['p50_claim_ms']:.1f} ms, p99 {sat['p99_claim_ms']:.1f} ms"
+            )
         if backend == "postgres":
             met = r["p99_claim_ms"] < TARGET_P99_MS
             console.print(
                 f"postgres: target p99 claim < {TARGET_P99_MS:.0f} ms with "
-                f"{r['pending']:,} pending {'met' if met else '[red]NOT met[/]'}"
+                f"{r['pending']:,} pending, reviewers thinking {r['think_ms']:.0f} ms on average: "
+                f"{'met' if met else '[red]NOT met[/]'}"
             )
     console.print(f"total {time.perf_counter() - started:.1f} s")
     if args.json is not None:

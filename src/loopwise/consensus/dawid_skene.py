@@ -118,9 +118,20 @@ class DawidSkene(Aggregator):
         n_classes: int,
     ) -> tuple[FloatArray, FloatArray]:
         priors = normalise_rows(posteriors[answered].sum(axis=0) + self.smoothing)
-        counts = np.full((n_workers, n_classes, n_classes), self.smoothing)
-        np.add.at(counts, (workers, labels), posteriors[tasks])  # [w, answer, truth]
-        return priors, normalise_rows(counts.transpose(0, 2, 1))
+        # counts[w, truth, answer], one weighted bincount per true class (np.add.at, the
+        # obvious spelling, is about ten times slower, and this runs for every settled task).
+        cell = workers * n_classes + labels
+        weights = posteriors[tasks]
+        counts = np.stack(
+            [
+                np.bincount(cell, weights=weights[:, c], minlength=n_workers * n_classes).reshape(
+                    n_workers, n_classes
+                )
+                for c in range(n_classes)
+            ],
+            axis=1,
+        )
+        return priors, normalise_rows(np.asarray(counts + self.smoothing, dtype=np.float64))
 
     @staticmethod
     def _e_step(
@@ -132,8 +143,14 @@ class DawidSkene(Aggregator):
         n_tasks: int,
     ) -> FloatArray:
         log_errors = np.log(np.clip(errors, EPS, 1.0))
-        log_post = np.tile(np.log(np.clip(priors, EPS, 1.0)), (n_tasks, 1))
-        np.add.at(log_post, tasks, log_errors[workers, :, labels])
+        per_answer = log_errors[workers, :, labels]  # (n_answers, n_classes)
+        log_post = np.stack(
+            [
+                np.bincount(tasks, weights=per_answer[:, c], minlength=n_tasks)
+                for c in range(per_answer.shape[1])
+            ],
+            axis=1,
+        ) + np.log(np.clip(priors, EPS, 1.0))
         log_post -= log_post.max(axis=1, keepdims=True)
         return normalise_rows(np.exp(log_post))
 

@@ -16,11 +16,31 @@ from dataclasses import dataclass
 import numpy as np
 
 from loopwise.consensus.base import FloatArray
-from loopwise.consensus.dawid_skene import DawidSkene
+from loopwise.consensus.dawid_skene import EPS, DawidSkene
 from loopwise.consensus.majority_vote import MajorityVote
 
 Answer = tuple[Hashable, str, int, int | None]
 """``(task key, reviewer, class index, gold class index or None)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    """How far each reviewer is to be trusted, fitted on history; what :func:`settle_with`
+    settles further tasks with, without fitting again.
+
+    ``method``: the aggregator. ``names``: reviewer -> row of the arrays. Dawid-Skene:
+    ``errors`` ``(n_reviewers, n_classes, n_classes)``, P(answer | truth) per reviewer, and
+    ``priors`` ``(n_classes,)``. Majority vote: ``weights`` ``(n_reviewers,)``, the gold
+    log-odds weight. ``rows``: the answers it was fitted on.
+    """
+
+    method: str
+    n_classes: int
+    names: dict[str, int]
+    rows: int
+    errors: FloatArray | None = None
+    priors: FloatArray | None = None
+    weights: FloatArray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +57,8 @@ class Consensus:
     agreement: float
     confidence: float
     skills: dict[str, float]
+    reliability: Reliability | None = None
+    """What the fit learned of the reviewers (:func:`settle` only), for :func:`settle_with`."""
 
 
 def gold_weights(history: Sequence[Answer], reviewers: Sequence[str]) -> FloatArray:
@@ -77,8 +99,64 @@ def settle(
         raise ValueError("a task needs at least one answer to settle")
     rows: list[Answer] = [(None, r, label, None) for r, label in answers]
     rows += [row for row in history if row[0] is not None]
-    posteriors, skills, names = _fit(rows, n_classes, method, own=len(answers))
-    probas = _only_given(posteriors[0], [label for _, label in answers])
+    posteriors, skills, names, reliability = _fit(rows, n_classes, method, own=len(answers))
+    return _consensus(answers, posteriors[0], skills, names, reliability)
+
+
+def settle_with(answers: Sequence[tuple[str, int]], reliability: Reliability) -> Consensus:
+    """Aggregate ``answers`` of one task with reviewers' reliability fitted before (by
+    :func:`settle` on recent history), without fitting again: microseconds instead of an EM
+    over thousands of answers.
+
+    Dawid-Skene: the posterior is the prior times each answer's likelihood under its
+    reviewer's confusion matrix (one E-step); a reviewer the fit never saw counts with the
+    average matrix. Majority vote: the answers weighed by the fitted weights (an unseen
+    reviewer weighs as one with no gold answers). The result is always a class at least one
+    of the task's reviewers gave.
+    """
+    if not answers:
+        raise ValueError("a task needs at least one answer to settle")
+    k = reliability.n_classes
+    if reliability.method == "dawid_skene":
+        assert reliability.errors is not None
+        assert reliability.priors is not None
+        errors = reliability.errors
+        average = errors.mean(axis=0) if len(errors) else np.full((k, k), 1.0 / k)
+        log_post = np.log(np.clip(reliability.priors, EPS, 1.0))
+        for reviewer, label in answers:
+            row = reliability.names.get(reviewer)
+            matrix = average if row is None else errors[row]
+            log_post = log_post + np.log(np.clip(matrix[:, label], EPS, 1.0))
+        post = np.exp(log_post - log_post.max())
+        skills = np.einsum("c,wcc->w", reliability.priors, errors)
+    elif reliability.method == "majority_vote":
+        assert reliability.weights is not None
+        unseen = math.log(2.0)  # gold_weights' weight of a reviewer with no gold answers
+        weights = [
+            unseen if (row := reliability.names.get(r)) is None else float(reliability.weights[row])
+            for r, _ in answers
+        ]
+        if not any(weights):
+            weights = [1.0] * len(answers)
+        post = np.zeros(k)
+        for weight, (_, label) in zip(weights, answers, strict=True):
+            post[label] += weight
+        skills = reliability.weights
+    else:
+        raise ValueError(f"unknown aggregator {reliability.method!r}")
+    total = post.sum()
+    posterior = post / total if total > 0 else np.full(k, 1.0 / k)
+    return _consensus(answers, posterior, skills, list(reliability.names), reliability)
+
+
+def _consensus(
+    answers: Sequence[tuple[str, int]],
+    posterior: FloatArray,
+    skills: FloatArray,
+    names: Sequence[str],
+    reliability: Reliability | None,
+) -> Consensus:
+    probas = _only_given(posterior, [label for _, label in answers])
     label = int(np.argmax(probas))
     agreement = sum(1 for _, given in answers if given == label) / len(answers)
     return Consensus(
@@ -87,6 +165,7 @@ def settle(
         agreement=agreement,
         confidence=float(probas[label]),
         skills={name: float(skills[i]) for i, name in enumerate(names)},
+        reliability=reliability,
     )
 
 
@@ -113,16 +192,16 @@ def reviewer_skills(
     """
     if not history:
         return {}
-    _, skills, names = _fit(list(history), n_classes, method, own=len(history))
+    _, skills, names, _ = _fit(list(history), n_classes, method, own=len(history))
     return {name: float(skills[i]) for i, name in enumerate(names)}
 
 
 def _fit(
     rows: list[Answer], n_classes: int, method: str, *, own: int
-) -> tuple[FloatArray, FloatArray, list[str]]:
+) -> tuple[FloatArray, FloatArray, list[str], Reliability]:
     """Fit the aggregator on ``rows``: posteriors per task (first row's task first), skills
-    per reviewer, and reviewer names. ``own``: rows that must carry weight under majority
-    vote (all weights zero there falls back to equal weights)."""
+    per reviewer, reviewer names, and the reliability learned. ``own``: rows that must carry
+    weight under majority vote (all weights zero there falls back to equal weights)."""
     task_index: dict[Hashable, int] = {}
     reviewer_index: dict[str, int] = {}
     tasks = np.empty(len(rows), dtype=np.int64)
@@ -140,11 +219,15 @@ def _fit(
         ds = DawidSkene(n_iter=50, tol=1e-4, gold=gold).fit(
             tasks, workers, labels, n_classes=n_classes
         )
-        return ds.probas_, ds.skills_, names
+        learned = Reliability(
+            method, n_classes, reviewer_index, len(rows), errors=ds.errors_, priors=ds.priors_
+        )
+        return ds.probas_, ds.skills_, names, learned
     if method == "majority_vote":
         weights = gold_weights(rows, names)
+        learned = Reliability(method, n_classes, reviewer_index, len(rows), weights=weights)
         if not weights[workers[:own]].any():
             weights = np.ones(len(names))
         vote = MajorityVote(weights).fit(tasks, workers, labels, n_classes=n_classes)
-        return vote.probas_, weights, names
+        return vote.probas_, weights, names, learned
     raise ValueError(f"unknown aggregator {method!r}")

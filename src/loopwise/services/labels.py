@@ -102,7 +102,8 @@ def import_labels(
             resolve_item(
                 tx,
                 project,
-                item,
+                item.id,
+                item.external_id,
                 value,
                 source=LabelSource.IMPORT,
                 actor=actor,

@@ -24,6 +24,7 @@ from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind, Role, Stage, 
 from loopwise.core.policy import RoutingConfig
 from loopwise.core.review import ReviewConfig
 from loopwise.services import (
+    answers,
     gold,
     items,
     labels,
@@ -34,6 +35,7 @@ from loopwise.services import (
     reviews,
     routing,
     stats,
+    undo,
     verdicts,
 )
 from loopwise.services.context import Context, ModelCache
@@ -162,7 +164,7 @@ class Loopwise:
         label: str | None = None,
         error_category: str | None = None,
         comment: str = "",
-    ) -> verdicts.VerdictResult:
+    ) -> answers.VerdictResult:
         """Approve, reject, correct, escalate or skip a held task (see
         :func:`loopwise.services.verdicts.submit_verdict`)."""
         return verdicts.submit_verdict(
@@ -178,7 +180,7 @@ class Loopwise:
 
     def undo(self, project: str, reviewer: str) -> Review:
         """Take back ``reviewer``'s last verdict within the project's undo window."""
-        return verdicts.undo(self.ctx, project, reviewer)
+        return undo.undo(self.ctx, project, reviewer)
 
     def reviews_of_item(self, item_id: int, *, viewer: str | None = None) -> list[Review]:
         return reviews.reviews_of_item(self.ctx, item_id, viewer=viewer)

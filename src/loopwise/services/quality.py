@@ -88,7 +88,7 @@ def reviewer_quality(ctx: Context, project_name: str) -> list[ReviewerQuality]:
             if correct is not None:
                 gold_n[name] += 1
                 gold_ok[name] += int(correct)
-        history = q.consensus_history(tx.session, project.id, project.review.consensus_window)
+        history, _ = q.consensus_history(tx.session, project.id, project.review.consensus_window)
         skills = _skills(history, project.labels, project.review.aggregator)
         out = []
         for reviewer, member in members:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,13 +22,7 @@ from loopwise.core.enums import (
     TaskStatus,
 )
 from loopwise.services.context import Tx
-from loopwise.store.tables import (
-    DecisionRow,
-    GoldenItemRow,
-    ItemRow,
-    LabelRow,
-    ReviewTaskRow,
-)
+from loopwise.store.tables import DecisionRow, GoldenItemRow, LabelRow, ReviewTaskRow
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -57,7 +52,8 @@ def split_for(project: Project, external_id: str) -> LabelSplit:
 def resolve_item(
     tx: Tx,
     project: Project,
-    item: ItemRow,
+    item_id: int,
+    external_id: str,
     value: str | None,
     *,
     source: LabelSource,
@@ -74,27 +70,24 @@ def resolve_item(
     is a model error; a stable ``golden_share`` of those join the golden set (and are then never
     trained on), the rest teach the next model.
     """
-    decision = tx.repo.decision_for(item.id)
-    before = (
-        None if decision is None else {"final_label": decision.final_label, "route": decision.route}
-    )
-    if decision is None:
-        decision = DecisionRow(
-            project_id=project.id,
-            item_id=item.id,
-            prediction_id=None,
-            route=Route.HUMAN.value,
-            origin=DecisionOrigin.IMPORT.value,
-            reasons=["ground truth imported"],
-            policy_version=project.routing.version,
-            created_at=tx.now,
+    before = tx.repo.settle_decision(item_id, value, actor, tx.now)
+    if before is None:
+        tx.session.add(
+            DecisionRow(
+                project_id=project.id,
+                item_id=item_id,
+                prediction_id=None,
+                route=Route.HUMAN.value,
+                origin=DecisionOrigin.IMPORT.value,
+                reasons=["ground truth imported"],
+                policy_version=project.routing.version,
+                final_label=value,
+                decided_by=actor,
+                created_at=tx.now,
+                decided_at=tx.now,
+            )
         )
-        tx.session.add(decision)
-    decision.final_label = value
-    decision.decided_by = actor
-    decision.decided_at = tx.now
-    item.status = ItemStatus.RESOLVED.value
-    item.updated_at = tx.now
+    tx.repo.set_item_status(item_id, ItemStatus.RESOLVED, tx.now)
     if task is not None:
         task.status = TaskStatus.DONE.value
         task.resolved_at = tx.now
@@ -103,10 +96,10 @@ def resolve_item(
     if value is not None:
         label_row = LabelRow(
             project_id=project.id,
-            item_id=item.id,
+            item_id=item_id,
             value=value,
             source=source.value,
-            split=split_for(project, item.external_id).value,
+            split=split_for(project, external_id).value,
             weight=weight,
             agreement=agreement,
             review_task_id=None if task is None else task.id,
@@ -114,34 +107,77 @@ def resolve_item(
             created_at=tx.now,
         )
         tx.session.add(label_row)
-        if (
-            predicted_label is not None
-            and predicted_label != value
-            and unit_hash(project.id, item.external_id, "golden") < project.training.golden_share
-        ):
+        reason = golden_reason(project, external_id, predicted_label, value, source)
+        if reason is not None:
             tx.session.add(
                 GoldenItemRow(
                     project_id=project.id,
-                    item_id=item.id,
+                    item_id=item_id,
                     label=value,
-                    reason=f"model predicted {predicted_label!r}; {source.value} said {value!r}",
+                    reason=reason,
                     created_at=tx.now,
                 )
             )
     tx.session.flush()
-    tx.audit(
+    audit_resolved(
+        tx,
+        project,
+        item_id,
+        value,
+        source=source,
+        actor=actor,
+        agreement=agreement,
+        task_id=None if task is None else task.id,
+        predicted_label=predicted_label,
+        before=before,
+    )
+    return label_row
+
+
+def golden_reason(
+    project: Project,
+    external_id: str,
+    predicted_label: str | None,
+    value: str,
+    source: LabelSource,
+) -> str | None:
+    """Why a resolved item joins the golden set, or ``None`` if it does not: it does when
+    people corrected the model and it falls in the project's stable ``golden_share``."""
+    if (
+        predicted_label is None
+        or predicted_label == value
+        or unit_hash(project.id, external_id, "golden") >= project.training.golden_share
+    ):
+        return None
+    return f"model predicted {predicted_label!r}; {source.value} said {value!r}"
+
+
+def audit_resolved(
+    tx: Tx,
+    project: Project,
+    item_id: int,
+    value: str | None,
+    *,
+    source: LabelSource,
+    actor: str,
+    agreement: float | None,
+    task_id: int | None,
+    predicted_label: str | None,
+    before: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The audit event of a resolution (what announces it to webhooks, too)."""
+    return tx.audit(
         actor=actor,
         action="item.resolved",
         entity_type="item",
-        entity_id=item.id,
+        entity_id=item_id,
         project_id=project.id,
         before=before,
         after={
             "final_label": value,
             "source": source.value,
             "agreement": agreement,
-            "task_id": None if task is None else task.id,
+            "task_id": task_id,
             "predicted_label": predicted_label,
         },
     )
-    return label_row

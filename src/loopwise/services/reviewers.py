@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
-from loopwise.core.entities import Reviewer
+from loopwise.core.entities import Project, Reviewer
 from loopwise.core.enums import Role, Stage
 from loopwise.errors import (
     DuplicateReviewer,
     InvalidInput,
     NotAllowed,
+    ProjectNotFound,
     ReviewerNotFound,
 )
+from loopwise.queue.fatigue import SessionState
 from loopwise.queue.matching import canonical_tags, tag_keys_within
 from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.store import mappers
+from loopwise.store import queue as q
 from loopwise.store.tables import ProjectMemberRow, ProjectRow, ReviewerRow
 
 
@@ -212,22 +216,33 @@ def list_reviewers(ctx: Context, project: str | None = None) -> list[Reviewer]:
 
 @dataclass(frozen=True)
 class Access:
-    """A reviewer allowed on a project: who they are and which tasks they may take."""
+    """A reviewer allowed on a project: who they are, which tasks they may take, their current
+    session, and the project's id and revision (for
+    :class:`~loopwise.services.context.ProjectCache`)."""
 
-    row: ReviewerRow
+    id: int
+    name: str
     role: Role
-    member: ProjectMemberRow | None
+    tags: tuple[str, ...]
+    max_open_tasks: int
+    daily_limit: int | None
+    session: SessionState | None
+    member_id: int | None
+    project_id: int
+    project_revision: int
+    webhooks: bool
+    """The project had an active webhook when this was read."""
 
     @property
     def tag_keys(self) -> list[str] | None:
         """Required-tag keys this person covers; ``None``: admins take any task."""
-        return None if self.role is Role.ADMIN else tag_keys_within(self.row.tags)
+        return None if self.role is Role.ADMIN else tag_keys_within(self.tags)
 
     def stages(self, asked: Stage | None) -> tuple[Stage, ...]:
         """The stages to serve from, best first: experts clear expert work before review."""
         if asked is Stage.EXPERT and self.role is Role.REVIEWER:
             raise NotAllowed(
-                f"{self.row.name!r} is a reviewer; expert tasks need the expert role",
+                f"{self.name!r} is a reviewer; expert tasks need the expert role",
                 field="stage",
             )
         if asked is not None:
@@ -236,33 +251,53 @@ class Access:
             return (Stage.REVIEW,)
         return (Stage.EXPERT, Stage.REVIEW)
 
+    def project(self, ctx: Context, tx: Tx) -> Project:
+        return ctx.projects.get(tx, self.project_id, self.project_revision)
 
-def access(tx: Tx, project: ProjectRow, name: str, *, lock: bool = False) -> Access:
+
+def access(tx: Tx, project: str, name: str, *, lock: bool = False) -> Access:
     """The reviewer ``name`` on ``project``: refused unless registered, active and a member.
 
     Admins may work on every project. ``lock`` holds the reviewer row (their session and
-    limits change with the use case).
+    limits change with the use case). One query for the project, the person and membership.
     """
-    query = (
-        select(ReviewerRow, ProjectMemberRow)
-        .outerjoin(
-            ProjectMemberRow,
-            (ProjectMemberRow.reviewer_id == ReviewerRow.id)
-            & (ProjectMemberRow.project_id == project.id),
-        )
-        .where(ReviewerRow.name == check_name(name))
-    )
-    found = tx.session.execute(query.with_for_update(of=ReviewerRow) if lock else query).first()
+    found = q.people(tx.session, project, check_name(name), lock=lock)
+    return checked_access(tx, project, name, found)
+
+
+def checked_access(tx: Tx, project: str, name: str, found: Mapping[str, Any] | None) -> Access:
+    """:func:`access` from a row of :func:`loopwise.store.queue.people`; raises
+    ``ProjectNotFound``, ``ReviewerNotFound`` or ``NotAllowed``."""
     if found is None:
+        if tx.repo.project_exists(project):
+            raise ReviewerNotFound(f"no reviewer named {name!r}", field="reviewer")
+        raise ProjectNotFound(f"no project named {project!r}", field="project")
+    if found["reviewer_id"] is None:
         raise ReviewerNotFound(f"no reviewer named {name!r}", field="reviewer")
-    row, member = found
-    if not row.active:
+    if not found["reviewer_active"]:
         raise NotAllowed(f"reviewer {name!r} is deactivated", field="reviewer")
-    role = Role(row.role)
+    role = Role(found["reviewer_role"])
     if not role.reviews:
         raise NotAllowed(f"{name!r} is a {role.value}; only reviewers review", field="reviewer")
-    if member is None and role is not Role.ADMIN:
+    if found["member_id"] is None and role is not Role.ADMIN:
         raise NotAllowed(
-            f"reviewer {name!r} is not a member of project {project.name!r}", field="project"
+            f"reviewer {name!r} is not a member of project {project!r}", field="project"
         )
-    return Access(row, role, member)
+    if not found["webhooks"]:
+        tx.quiet.add(found["project_id"])
+    started, last = found["reviewer_session_started_at"], found["reviewer_session_last_at"]
+    return Access(
+        id=found["reviewer_id"],
+        name=found["reviewer_name"],
+        role=role,
+        tags=tuple(found["reviewer_tags"]),
+        max_open_tasks=found["reviewer_max_open_tasks"],
+        daily_limit=found["reviewer_daily_limit"],
+        session=None
+        if started is None or last is None
+        else SessionState(started, last, found["reviewer_session_count"]),
+        member_id=found["member_id"],
+        project_id=found["project_id"],
+        project_revision=found["project_revision"],
+        webhooks=bool(found["webhooks"]),
+    )

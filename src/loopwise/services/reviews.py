@@ -6,29 +6,25 @@ Verdicts, undo and resolution are in :mod:`loopwise.services.verdicts`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 
-from loopwise.core.entities import QueueEntry, Review
+from loopwise.core.entities import Project, QueueEntry, Review, ReviewTask
 from loopwise.core.enums import Priority, Role, Stage, TaskStatus
 from loopwise.core.review import ReviewConfig
 from loopwise.errors import InvalidInput, LeaseExpired, LimitReached, NotTaskHolder, TaskNotFound
 from loopwise.queue.priority import catch_up
 from loopwise.services.context import Context, Tx
 from loopwise.services.gold import serve_gold
-from loopwise.services.reviewers import Access, access, check_name
+from loopwise.services.reviewers import Access, access, check_name, checked_access
 from loopwise.services.tasks import return_to_queue
 from loopwise.store import mappers
 from loopwise.store import queue as q
-from loopwise.store.tables import (
-    DecisionRow,
-    ItemRow,
-    PredictionRow,
-    ProjectRow,
-    ReviewRow,
-    ReviewTaskRow,
-)
+from loopwise.store.tables import ItemRow, ProjectRow, ReviewRow, ReviewTaskRow
 
 
 def lease_seconds(ctx: Context, config: ReviewConfig) -> int:
@@ -36,27 +32,12 @@ def lease_seconds(ctx: Context, config: ReviewConfig) -> int:
     return config.lease_seconds or ctx.settings.lease_seconds
 
 
-def entry(tx: Tx, task: ReviewTaskRow) -> QueueEntry:
-    """What the holder of ``task`` sees. Earlier reviews only on expert tasks.
-
-    The item, its latest prediction and its decision's reasons come in one query: this runs on
-    every claim, where each round trip counts.
-    """
-    latest = (
-        select(func.max(PredictionRow.id))
-        .where(PredictionRow.item_id == ItemRow.id)
-        .correlate(ItemRow)
-        .scalar_subquery()
-    )
-    found = tx.session.execute(
-        select(ItemRow, PredictionRow, DecisionRow.reasons)
-        .outerjoin(PredictionRow, PredictionRow.id == latest)
-        .outerjoin(DecisionRow, DecisionRow.item_id == ItemRow.id)
-        .where(ItemRow.id == task.item_id)
-    ).one()
-    item, prediction, reasons = found
+def entry(tx: Tx, task: ReviewTask, shown: Mapping[str, Any]) -> QueueEntry:
+    """What the holder of ``task`` sees (``shown``: the columns of
+    :func:`loopwise.store.queue.shown_with`). Earlier reviews only on expert tasks."""
+    item, prediction, reasons = mappers.shown(shown)
     earlier: tuple[Review, ...] = ()
-    if task.stage == Stage.EXPERT.value:
+    if task.stage is Stage.EXPERT:
         earlier = tuple(
             mappers.review(r)
             for r in tx.session.scalars(
@@ -64,11 +45,7 @@ def entry(tx: Tx, task: ReviewTaskRow) -> QueueEntry:
             )
         )
     return QueueEntry(
-        task=mappers.task(task),
-        item=mappers.item(item),
-        prediction=None if prediction is None else mappers.prediction(prediction),
-        reasons=() if reasons is None else tuple(reasons),
-        earlier_reviews=earlier,
+        task=task, item=item, prediction=prediction, reasons=reasons, earlier_reviews=earlier
     )
 
 
@@ -86,12 +63,15 @@ def list_queue(
     with ctx.read() as tx:
         project = tx.repo.project_by_name(project_name)
         rows = tx.session.scalars(q.queue_query(project.id, stage).offset(offset).limit(limit))
-        return [entry(tx, row) for row in rows.all()]
+        return [
+            entry(tx, mappers.task(row), q.shown_with(tx.session, row.item_id))
+            for row in rows.all()
+        ]
 
 
-def expire_leases(tx: Tx, project: ProjectRow) -> int:
+def expire_leases(tx: Tx, project_id: int) -> int:
     """Return tasks whose lease lapsed to the queue (gold tasks are withdrawn instead)."""
-    rows = q.lapsed(tx.session, project.id, tx.now)
+    rows = q.lapsed(tx.session, project_id, tx.now)
     for task in rows:
         holder = task.claimed_by
         return_to_queue(task)
@@ -100,16 +80,16 @@ def expire_leases(tx: Tx, project: ProjectRow) -> int:
             action="task.lease_expired",
             entity_type="review_task",
             entity_id=task.id,
-            project_id=project.id,
+            project_id=project_id,
             before={"claimed_by": holder},
         )
     tx.session.flush()
     return len(rows)
 
 
-def age_tasks(tx: Tx, project: ProjectRow, ageing_minutes: int | None) -> int:
+def age_tasks(tx: Tx, project_id: int, ageing_minutes: int | None) -> int:
     """Move up every waiting task whose time at its level is up (as many levels as are due)."""
-    rows = q.due_for_ageing(tx.session, project.id, tx.now)
+    rows = q.due_for_ageing(tx.session, project_id, tx.now)
     for task in rows:
         assert task.promote_at is not None
         aged = catch_up(Priority(task.priority), task.promote_at, tx.now, ageing_minutes)
@@ -121,7 +101,7 @@ def age_tasks(tx: Tx, project: ProjectRow, ageing_minutes: int | None) -> int:
             action="task.aged",
             entity_type="review_task",
             entity_id=task.id,
-            project_id=project.id,
+            project_id=project_id,
             before={"priority": before},
             after={"priority": task.priority},
         )
@@ -129,21 +109,17 @@ def age_tasks(tx: Tx, project: ProjectRow, ageing_minutes: int | None) -> int:
     return len(rows)
 
 
-def _check_limits(tx: Tx, who: Access) -> None:
-    held = q.held_count(tx.session, who.row.name, tx.now)
-    if held >= who.row.max_open_tasks:
+def _check_limits(who: Access, held: int, done_today: int | None) -> None:
+    if held >= who.max_open_tasks:
         raise LimitReached(
-            f"{who.row.name!r} holds {held} tasks, their limit; finish or release one first",
+            f"{who.name!r} holds {held} tasks, their limit; finish or release one first",
             field="reviewer",
         )
-    if who.row.daily_limit is not None:
-        midnight = tx.now.replace(hour=0, minute=0, second=0, microsecond=0)
-        done = q.reviews_since(tx.session, who.row.name, midnight)
-        if done >= who.row.daily_limit:
-            raise LimitReached(
-                f"{who.row.name!r} gave {done} verdicts today, their daily limit",
-                field="reviewer",
-            )
+    if who.daily_limit is not None and (done_today or 0) >= who.daily_limit:
+        raise LimitReached(
+            f"{who.name!r} gave {done_today} verdicts today, their daily limit",
+            field="reviewer",
+        )
 
 
 def claim_next(
@@ -157,18 +133,25 @@ def claim_next(
     of claims is a gold item instead, served exactly like any other task (only while real
     review work is waiting: gold is mixed into work, never served alone).
 
+    The usual claim is three statements: the checks (project, person, membership, limits,
+    and whether any lease lapsed or task is due to age: those are then done first), the pick
+    that takes the task, and what the reviewer sees.
+
     Raises ``NotAllowed`` (not a member, deactivated, a reviewer asking for expert work),
     ``LimitReached`` (too many tasks held, or the daily limit), ``ReviewerNotFound``.
     """
     reviewer = check_name(reviewer)
     with ctx.write() as tx:
-        project_row = tx.repo.project_by_name(project_name)
-        project = mappers.project(project_row)
-        who = access(tx, project_row, reviewer)
+        found = q.people(tx.session, project_name, reviewer, now=tx.now)
+        who = checked_access(tx, project_name, reviewer, found)
+        assert found is not None
         stages = who.stages(None if stage is None else Stage(stage))
-        expire_leases(tx, project_row)
-        _check_limits(tx, who)
-        age_tasks(tx, project_row, project.review.ageing_minutes)
+        project = who.project(ctx, tx)
+        if found["lapsed"]:
+            expire_leases(tx, project.id)
+        _check_limits(who, found["held"], found["done_today"])
+        if found["due"]:
+            age_tasks(tx, project.id, project.review.ageing_minutes)
         expires = tx.now + timedelta(seconds=lease_seconds(ctx, project.review))
         rate = project.review.gold_rate
         if (
@@ -182,75 +165,139 @@ def claim_next(
         ):
             gold = serve_gold(ctx, tx, project, reviewer, expires)
             if gold is not None:
-                return _claimed(tx, project_row, gold, reviewer, expires)
+                task = mappers.task(gold)
+                _claimed(tx, project.id, task, expires)
+                return entry(tx, task, q.shown_with(tx.session, gold.item_id))
+        tx.write_audit()  # lapsed leases and ageing first: the claim writes its own event
         for wanted in stages:
-            for _ in range(5):
-                row = q.next_claimable(tx.session, project.id, wanted, reviewer, who.tag_keys)
-                if row is None:
-                    break
-                if q.claim(tx.session, row.id, reviewer, tx.now, expires):
-                    tx.session.refresh(row)
-                    return _claimed(tx, project_row, row, reviewer, expires)
+            claimed = q.claim_best(
+                tx.session, project.id, wanted, reviewer, who.tag_keys, tx.now, expires
+            )
+            if claimed is not None:
+                task = mappers.task_columns(claimed)
+                event = _claimed(tx, project.id, task, expires)
+                if claimed["audited"]:
+                    tx.wrote(event)
+                return entry(tx, task, claimed)
         return None
 
 
-def _claimed(
-    tx: Tx, project: ProjectRow, row: ReviewTaskRow, reviewer: str, expires: datetime
-) -> QueueEntry:
-    tx.audit(
-        actor=reviewer,
+def _claimed(tx: Tx, project_id: int, task: ReviewTask, expires: datetime) -> dict[str, Any]:
+    """The audit event of a claim (see :func:`loopwise.store.queue.claimed_audit`)."""
+    assert task.claimed_by is not None
+    return tx.audit(
+        actor=task.claimed_by,
         action="task.claimed",
         entity_type="review_task",
-        entity_id=row.id,
-        project_id=project.id,
-        after={"lease_expires_at": expires.isoformat()},
+        entity_id=task.id,
+        project_id=project_id,
+        after=q.claimed_audit(expires),
     )
-    return entry(tx, row)
 
 
-def held_task(tx: Tx, project: ProjectRow, task_id: int, reviewer: str) -> ReviewTaskRow:
-    """The task ``reviewer`` holds under a live lease, locked; refused otherwise."""
-    if isinstance(task_id, bool) or not isinstance(task_id, int):
-        raise InvalidInput("must be a task id (a whole number)", field="task_id")
-    task = tx.repo.task(task_id, lock=True)
-    if task is None or task.project_id != project.id:
+@dataclass(frozen=True)
+class Holding:
+    """A task its holder is about to judge, locked, with what the verdict needs to know."""
+
+    task: Mapping[str, Any]
+    """The task's columns by name (as read, before this use case changed anything)."""
+    suggestion: str | None
+    """The model's latest prediction for the item."""
+    gold: str | None
+    """The known answer, on a gold task."""
+    external_id: str
+    item_status: str
+    answered: int
+    """Answers the task had before this verdict."""
+    decision: dict[str, Any] | None
+    """What the item's decision said (``final_label``, ``route``); ``None`` without one."""
+
+    @property
+    def task_id(self) -> int:
+        return int(self.task["id"])
+
+    @property
+    def item_id(self) -> int:
+        return int(self.task["item_id"])
+
+    def row(self, tx: Tx) -> ReviewTaskRow:
+        """The task as an ORM row, for the use cases that change it through the session."""
+        row = tx.session.get(ReviewTaskRow, self.task_id)
+        assert row is not None
+        return row
+
+
+def holding(
+    tx: Tx, project: Project, task_id: int, reviewer: str, found: Mapping[str, Any] | None = None
+) -> Holding:
+    """The task ``reviewer`` holds under a live lease, locked, with the item's suggestion, gold
+    answer, external id and decision (one query; ``found``: its row, read already with the
+    reviewer by :func:`loopwise.store.queue.held_with`).
+
+    Raises ``TaskNotFound`` (no such task in the project), ``NotTaskHolder`` (resolved,
+    escalated, withdrawn or held by someone else) or ``LeaseExpired``.
+    """
+    check_task_id(task_id)
+    if found is None:
+        found = q.held_with(tx.session, task_id)
+    if found is None or found["task_project_id"] != project.id:
         raise TaskNotFound(f"no review task {task_id} in project {project.name!r}", field="task_id")
-    if task.status != TaskStatus.CLAIMED.value or task.claimed_by != reviewer:
+    status = found["task_status"]
+    if status != TaskStatus.CLAIMED.value or found["task_claimed_by"] != reviewer:
         state = {
             TaskStatus.DONE.value: "is resolved",
             TaskStatus.ESCALATED.value: "was escalated",
             TaskStatus.CANCELLED.value: "was withdrawn",
-        }.get(task.status, "is not held by you")
+        }.get(status, "is not held by you")
         raise NotTaskHolder(f"task {task_id} {state}", field="task_id")
-    assert task.lease_expires_at is not None
-    if task.lease_expires_at <= tx.now:
+    expires = found["task_lease_expires_at"]
+    assert expires is not None
+    if expires <= tx.now:
         raise LeaseExpired(
-            f"your lease on task {task_id} expired at {task.lease_expires_at.isoformat()}",
-            field="task_id",
+            f"your lease on task {task_id} expired at {expires.isoformat()}", field="task_id"
         )
-    return task
+    route = found["decision_route"]
+    return Holding(
+        task={name: found[f"task_{name}"] for name in q.TASK_COLUMNS},
+        suggestion=found["suggestion"],
+        gold=found["gold"],
+        external_id=found["external_id"],
+        item_status=found["item_status"],
+        answered=found["answered"],
+        decision=None
+        if route is None
+        else {"final_label": found["decision_final_label"], "route": route},
+    )
+
+
+def check_task_id(task_id: object) -> int:
+    if isinstance(task_id, bool) or not isinstance(task_id, int):
+        raise InvalidInput("must be a task id (a whole number)", field="task_id")
+    return task_id
 
 
 def heartbeat(ctx: Context, project_name: str, task_id: int, reviewer: str) -> datetime:
     """Renew the lease on a held task (call it while the task is on screen); the new expiry."""
     reviewer = check_name(reviewer)
     with ctx.write() as tx:
-        project = tx.repo.project_by_name(project_name)
-        access(tx, project, reviewer)
-        task = held_task(tx, project, task_id, reviewer)
-        config = ReviewConfig.from_json(project.review)
-        task.lease_expires_at = tx.now + timedelta(seconds=lease_seconds(ctx, config))
-        tx.session.flush()
-        return task.lease_expires_at
+        project = access(tx, project_name, reviewer).project(ctx, tx)
+        held = holding(tx, project, task_id, reviewer)
+        expires = tx.now + timedelta(seconds=lease_seconds(ctx, project.review))
+        tx.session.execute(
+            update(ReviewTaskRow)
+            .where(ReviewTaskRow.id == held.task_id)
+            .values(lease_expires_at=expires)
+            .execution_options(synchronize_session=False)
+        )
+        return expires
 
 
 def release(ctx: Context, project_name: str, task_id: int, reviewer: str) -> None:
     """Give a held task back to the queue (a gold task is withdrawn instead)."""
     reviewer = check_name(reviewer)
     with ctx.write() as tx:
-        project = tx.repo.project_by_name(project_name)
-        access(tx, project, reviewer)
-        task = held_task(tx, project, task_id, reviewer)
+        project = access(tx, project_name, reviewer).project(ctx, tx)
+        task = holding(tx, project, task_id, reviewer).row(tx)
         return_to_queue(task)
         tx.session.flush()
         tx.audit(
@@ -274,7 +321,7 @@ def reviews_of_item(ctx: Context, item_id: int, *, viewer: str | None = None) ->
                 return []
             project = tx.session.get(ProjectRow, item.project_id)
             assert project is not None
-            who = access(tx, project, viewer)
+            who = access(tx, project.name, viewer)
             still_open = tx.repo.open_tasks_for([item_id])
             if who.role is Role.REVIEWER and still_open:
                 query = query.where(ReviewRow.reviewer == viewer)

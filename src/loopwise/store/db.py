@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 PG_MIGRATION_LOCK = 7_201_511  # advisory lock key: one process migrates at a time
@@ -30,7 +32,38 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 5.0
+"""A pooled connection idle longer than this is tested before use."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection on checkout only when it sat idle in the pool for a while.
+
+    SQLAlchemy's ``pool_pre_ping`` tests every checkout: a round trip per transaction, about
+    0.15 ms of a 3 ms claim. A connection checked in moments ago is alive unless the server
+    restarted since; then its first statement fails, and SQLAlchemy invalidates it and every
+    connection older than the failure, so the next transaction reconnects. One that waited
+    longer (a quiet service, a database restarted overnight) is pinged, and replaced if dead.
+    """
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["loopwise_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("loopwise_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return  # new, or used moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("connection failed its ping; reconnecting") from exc
 
 
 def writer(engine: Engine) -> Engine:

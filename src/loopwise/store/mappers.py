@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from loopwise.core.entities import (
     AuditEvent,
     Decision,
@@ -117,6 +120,54 @@ def task(row: ReviewTaskRow) -> ReviewTask:
         required_tags=tags_of(row.required_tags),
         escalated_from=row.escalated_from,
     )
+
+
+def task_columns(row: Mapping[str, Any]) -> ReviewTask:
+    """:func:`task` from the table's columns by name (a Core row, e.g. a claim's)."""
+    return ReviewTask(
+        id=row["id"],
+        project_id=row["project_id"],
+        item_id=row["item_id"],
+        stage=Stage(row["stage"]),
+        priority=Priority(row["priority"]),
+        priority_score=row["priority_score"],
+        status=TaskStatus(row["status"]),
+        claimed_by=row["claimed_by"],
+        lease_expires_at=row["lease_expires_at"],
+        created_at=row["created_at"],
+        due_at=row["due_at"],
+        required_reviews=row["required_reviews"],
+        required_tags=tags_of(row["required_tags"]),
+        escalated_from=row["escalated_from"],
+    )
+
+
+def shown(row: Mapping[str, Any]) -> tuple[Item, Prediction | None, tuple[str, ...]]:
+    """The item, latest prediction and reasons of a task from the ``item_``, ``prediction_``
+    and ``reasons`` columns of :func:`loopwise.store.queue.claim_best` or ``shown_with``."""
+    item = Item(
+        id=row["item_id"],
+        project_id=row["item_project_id"],
+        external_id=row["item_external_id"],
+        payload=dict(row["item_payload"]),
+        metadata=dict(row["item_metadata"]),
+        status=ItemStatus(row["item_status"]),
+        created_at=row["item_created_at"],
+    )
+    prediction = None
+    if row["prediction_id"] is not None:
+        prediction = Prediction(
+            id=row["prediction_id"],
+            item_id=row["prediction_item_id"],
+            model_version_id=row["prediction_model_version_id"],
+            probabilities=tuple(row["prediction_probabilities"]),
+            predicted_label=row["prediction_predicted_label"],
+            confidence=row["prediction_confidence"],
+            uncertainty=row["prediction_uncertainty"],
+            created_at=row["prediction_created_at"],
+        )
+    reasons = row["reasons"]
+    return item, prediction, () if reasons is None else tuple(reasons)
 
 
 def review(row: ReviewRow) -> Review:

@@ -4,7 +4,7 @@ delivery worker with a short lock so several workers never send one message twic
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,11 +21,20 @@ DELIVERED = "delivered"
 FAILED = "failed"
 
 
-def enqueue(session: Session, audit: Sequence[Mapping[str, Any]], now: datetime) -> int:
+def enqueue(
+    session: Session,
+    audit: Sequence[Mapping[str, Any]],
+    now: datetime,
+    *,
+    quiet: Collection[int] = (),
+) -> int:
     """Add an outbox message per webhook for every webhook event these audit events announce;
-    returns how many. Costs nothing when no audit event can produce one."""
+    returns how many. Costs nothing when no audit event can produce one, or when they all
+    belong to ``quiet`` projects (known to the caller to have no active webhook)."""
     projects = {
-        e["project_id"] for e in audit if e["action"] in SOURCES and e["project_id"] is not None
+        e["project_id"]
+        for e in audit
+        if e["action"] in SOURCES and e["project_id"] is not None and e["project_id"] not in quiet
     }
     if not projects:
         return 0

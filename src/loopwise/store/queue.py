@@ -9,18 +9,407 @@ does not sort the queue.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    true,
+    update,
+)
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
 from loopwise.core.enums import Stage, TaskStatus, Verdict
-from loopwise.store.tables import HoneypotRow, ReviewRow, ReviewTaskRow
+from loopwise.store.tables import (
+    AuditEventRow,
+    DecisionRow,
+    HoneypotRow,
+    Id,
+    ItemRow,
+    PredictionRow,
+    ProjectMemberRow,
+    ProjectRow,
+    ReviewerRow,
+    ReviewRow,
+    ReviewTaskRow,
+    UTCDateTime,
+    WebhookRow,
+)
 
 ACTIVE = (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value)
 ANSWERS = tuple(v.value for v in Verdict if v.answers)
 SERVE_ORDER = (ReviewTaskRow.priority, ReviewTaskRow.priority_score.desc(), ReviewTaskRow.id)
+OPEN_SQL: ColumnElement[str] = literal_column(f"'{TaskStatus.OPEN.value}'")
+CLAIMED_SQL: ColumnElement[str] = literal_column(f"'{TaskStatus.CLAIMED.value}'")
+"""Statuses written into the SQL, not bound: a prepared statement's generic plan can then still
+use the partial indexes on open and held tasks (``WHERE status = 'open'``)."""
+
+
+_project = cast(Table, ProjectRow.__table__)
+_reviewer = cast(Table, ReviewerRow.__table__)
+_member = cast(Table, ProjectMemberRow.__table__)
+_task = cast(Table, ReviewTaskRow.__table__)
+_review = cast(Table, ReviewRow.__table__)
+_webhook = cast(Table, WebhookRow.__table__)
+_item = cast(Table, ItemRow.__table__)
+_prediction = cast(Table, PredictionRow.__table__)
+_decision = cast(Table, DecisionRow.__table__)
+_honeypot = cast(Table, HoneypotRow.__table__)
+_audit = cast(Table, AuditEventRow.__table__)
+AUDIT_COLUMNS = (
+    "project_id",
+    "actor",
+    "action",
+    "entity_type",
+    "entity_id",
+    "before",
+    "after",
+    "created_at",
+)
+PERSON_COLUMNS = (
+    "id",
+    "name",
+    "role",
+    "tags",
+    "active",
+    "max_open_tasks",
+    "daily_limit",
+    "session_started_at",
+    "session_last_at",
+    "session_count",
+)
+"""The reviewer's columns that :func:`people` returns, prefixed ``reviewer_``."""
+
+
+@functools.cache
+def _people(*, lock: bool, checks: bool) -> Select[Any]:
+    """The statement of :func:`people` (built once: building it costs more than running it)."""
+    hooks = exists().where(_webhook.c.project_id == _project.c.id, _webhook.c.active.is_(true()))
+    columns: list[Any] = [
+        _project.c.id.label("project_id"),
+        _project.c.revision.label("project_revision"),
+        *(_reviewer.c[name].label(f"reviewer_{name}") for name in PERSON_COLUMNS),
+        _member.c.id.label("member_id"),
+        hooks.label("webhooks"),
+    ]
+    if checks:
+        now = bindparam("now", type_=UTCDateTime())
+        held = (
+            select(func.count())
+            .select_from(_task)
+            .where(
+                _task.c.claimed_by == _reviewer.c.name,
+                _task.c.status == CLAIMED_SQL,
+                _task.c.lease_expires_at > now,
+            )
+            .scalar_subquery()
+        )
+        today = (
+            select(func.count())
+            .select_from(_review)
+            .where(
+                _review.c.reviewer == _reviewer.c.name,
+                _review.c.created_at >= bindparam("midnight", type_=UTCDateTime()),
+            )
+            .scalar_subquery()
+        )
+        lapsed = exists().where(
+            _task.c.project_id == _project.c.id,
+            _task.c.status == CLAIMED_SQL,
+            _task.c.lease_expires_at <= now,
+        )
+        due = exists().where(
+            _task.c.project_id == _project.c.id,
+            _task.c.status == OPEN_SQL,
+            _task.c.promote_at <= now,
+        )
+        columns += [
+            held.label("held"),
+            case((_reviewer.c.daily_limit.is_(None), None), else_=today).label("done_today"),
+            lapsed.label("lapsed"),
+            due.label("due"),
+        ]
+    member = (_member.c.reviewer_id == _reviewer.c.id) & (_member.c.project_id == _project.c.id)
+    query = select(*columns)
+    if lock:
+        return (
+            query.select_from(_reviewer)
+            .join(_project, _project.c.name == bindparam("project"))
+            .outerjoin(_member, member)
+            .where(_reviewer.c.name == bindparam("reviewer"))
+            .with_for_update(of=_reviewer)
+        )
+    return (
+        query.select_from(_project)
+        .outerjoin(_reviewer, _reviewer.c.name == bindparam("reviewer"))
+        .outerjoin(_member, member)
+        .where(_project.c.name == bindparam("project"))
+    )
+
+
+def people(
+    session: Session,
+    project: str,
+    reviewer: str,
+    *,
+    lock: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    """A project's id and revision with a reviewer (columns ``reviewer_<name>`` of
+    :data:`PERSON_COLUMNS`, ``None`` when no such reviewer), their membership (``member_id``)
+    and whether the project has an active webhook (``webhooks``), in one round trip.
+
+    ``lock`` holds the reviewer's row (their session and limits change with the use case);
+    the reviewer must then exist for a row to come back (``FOR UPDATE`` cannot reach the
+    nullable side of an outer join), so a missing row means either is unknown; otherwise a
+    missing row means no such project.
+
+    With ``now``, also what a claim checks before it picks: ``held`` (tasks the reviewer
+    holds under a live lease, in any project), ``done_today`` (their verdicts since midnight,
+    only when they have a daily limit), ``lapsed`` (a held task of the project whose lease ran
+    out) and ``due`` (an open task due to move up a level).
+    """
+    params: dict[str, Any] = {"project": project, "reviewer": reviewer}
+    if now is not None:
+        params["now"] = now
+        params["midnight"] = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    query = _people(lock=lock, checks=now is not None)
+    row = session.execute(query, params).first()
+    return None if row is None else dict(row._mapping)
+
+
+ITEM_COLUMNS = ("id", "project_id", "external_id", "payload", "metadata", "status", "created_at")
+PREDICTION_COLUMNS = (
+    "id",
+    "item_id",
+    "model_version_id",
+    "probabilities",
+    "predicted_label",
+    "confidence",
+    "uncertainty",
+    "created_at",
+)
+"""What a reviewer is shown of an item and its latest prediction, as ``item_<column>`` and
+``prediction_<column>`` in :func:`claim_best`'s row (see :func:`loopwise.store.mappers.shown`)."""
+
+
+def _shown_from(item_id: ColumnElement[int], source: FromClause) -> Select[Any]:
+    """The item, latest prediction and reasons of the task(s) in ``source``."""
+    newer = _prediction.alias("newer")
+    latest = select(func.max(newer.c.id)).where(newer.c.item_id == item_id).scalar_subquery()
+    return select(
+        *(_item.c[name].label(f"item_{name}") for name in ITEM_COLUMNS),
+        *(_prediction.c[name].label(f"prediction_{name}") for name in PREDICTION_COLUMNS),
+        _decision.c.reasons.label("reasons"),
+    ).select_from(
+        source.join(_item, _item.c.id == item_id)
+        .outerjoin(_prediction, _prediction.c.id == latest)
+        .outerjoin(_decision, _decision.c.item_id == item_id)
+    )
+
+
+@functools.cache
+def _claim(*, tags: bool, shown: bool) -> Update | Select[Any]:
+    """The claim statement; ``shown``: as a CTE, with what the reviewer is shown and the
+    claim's audit event written (one round trip on PostgreSQL, which runs data-modifying
+    CTEs)."""
+    pick = _task.alias("pick")
+    seen = exists().where(
+        _review.c.item_id == pick.c.item_id,
+        _review.c.reviewer == bindparam("b_reviewer"),
+        _review.c.stage == bindparam("b_stage"),
+    )
+    chosen = select(pick.c.id).where(
+        pick.c.project_id == bindparam("b_project"),
+        pick.c.stage == bindparam("b_stage"),
+        pick.c.status == OPEN_SQL,
+        ~seen,
+    )
+    if tags:
+        chosen = chosen.where(pick.c.required_tags.in_(bindparam("b_tags", expanding=True)))
+    chosen = (
+        chosen.order_by(pick.c.priority, pick.c.priority_score.desc(), pick.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    take = (
+        update(_task)
+        .where(_task.c.id == chosen.scalar_subquery(), _task.c.status == OPEN_SQL)
+        .values(
+            status=TaskStatus.CLAIMED.value,
+            claimed_by=bindparam("b_reviewer"),
+            claimed_at=bindparam("b_now", type_=UTCDateTime()),
+            lease_expires_at=bindparam("b_expires", type_=UTCDateTime()),
+        )
+        .returning(*_task.c)
+    )
+    if not shown:
+        return take
+    taken = take.cte("taken")
+    audit = insert(_audit).from_select(
+        AUDIT_COLUMNS,
+        select(
+            bindparam("b_project", type_=Id),
+            bindparam("b_reviewer", type_=_audit.c.actor.type),
+            literal("task.claimed", _audit.c.action.type),
+            literal("review_task", _audit.c.entity_type.type),
+            cast_(taken.c.id, _audit.c.entity_id.type),
+            bindparam("b_before", type_=_audit.c.before.type),
+            bindparam("b_after", type_=_audit.c.after.type),
+            bindparam("b_now", type_=UTCDateTime()),
+        ).select_from(taken),
+    )
+    return _shown_from(taken.c.item_id, taken).add_columns(*taken.c).add_cte(audit.cte("w_audit"))
+
+
+@functools.cache
+def _shown() -> Select[Any]:
+    one = select(bindparam("item_id", type_=Id).label("item_id")).subquery("one")
+    return _shown_from(one.c.item_id, one)
+
+
+def claim_best(
+    session: Session,
+    project_id: int,
+    stage: Stage,
+    reviewer: str,
+    tag_keys: Sequence[str] | None,
+    now: datetime,
+    expires: datetime,
+) -> dict[str, Any] | None:
+    """Pick the best open task ``reviewer`` may take (see :func:`next_claimable`) and hold it
+    under a lease; the task's columns with what the reviewer is shown (``item_<column>``,
+    ``prediction_<column>``, ``reasons``), or ``None`` when there is none. ``audited``: the
+    claim's audit event (``task.claimed``, :func:`claimed_audit`) was written with it.
+
+    PostgreSQL: one statement, ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)``
+    in a CTE joined to the item, so concurrent claimers pass over each other's rows instead
+    of waiting or taking the same one. SQLite: the same ``UPDATE`` under the write lock every
+    write transaction takes first, then the item (in process: no round trip to save).
+    """
+    params: dict[str, Any] = {
+        "b_project": project_id,
+        "b_stage": stage.value,
+        "b_reviewer": reviewer,
+        "b_now": now,
+        "b_expires": expires,
+    }
+    if tag_keys is not None:
+        params["b_tags"] = list(tag_keys)
+    together = session.get_bind().dialect.name == "postgresql"
+    if together:
+        params["b_before"] = None
+        params["b_after"] = claimed_audit(expires)
+    found = session.execute(_claim(tags=tag_keys is not None, shown=together), params).first()
+    if found is None:
+        return None
+    if together:
+        return {**found._mapping, "audited": True}
+    return {**found._mapping, **shown_with(session, found.item_id), "audited": False}
+
+
+def claimed_audit(expires: datetime) -> dict[str, Any]:
+    """The ``after`` of a claim's audit event."""
+    return {"lease_expires_at": expires.isoformat()}
+
+
+def shown_with(session: Session, item_id: int) -> dict[str, Any]:
+    """What a reviewer is shown of an item (the ``item_``, ``prediction_`` and ``reasons``
+    columns of :func:`claim_best`), in one query."""
+    return dict(session.execute(_shown(), {"item_id": item_id}).one()._mapping)
+
+
+TASK_COLUMNS = tuple(column.key for column in _task.c)
+
+
+@functools.cache
+def _held(*, people: bool, reserve: bool = False) -> Select[Any]:
+    """The statement of :func:`held_with`; ``people``: joined to :func:`people`'s, locked;
+    ``reserve``: with the next review id (``review_id``, PostgreSQL)."""
+    newer = _prediction.alias("newer")
+    suggestion = (
+        select(newer.c.predicted_label)
+        .where(newer.c.item_id == _task.c.item_id)
+        .order_by(newer.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    answered = (
+        select(func.count())
+        .select_from(_review)
+        .where(_review.c.task_id == _task.c.id, _review.c.verdict.in_(ANSWERS))
+        .scalar_subquery()
+    )
+    columns = (
+        *(_task.c[name].label(f"task_{name}") for name in TASK_COLUMNS),
+        answered.label("answered"),
+        suggestion.label("suggestion"),
+        _honeypot.c.label.label("gold"),
+        _item.c.external_id.label("external_id"),
+        _item.c.status.label("item_status"),
+        _decision.c.final_label.label("decision_final_label"),
+        _decision.c.route.label("decision_route"),
+    )
+    if reserve:
+        sequence = func.pg_get_serial_sequence(_review.name, "id")
+        columns += (func.nextval(sequence).label("review_id"),)
+    if people:
+        query = (
+            _people(lock=True, checks=False)
+            .add_columns(*columns)
+            .join(
+                _task, (_task.c.id == bindparam("task_id")) & (_task.c.project_id == _project.c.id)
+            )
+        )
+    else:
+        query = select(*columns).select_from(_task).where(_task.c.id == bindparam("task_id"))
+    return (
+        query.join(_item, _item.c.id == _task.c.item_id)
+        .outerjoin(_honeypot, _honeypot.c.id == _task.c.honeypot_id)
+        .outerjoin(_decision, _decision.c.item_id == _task.c.item_id)
+        .with_for_update(of=[_reviewer, _task] if people else _task)
+    )
+
+
+def held_with(
+    session: Session, task_id: int, *, project: str | None = None, reviewer: str | None = None
+) -> dict[str, Any] | None:
+    """A task, locked, with what a verdict on it needs: its columns as ``task_<column>``, the
+    answers it has had (``answered``), the model's latest suggestion for its item
+    (``suggestion``), the known answer of a gold task
+    (``gold``), the item's ``external_id`` and status (``item_status``), and what its decision
+    says (``decision_final_label``, ``decision_route``); ``None`` if there is no such task.
+
+    With ``project`` and ``reviewer``, also :func:`people`'s columns (reviewer locked), in the
+    same round trip; then ``None`` also when the project or reviewer is unknown, or the task
+    is in another project. On PostgreSQL the row then also reserves the id of the review
+    about to be written (``review_id``; elsewhere ``None``: see
+    :meth:`loopwise.store.repository.Repository.reserve_ids`).
+    """
+    if project is None or reviewer is None:
+        row = session.execute(_held(people=False), {"task_id": task_id}).first()
+        return None if row is None else dict(row._mapping)
+    params = {"task_id": task_id, "project": project, "reviewer": reviewer}
+    reserve = session.get_bind().dialect.name == "postgresql"
+    found = session.execute(_held(people=True, reserve=reserve), params).first()
+    if found is None:
+        return None
+    return {"review_id": None, **found._mapping}
 
 
 def queue_query(project_id: int, stage: Stage | None) -> Select[ReviewTaskRow]:
@@ -94,7 +483,7 @@ def lapsed(
             .where(
                 ReviewTaskRow.project_id == project_id,
                 ReviewTaskRow.lease_expires_at <= now,
-                ReviewTaskRow.status == TaskStatus.CLAIMED.value,
+                ReviewTaskRow.status == CLAIMED_SQL,
             )
             .order_by(ReviewTaskRow.lease_expires_at)
             .limit(limit)
@@ -113,7 +502,7 @@ def due_for_ageing(
             .where(
                 ReviewTaskRow.project_id == project_id,
                 ReviewTaskRow.promote_at <= now,
-                ReviewTaskRow.status == TaskStatus.OPEN.value,
+                ReviewTaskRow.status == OPEN_SQL,
             )
             .order_by(ReviewTaskRow.promote_at)
             .limit(limit)
@@ -183,26 +572,48 @@ def answers_of(session: Session, task_id: int) -> list[ReviewRow]:
     )
 
 
+def _consensus_answers(project_id: int) -> list[ColumnElement[bool]]:
+    """The answers an aggregator learns from: labels given on multi-review and gold tasks."""
+    return [
+        ReviewRow.project_id == project_id,
+        ReviewRow.verdict.in_(ANSWERS),
+        ReviewRow.label.is_not(None),
+        ReviewTaskRow.stage == Stage.REVIEW.value,
+        (ReviewTaskRow.required_reviews > 1) | ReviewTaskRow.honeypot_id.is_not(None),
+    ]
+
+
 def consensus_history(
     session: Session, project_id: int, window: int
-) -> list[tuple[int, str, str, str | None]]:
-    """Recent answers on multi-review and gold tasks: ``(item id, reviewer, label, gold)``.
+) -> tuple[list[tuple[int, str, str, str | None]], int]:
+    """Recent answers on multi-review and gold tasks: ``(item id, reviewer, label, gold)``,
+    and the id of the latest review among them (0 if none).
 
     ``gold`` is the known label of a gold item, else ``None``. What an aggregator learns the
     reviewers' reliability from.
     """
     rows = session.execute(
-        select(ReviewRow.item_id, ReviewRow.reviewer, ReviewRow.label, HoneypotRow.label)
+        select(
+            ReviewRow.id, ReviewRow.item_id, ReviewRow.reviewer, ReviewRow.label, HoneypotRow.label
+        )
         .join(ReviewTaskRow, ReviewTaskRow.id == ReviewRow.task_id)
         .outerjoin(HoneypotRow, HoneypotRow.id == ReviewTaskRow.honeypot_id)
-        .where(
-            ReviewRow.project_id == project_id,
-            ReviewRow.verdict.in_(ANSWERS),
-            ReviewRow.label.is_not(None),
-            ReviewTaskRow.stage == Stage.REVIEW.value,
-            (ReviewTaskRow.required_reviews > 1) | ReviewTaskRow.honeypot_id.is_not(None),
-        )
+        .where(*_consensus_answers(project_id))
         .order_by(ReviewRow.id.desc())
         .limit(window)
     ).all()
-    return [(int(i), str(r), str(label), gold) for i, r, label, gold in rows]
+    latest = int(rows[0][0]) if rows else 0
+    return [(int(i), str(r), str(label), gold) for _, i, r, label, gold in rows], latest
+
+
+def consensus_answers_since(session: Session, project_id: int, review_id: int) -> int:
+    """How many answers of :func:`consensus_history`'s kind came after review ``review_id``."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ReviewRow)
+            .join(ReviewTaskRow, ReviewTaskRow.id == ReviewRow.task_id)
+            .where(ReviewRow.id > review_id, *_consensus_answers(project_id))
+        )
+        or 0
+    )

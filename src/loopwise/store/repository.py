@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, String, any_, bindparam, exists, func, select
+from sqlalchemy import ARRAY, String, any_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from loopwise.core.enums import ModelStage, TaskStatus
+from loopwise.core.enums import ItemStatus, ModelStage, TaskStatus
 from loopwise.errors import ProjectNotFound
 from loopwise.store import bulk
 from loopwise.store.tables import (
@@ -22,6 +23,7 @@ from loopwise.store.tables import (
     ModelVersionRow,
     PredictionRow,
     ProjectRow,
+    ReviewerRow,
     ReviewTaskRow,
 )
 
@@ -126,6 +128,51 @@ class Repository:
             .order_by(PredictionRow.id)
         )
         return {row.item_id: row for row in rows}
+
+    def settle_decision(
+        self, item_id: int, final_label: str | None, decided_by: str, now: datetime
+    ) -> dict[str, Any] | None:
+        """Record an item's final label on its decision; what the decision said before
+        (``final_label``, ``route``), or ``None`` if the item has no decision.
+
+        One statement on PostgreSQL, whose ``RETURNING`` subqueries see the rows as they were
+        before the statement; SQLite's see them after, so it reads first (in process, no
+        round trip).
+        """
+        change = (
+            update(DecisionRow)
+            .where(DecisionRow.item_id == item_id)
+            .values(final_label=final_label, decided_by=decided_by, decided_at=now)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            before = (
+                select(DecisionRow.final_label)
+                .where(DecisionRow.item_id == item_id)
+                .scalar_subquery()
+            )
+            found = self.session.execute(change.returning(before, DecisionRow.route)).first()
+        else:
+            found = self.session.execute(
+                select(DecisionRow.final_label, DecisionRow.route).where(
+                    DecisionRow.item_id == item_id
+                )
+            ).first()
+            if found is not None:
+                self.session.execute(change)
+        return None if found is None else {"final_label": found[0], "route": found[1]}
+
+    def set_session(self, reviewer_id: int, started: datetime, last: datetime, count: int) -> None:
+        """A reviewer's working session (see :mod:`loopwise.queue.fatigue`)."""
+        self.session.execute(
+            update(ReviewerRow)
+            .where(ReviewerRow.id == reviewer_id)
+            .values(session_started_at=started, session_last_at=last, session_count=count)
+        )
+
+    def set_item_status(self, item_id: int, status: ItemStatus, now: datetime) -> None:
+        self.session.execute(
+            update(ItemRow).where(ItemRow.id == item_id).values(status=status.value, updated_at=now)
+        )
 
     def decision_for(self, item_id: int) -> DecisionRow | None:
         return self.session.scalar(select(DecisionRow).where(DecisionRow.item_id == item_id))

@@ -74,7 +74,12 @@ class ProjectRow(Base):
     error_taxonomy: Mapped[list[str]] = mapped_column(Json)
     guideline: Mapped[str] = mapped_column(Text, default="")
     review: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=text("'{}'"))
+    revision: Mapped[int] = mapped_column(Integer, server_default="0")
+    """Raised by every ORM update of the row (``version_id_col``): hot paths read it with their
+    other checks and keep the parsed project until it changes (see ``ProjectCache``)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __mapper_args__ = {"version_id_col": revision}  # noqa: RUF012
 
 
 class ReviewerRow(Base):
@@ -216,8 +221,20 @@ class ReviewTaskRow(Base):
 
     __tablename__ = "review_task"
     __table_args__ = (
-        Index("ix_review_task_promote", "project_id", "promote_at"),
-        Index("ix_review_task_lease", "project_id", "lease_expires_at"),
+        Index(
+            "ix_review_task_ageing",
+            "project_id",
+            "promote_at",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(
+            "ix_review_task_lapse",
+            "project_id",
+            "lease_expires_at",
+            sqlite_where=text("status = 'claimed'"),
+            postgresql_where=text("status = 'claimed'"),
+        ),
         Index("ix_review_task_holder", "claimed_by", "status"),
     )
 

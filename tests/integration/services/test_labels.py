@@ -192,7 +192,7 @@ class TestImportLabels:
 
         def crash_on_third(*args: Any, **kwargs: Any) -> Any:
             result = real(*args, **kwargs)
-            calls.append(args[2].external_id)
+            calls.append(args[3])  # the external id
             if len(calls) == 3:
                 raise RuntimeError("disk full")
             return result

@@ -11,6 +11,7 @@ import pytest
 from loopwise import LabelSource, Loopwise, Priority, QueueEntry, Stage, Verdict
 from loopwise.consensus.settle import settle
 from loopwise.errors import InvalidInput, TaskNotFound, UndoWindowClosed
+from loopwise.services import verdicts
 from loopwise.testing import FrozenClock
 from tests.factories import COIN, LEANING, add_reviewers, meta_item, review_project
 from tests.integration.helpers import events, one, refused, rows
@@ -235,6 +236,41 @@ class TestOverlap:
                 True,
                 answers[0][1],
             )
+
+    @pytest.mark.parametrize("aggregator", AGGREGATORS)
+    def test_the_fit_is_kept_until_a_twentieth_more_answers_came(
+        self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch, aggregator: str
+    ) -> None:
+        """Reviewer reliability is fitted on the history when a consensus needs it, then kept:
+        the next tasks are settled with it until the answers since reach a twentieth of
+        those it was fitted on (then the aggregator is fitted again, on the new history)."""
+        review_project(lw, review={"overlap": 2, "aggregator": aggregator})
+        add_reviewers(lw, "sms", "alice", "bob")
+        fits: list[int] = []
+        real = settle
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            fits.append(len(args[1]))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(verdicts, "settle", counted)
+        settled = []
+        for i in range(40):
+            task = one_task(lw, meta_item(f"t{i}", LEANING))
+            for name in ("alice", "bob"):
+                claimed(lw, name)
+                result = lw.submit_verdict("sms", task, name, Verdict.CORRECT, label="spam")
+            settled.append(result)
+
+        assert all(r.resolved and r.final_label == "spam" for r in settled)
+        # Task k is fitted with 2k answers of history plus its own two. Each task brings two
+        # new answers, which call for a new fit while a twentieth of the last fit's answers
+        # is 2 or fewer; from 60 answers it takes 3, so every other task uses the kept fit.
+        assert fits == [*range(0, 60, 2), 62, 66, 70, 74, 78]
+        labels = rows(lw, "label")
+        assert len(labels) == 40
+        assert {(r["source"], r["value"]) for r in labels} == {("consensus", "spam")}
+        assert all(0.5 < r["weight"] <= 1.0 for r in labels)
 
 
 class TestBlindReview:

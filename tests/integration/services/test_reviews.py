@@ -18,6 +18,7 @@ from loopwise import (
     QueueEntry,
     Route,
     RoutingConfig,
+    Settings,
     Stage,
     TaskStatus,
     TrainingConfig,
@@ -34,6 +35,7 @@ from loopwise.errors import (
 )
 from loopwise.services import reviews, verdicts
 from loopwise.services.resolution import resolve_item, unit_hash
+from loopwise.store import writes
 from loopwise.store.tables import ReviewTaskRow
 from loopwise.testing import FrozenClock
 from tests.factories import NO_HOLDOUT, add_reviewers, make_text_project, scored_item, text_items
@@ -163,6 +165,24 @@ class TestClaim:
         )
         with refused(lw, NotTaskHolder, "task_id"):
             lw.submit_verdict("sms", task, "alice", Verdict.APPROVE)
+
+    def test_a_settings_change_applies_to_the_next_claim_in_every_process(
+        self, lw: Loopwise, settings: Settings, clock: FrozenClock
+    ) -> None:
+        """Claims keep the parsed project between calls; a change committed anywhere (here by
+        a second ``Loopwise`` on the same database, as another worker would) is seen at once."""
+        queued_project(lw, 3)
+        assert claim(lw, "alice").task.lease_expires_at == NOW + LEASE
+        other = Loopwise(settings, clock=clock)
+        try:
+            other.set_review_config("sms", {"lease_seconds": 60})
+        finally:
+            other.close()
+
+        assert claim(lw, "alice").task.lease_expires_at == NOW + timedelta(seconds=60)
+        lw.set_review_config("sms", {"lease_seconds": 90})
+        assert claim(lw, "bob").task.lease_expires_at == NOW + timedelta(seconds=90)
+        assert one(lw, "project")["revision"] == 3
 
     def test_very_unsure_items_go_to_the_expert_stage(self, lw: Loopwise) -> None:
         make_text_project(lw, routing=RoutingConfig(expert_threshold=0.6))
@@ -472,18 +492,19 @@ class TestCrash:
     def test_a_crash_while_resolving_leaves_no_half_written_verdict(
         self, lw: Loopwise, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        """A lone reviewer's answer writes its rows in one go (``store.writes.write``)."""
         [task] = queued_project(lw, 1)
         claim(lw, "alice")
         clock.advance(seconds=10)
-        real = resolve_item
+        real = writes.write
         calls: list[int] = []
 
-        def resolve_then_crash(*args: Any, **kwargs: Any) -> Any:
+        def write_then_crash(*args: Any, **kwargs: Any) -> Any:
             real(*args, **kwargs)
             calls.append(1)
             raise RuntimeError("power cut")
 
-        monkeypatch.setattr(verdicts, "resolve_item", resolve_then_crash)
+        monkeypatch.setattr(writes, "write", write_then_crash)
         with nothing_written(lw), pytest.raises(RuntimeError, match="power cut"):
             lw.submit_verdict("sms", task, "alice", Verdict.CORRECT, label="ham")
 
@@ -494,6 +515,38 @@ class TestCrash:
         result = lw.submit_verdict("sms", task, "alice", Verdict.CORRECT, label="ham")
         assert result.final_label == "ham"
         assert len(rows(lw, "review")) == 1
+
+    def test_a_crash_while_settling_a_consensus_leaves_no_half_written_verdict(
+        self, lw: Loopwise, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        [task] = queued_project(lw, 1)
+        lw.set_review_config("sms", {"overlap": 2})
+        with lw.ctx.engine.begin() as connection:
+            connection.execute(update(ReviewTaskRow).values(required_reviews=2))
+        claim(lw, "alice")
+        lw.submit_verdict("sms", task, "alice", Verdict.CORRECT, label="ham")
+        claim(lw, "bob")
+        real = resolve_item
+        calls: list[int] = []
+
+        def resolve_then_crash(*args: Any, **kwargs: Any) -> Any:
+            real(*args, **kwargs)
+            calls.append(1)
+            raise RuntimeError("power cut")
+
+        monkeypatch.setattr(verdicts, "resolve_item", resolve_then_crash)
+        with nothing_written(lw), pytest.raises(RuntimeError, match="power cut"):
+            lw.submit_verdict("sms", task, "bob", Verdict.CORRECT, label="ham")
+
+        assert calls == [1]
+        assert one(lw, "item")["status"] == ItemStatus.QUEUED.value
+        assert one(lw, "review_task")["claimed_by"] == "bob"
+        monkeypatch.undo()
+        result = lw.submit_verdict("sms", task, "bob", Verdict.CORRECT, label="ham")
+        assert result.final_label == "ham"
+        assert result.label is not None
+        assert result.label.source is LabelSource.CONSENSUS
+        assert len(rows(lw, "review")) == 2
 
 
 class TestConcurrency:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from loopwise.consensus.settle import Answer, gold_weights, settle
+from loopwise.consensus.settle import Answer, Reliability, gold_weights, settle, settle_with
 
 METHODS = ["dawid_skene", "majority_vote"]
 
@@ -172,3 +172,98 @@ def test_majority_vote_keeps_a_unanimous_answer_whatever_the_history() -> None:
 def test_dawid_skene_keeps_a_unanimous_answer() -> None:
     result = settle([("r-7", 1), ("r-6", 1)], UNANIMOUS_AFTER, n_classes=2)
     assert (result.label, result.agreement) == (1, 1.0)
+
+
+class TestSettleWith:
+    """Settling with a reliability fitted before (what the service keeps between tasks)."""
+
+    @pytest.mark.parametrize("method", METHODS)
+    def test_a_kept_fit_settles_the_next_task_as_a_fresh_fit_would(self, method: str) -> None:
+        history: list[Answer] = []
+        for t in range(6):
+            history += [(t, "alice", 1, 1), (t, "carol", 0, 1), (t, "dave", 0, 1)]
+        fitted = settle([("alice", 1), ("carol", 0)], history, n_classes=2, method=method)
+        assert fitted.reliability is not None
+        assert fitted.reliability.rows == len(history) + 2
+
+        answers = [("alice", 1), ("carol", 0), ("dave", 0)]
+        kept = settle_with(answers, fitted.reliability)
+        fresh = settle(answers, history, n_classes=2, method=method)
+
+        assert (kept.label, fresh.label) == (1, 1)
+        assert kept.agreement == fresh.agreement == pytest.approx(1 / 3)
+        assert kept.confidence == pytest.approx(fresh.confidence, abs=0.05)
+        assert kept.skills["carol"] < kept.skills["alice"]
+
+    def test_dawid_skene_is_one_e_step_with_the_kept_matrices(self) -> None:
+        """By hand: priors (0.5, 0.5); alice right 90%, carol right 60%."""
+        reliability = Reliability(
+            "dawid_skene",
+            2,
+            {"alice": 0, "carol": 1},
+            rows=100,
+            errors=np.array([[[0.9, 0.1], [0.1, 0.9]], [[0.6, 0.4], [0.4, 0.6]]]),
+            priors=np.array([0.5, 0.5]),
+        )
+        result = settle_with([("alice", 1), ("carol", 0)], reliability)
+
+        # P(1) ∝ 0.5 * 0.9 * 0.4 = 0.18; P(0) ∝ 0.5 * 0.1 * 0.6 = 0.03
+        assert result.label == 1
+        assert result.confidence == pytest.approx(0.18 / 0.21)
+        assert result.skills == pytest.approx({"alice": 0.9, "carol": 0.6})
+
+    def test_an_unseen_reviewer_counts_with_the_average_matrix(self) -> None:
+        reliability = Reliability(
+            "dawid_skene",
+            2,
+            {"alice": 0, "carol": 1},
+            rows=100,
+            errors=np.array([[[0.9, 0.1], [0.1, 0.9]], [[0.7, 0.3], [0.3, 0.7]]]),
+            priors=np.array([0.5, 0.5]),
+        )
+        result = settle_with([("newcomer", 0), ("alice", 1)], reliability)
+
+        # the average matrix is right 80%: P(1) ∝ 0.2 * 0.9, P(0) ∝ 0.8 * 0.1
+        assert result.label == 1
+        assert result.confidence == pytest.approx(0.18 / 0.26)
+
+    def test_majority_vote_weighs_by_the_kept_weights(self) -> None:
+        reliability = Reliability(
+            "majority_vote",
+            3,
+            {"alice": 0, "carol": 1},
+            rows=10,
+            weights=np.array([2.0, 0.5]),
+        )
+        result = settle_with([("alice", 2), ("carol", 1), ("newcomer", 1)], reliability)
+
+        # 2 for class 2 against 0.5 + log 2 for class 1
+        assert result.label == 2
+        assert result.probabilities == pytest.approx(
+            np.array([0.0, 0.5 + math.log(2), 2.0]) / (2.5 + math.log(2))
+        )
+
+    def test_majority_vote_counts_everyone_equally_when_all_weigh_zero(self) -> None:
+        reliability = Reliability("majority_vote", 2, {"a": 0, "b": 1}, rows=4, weights=np.zeros(2))
+        result = settle_with([("a", 0), ("b", 1), ("a", 1)], reliability)
+        assert result.probabilities == pytest.approx([1 / 3, 2 / 3])
+
+    def test_only_a_class_someone_gave_can_win(self) -> None:
+        reliability = Reliability(
+            "dawid_skene",
+            3,
+            {"a": 0},
+            rows=10,
+            errors=np.array([[[0.1, 0.0, 0.9], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]]),
+            priors=np.array([0.9, 0.05, 0.05]),
+        )
+        result = settle_with([("a", 2)], reliability)
+        assert result.label == 2
+        assert result.probabilities[0] == 0.0
+
+    def test_bad_calls_are_refused(self) -> None:
+        reliability = Reliability("mean", 2, {}, rows=0)
+        with pytest.raises(ValueError, match="at least one answer"):
+            settle_with([], reliability)
+        with pytest.raises(ValueError, match="unknown aggregator"):
+            settle_with([("a", 0)], reliability)
