@@ -989,7 +989,7 @@ def results_table(results: dict[str, dict[str, Any]]) -> Table:
                 label,
                 str(row["reviewers"]),
                 fmt(row["think_ms"], ".0f"),
-                f"{r['pending_at_start'] if row is r else row['pending']:,}",
+                f"{r['pending_at_start'] if row is r else row.get('pending', r['pending']):,}",
                 fmt(row["claims_per_s"]),
                 fmt(row["p50_claim_ms"]),
                 fmt(row["p90_claim_ms"]),
