@@ -1,6 +1,6 @@
-"""The two most common verdicts, each written in one round trip (see
-:mod:`loopwise.store.writes`): an answer that settles its task alone (a task that takes one
-review, or an expert's), and an answer that leaves a multi-review task waiting for more.
+"""The common verdicts, each written in one round trip (see :mod:`loopwise.store.writes`): an
+answer that settles its task (alone, or as the last of several that agree enough), and an
+answer that leaves a multi-review task waiting for more.
 
 They record exactly what the general path in :mod:`loopwise.services.verdicts` records (the
 review, the reviewer's session, the task, the resolution and its label, the audit events);
@@ -81,20 +81,35 @@ def audit_review(
     )
 
 
-def settle_alone(
+@dataclass(frozen=True)
+class Resolution:
+    """The label an item is resolved with, and where it came from."""
+
+    value: str | None
+    source: LabelSource
+    agreement: float | None = None
+    weight: float = 1.0
+
+
+def settle(
     tx: Tx,
     project: Project,
     who: Access,
     held: Holding,
     answer: Answer,
     review_id: int | None,
+    resolution: Resolution | None = None,
 ) -> VerdictResult:
-    """Record ``answer`` and resolve the item with it. ``review_id``: reserved already
-    (PostgreSQL, with the task), else reserved here."""
+    """Record ``answer`` and resolve the item: with ``resolution`` (the consensus of the
+    task's answers, this one the last), or with the answer alone (a task that takes one
+    review, or an expert's). ``review_id``: reserved already (PostgreSQL, with the task),
+    else reserved here."""
     now = tx.now
     stage = Stage(held.task["stage"])
-    source = LabelSource.EXPERT if stage is Stage.EXPERT else LabelSource.REVIEWER
-    value = answer.label
+    if resolution is None:
+        source = LabelSource.EXPERT if stage is Stage.EXPERT else LabelSource.REVIEWER
+        resolution = Resolution(answer.label, source)
+    value, source = resolution.value, resolution.source
     assert held.item_status == ItemStatus.QUEUED.value
     review_id = _reserved(tx, review_id)
     params = _review_params(project, who, held, answer, review_id, now) | {
@@ -117,8 +132,8 @@ def settle_alone(
             "label__value": value,
             "label__source": source.value,
             "label__split": split.value,
-            "label__weight": 1.0,
-            "label__agreement": None,
+            "label__weight": resolution.weight,
+            "label__agreement": resolution.agreement,
             "label__review_task_id": held.task_id,
             "label__created_by": who.name,
             "label__created_at": now,
@@ -143,7 +158,7 @@ def settle_alone(
             value,
             source=source,
             actor=who.name,
-            agreement=None,
+            agreement=resolution.agreement,
             task_id=held.task_id,
             predicted_label=held.suggestion,
             before=held.decision,
@@ -161,8 +176,8 @@ def settle_alone(
             value=value,
             source=source,
             split=split,
-            weight=1.0,
-            agreement=None,
+            weight=resolution.weight,
+            agreement=resolution.agreement,
             created_by=who.name,
             created_at=now,
         )

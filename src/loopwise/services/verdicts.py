@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from loopwise.consensus.settle import Consensus, settle, settle_with
+from loopwise.consensus import settle as consensus
 from loopwise.core.entities import Project
 from loopwise.core.enums import ItemStatus, LabelSource, Priority, Stage, TaskStatus, Verdict
 from loopwise.core.payloads import validate_label
@@ -21,11 +21,12 @@ from loopwise.queue.matching import tags_of
 from loopwise.queue.quality import gold_score
 from loopwise.services.answers import (
     Answer,
+    Resolution,
     Session,
     VerdictResult,
     audit_review,
     await_more,
-    settle_alone,
+    settle,
 )
 from loopwise.services.context import Context, Tx
 from loopwise.services.resolution import resolve_item
@@ -226,9 +227,12 @@ def submit_verdict(
             reserved = None if found is None else found["review_id"]
             required = held.task["required_reviews"]
             if required == 1:
-                return settle_alone(tx, project, who, held, answer, reserved)
+                return settle(tx, project, who, held, answer, reserved)
             if held.answered + 1 < required:
                 return await_more(tx, project, who, held, answer, reserved)
+            agreed = _agreed(ctx, tx, project, who, held, meant)
+            if agreed is not None:
+                return settle(tx, project, who, held, answer, reserved, agreed)
         tx.repo.set_session(who.id, state.started_at, state.last_at, state.count)
         review = ReviewRow(
             project_id=project.id,
@@ -287,9 +291,29 @@ def _after_review(
     return _settle(ctx, tx, project, held, task, review)
 
 
+def _agreed(
+    ctx: Context, tx: Tx, project: Project, who: Access, held: Holding, label: str | None
+) -> Resolution | None:
+    """The consensus of a multi-review task's earlier answers and this last one (``label``),
+    or ``None`` when it must go to an expert instead (an undecidable answer, or agreement
+    below ``min_agreement``): the general path then escalates it."""
+    answers = [*q.answers_given(tx.session, held.task_id), (who.name, label)]
+    if any(given is None for _, given in answers):
+        return None
+    index = {name: i for i, name in enumerate(project.labels)}
+    found = _consensus(
+        ctx, tx, project, held.item_id, [(r, index[str(given)]) for r, given in answers]
+    )
+    if found.agreement < project.review.min_agreement:
+        return None
+    return Resolution(
+        project.labels[found.label], LabelSource.CONSENSUS, found.agreement, found.confidence
+    )
+
+
 def _consensus(
     ctx: Context, tx: Tx, project: Project, item_id: int, answers: list[tuple[str, int]]
-) -> Consensus:
+) -> consensus.Consensus:
     """Settle ``answers`` of one item, with the reviewers' reliability learned from the
     project's recent multi-review and gold answers (kept between calls: see
     :class:`~loopwise.services.context.ReliabilityCache`)."""
@@ -300,18 +324,20 @@ def _consensus(
         latest, reliability = kept
         new = q.consensus_answers_since(tx.session, project.id, latest)
         if not ctx.reliability.stale(reliability, new):
-            return settle_with(answers, reliability)
+            return consensus.settle_with(answers, reliability)
     index = {name: i for i, name in enumerate(project.labels)}
-    found, latest = q.consensus_history(tx.session, project.id, config.consensus_window)
+    rows, latest = q.consensus_history(tx.session, project.id, config.consensus_window)
     history = [
         (other, who, index[value], None if gold is None else index.get(gold))
-        for other, who, value, gold in found
+        for other, who, value, gold in rows
         if other != item_id and value in index
     ]
-    consensus = settle(answers, history, n_classes=len(project.labels), method=config.aggregator)
-    if consensus.reliability is not None:
-        ctx.reliability.put(key, latest, consensus.reliability)
-    return consensus
+    found = consensus.settle(
+        answers, history, n_classes=len(project.labels), method=config.aggregator
+    )
+    if found.reliability is not None:
+        ctx.reliability.put(key, latest, found.reliability)
+    return found
 
 
 def _settle(
@@ -323,7 +349,8 @@ def _settle(
     review: ReviewRow,
 ) -> dict[str, Any]:
     """Resolve a task that takes several reviews when it has all its answers (or escalate on
-    disagreement); see :func:`_settle_alone` for one that takes one."""
+    disagreement); the usual settling of a task goes through :mod:`loopwise.services.answers`
+    (this path remains for escalations)."""
     answers = q.answers_of(tx.session, task.id)
     if len(answers) < task.required_reviews:
         return_to_queue(task)
@@ -334,11 +361,11 @@ def _settle(
         _escalate(tx, project, task, "system", "a reviewer judged the input undecidable")
         return {"escalated": True}
     index = {name: i for i, name in enumerate(project.labels)}
-    consensus = _consensus(
+    found = _consensus(
         ctx, tx, project, task.item_id, [(a.reviewer, index[str(a.label)]) for a in given]
     )
-    agreement = consensus.agreement
-    final = project.labels[consensus.label]
+    agreement = found.agreement
+    final = project.labels[found.label]
     if agreement < project.review.min_agreement:
         _escalate(
             tx,
@@ -359,7 +386,7 @@ def _settle(
         source=LabelSource.CONSENSUS,
         actor=review.reviewer,
         agreement=agreement,
-        weight=consensus.confidence,
+        weight=found.confidence,
         task=task,
         predicted_label=held.suggestion,
     )

@@ -570,6 +570,17 @@ def gold_candidates(
     )
 
 
+def answers_given(session: Session, task_id: int) -> list[tuple[str, str | None]]:
+    """``(reviewer, label)`` of each answer a task has had, oldest first (``None``: the
+    reviewer judged the input undecidable)."""
+    rows = session.execute(
+        select(ReviewRow.reviewer, ReviewRow.label)
+        .where(ReviewRow.task_id == task_id, ReviewRow.verdict.in_(ANSWERS_SQL))
+        .order_by(ReviewRow.id)
+    )
+    return [(str(reviewer), label) for reviewer, label in rows]
+
+
 def answers_of(session: Session, task_id: int) -> list[ReviewRow]:
     """The reviews of a task that say what the label is (not skips or escalations)."""
     return list(

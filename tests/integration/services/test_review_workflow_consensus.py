@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from loopwise import LabelSource, Loopwise, Priority, QueueEntry, Stage, Verdict
+from loopwise.consensus import settle as consensus
 from loopwise.consensus.settle import settle
 from loopwise.errors import InvalidInput, TaskNotFound, UndoWindowClosed
-from loopwise.services import verdicts
 from loopwise.testing import FrozenClock
 from tests.factories import COIN, LEANING, add_reviewers, meta_item, review_project
 from tests.integration.helpers import events, one, refused, rows
@@ -253,7 +253,7 @@ class TestOverlap:
             fits.append(len(args[1]))
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(verdicts, "settle", counted)
+        monkeypatch.setattr(consensus, "settle", counted)
         settled = []
         for i in range(40):
             task = one_task(lw, meta_item(f"t{i}", LEANING))

@@ -33,8 +33,8 @@ from loopwise.errors import (
     ProjectNotFound,
     TaskNotFound,
 )
-from loopwise.services import reviews, verdicts
-from loopwise.services.resolution import resolve_item, unit_hash
+from loopwise.services import reviews
+from loopwise.services.resolution import unit_hash
 from loopwise.store import writes
 from loopwise.store.tables import ReviewTaskRow
 from loopwise.testing import FrozenClock
@@ -526,15 +526,15 @@ class TestCrash:
         claim(lw, "alice")
         lw.submit_verdict("sms", task, "alice", Verdict.CORRECT, label="ham")
         claim(lw, "bob")
-        real = resolve_item
+        real = writes.write
         calls: list[int] = []
 
-        def resolve_then_crash(*args: Any, **kwargs: Any) -> Any:
+        def write_then_crash(*args: Any, **kwargs: Any) -> Any:
             real(*args, **kwargs)
             calls.append(1)
             raise RuntimeError("power cut")
 
-        monkeypatch.setattr(verdicts, "resolve_item", resolve_then_crash)
+        monkeypatch.setattr(writes, "write", write_then_crash)
         with nothing_written(lw), pytest.raises(RuntimeError, match="power cut"):
             lw.submit_verdict("sms", task, "bob", Verdict.CORRECT, label="ham")
 
