@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """Largest HTTP request body the API reads (10,000 items of a few kB fit)."""
     lease_seconds: int = Field(default=300, gt=0)
+    db_pool_size: int = Field(default=10, gt=0, le=200)
+    """Database connections each process keeps open; the HTTP server runs at most this many
+    requests' database work at once per worker (more would open and close connections)."""
     echo_sql: bool = False
 
     @model_validator(mode="after")

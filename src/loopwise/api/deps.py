@@ -7,7 +7,7 @@ Every route declares the action it performs with :func:`allowed` (project routes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -22,7 +22,9 @@ from loopwise.services.loop import Loopwise
 bearer = HTTPBearer(auto_error=False, description="An API token from `loopwise tokens create`")
 
 
-def get_loopwise(request: Request) -> Loopwise:
+async def get_loopwise(request: Request) -> Loopwise:
+    """The application's ``Loopwise`` (``async``: FastAPI runs a plain ``def`` dependency in
+    a worker thread, a hop that costs more than this does)."""
     lw: Loopwise = request.app.state.loopwise
     return lw
 
@@ -54,21 +56,21 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def allowed(action: Action) -> Callable[..., Principal]:
+def allowed(action: Action) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller, if they may do ``action`` on the path's ``project``."""
 
-    def check(project: ProjectName, principal: CurrentPrincipal) -> Principal:
-        authorize(principal, action, project)
+    async def check(project: ProjectName, principal: CurrentPrincipal) -> Principal:
+        authorize(principal, action, project)  # no I/O: no worker thread
         return principal
 
     check.action = action  # type: ignore[attr-defined]
     return check
 
 
-def allowed_anywhere(action: Action) -> Callable[..., Principal]:
+def allowed_anywhere(action: Action) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller, if their role may do ``action`` (routes without a project)."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         authorize(principal, action, None)
         return principal
 

@@ -10,6 +10,7 @@ from loopwise.scoring.ood import (
 )
 from loopwise.scoring.uncertainty import (
     check_probabilities,
+    check_probability_row,
     confidence,
     entropy,
     kl_to_consensus,
@@ -24,6 +25,7 @@ __all__ = [
     "KNNDistance",
     "OODDetector",
     "check_probabilities",
+    "check_probability_row",
     "confidence",
     "entropy",
     "kl_to_consensus",

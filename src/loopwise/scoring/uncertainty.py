@@ -8,6 +8,10 @@ of ``m`` models, shape ``(m, n_samples, n_classes)``, and measure how much the m
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -45,6 +49,33 @@ def check_probabilities(
         row = int(np.argmax(bad))
         raise InvalidInput(f"sums to {sums[row]:.6f}, not 1", field=f"{field}[{row}]")
     return array
+
+
+def check_probability_row(
+    values: Sequence[Any], *, atol: float = 1e-4, field: str = "probabilities"
+) -> tuple[float, ...]:
+    """Validate one item's class probabilities and return them as floats.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the element (``field[j]``) that is not a number, not finite or outside
+        [0, 1]; naming ``field`` when they do not sum to 1 within ``atol``.
+    """
+    out = []
+    for j, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise InvalidInput("must be a number", field=f"{field}[{j}]")
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidInput("is NaN or infinity", field=f"{field}[{j}]")
+        if not 0.0 <= number <= 1.0:
+            raise InvalidInput(f"{number} is outside [0, 1]", field=f"{field}[{j}]")
+        out.append(number)
+    total = math.fsum(out)
+    if abs(total - 1.0) > atol:
+        raise InvalidInput(f"sums to {total:.6f}, not 1", field=field)
+    return tuple(out)
 
 
 def confidence(probs: FloatArray) -> FloatArray:

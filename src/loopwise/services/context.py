@@ -224,14 +224,22 @@ class Context:
     random: random.Random = field(default_factory=random.Random)
     """Chance for gold-task injection (tests seed it)."""
     observers: list[Callable[[list[dict[str, Any]]], None]] = field(default_factory=list)
-    """Called with a transaction's audit events after it committed (metrics, waking the
-    webhook worker). They must be quick and must not raise."""
+    """Called with a transaction's audit events after it committed (metrics). They must be
+    quick and must not raise."""
+    on_queued: list[Callable[[], None]] = field(default_factory=list)
+    """Called after a transaction that queued webhook messages committed (to wake the
+    delivery worker; only then, so a busy service without webhooks never wakes it)."""
     _reads: sessionmaker[Session] = field(init=False)
     _writes: sessionmaker[Session] = field(init=False)
+    _single: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(writer(self.engine), expire_on_commit=False)
+        single = self.engine
+        if self.engine.dialect.name == "postgresql":
+            single = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._single = sessionmaker(single, expire_on_commit=False)
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -240,8 +248,9 @@ class Context:
         with self._writes() as session, session.begin():
             tx = Tx(Repository(session), self.clock.now())
             yield tx
+            queued = 0
             if tx.events:
-                outbox.enqueue(session, tx.events, tx.now, quiet=tx.quiet)
+                queued = outbox.enqueue(session, tx.events, tx.now, quiet=tx.quiet)
                 tx.repo.audit_many(tx.events[tx.written :])
         if tx.events:
             for observe in self.observers:
@@ -249,6 +258,20 @@ class Context:
                     observe(tx.events)
                 except Exception:  # the change is committed: an observer must not undo that
                     log.exception("observer %r failed after a commit", observe)
+        if queued:
+            for wake in self.on_queued:
+                try:
+                    wake()
+                except Exception:
+                    log.exception("observer %r failed after a commit", wake)
+
+    @contextmanager
+    def single_read(self) -> Iterator[Session]:
+        """A session for one read statement: outside a transaction on PostgreSQL (autocommit:
+        the statement is its own snapshot, and no ``BEGIN``/``ROLLBACK`` round trips), an
+        ordinary read transaction elsewhere. For the lookups every request makes."""
+        with self._single() as session:
+            yield session
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

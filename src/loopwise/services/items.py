@@ -15,7 +15,7 @@ from loopwise.core.payloads import (
     validate_metadata,
 )
 from loopwise.errors import DuplicateExternalId, InvalidInput, InvalidPayload, ItemNotFound
-from loopwise.scoring import check_probabilities
+from loopwise.scoring import check_probability_row
 from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.services.ingest import Prepared, store_routed
 from loopwise.store import mappers
@@ -113,8 +113,7 @@ def prepare_items(
                     f"has {len(probabilities)} values; the project has {n_labels} labels",
                     field=f"{base}.probabilities",
                 )
-            checked = check_probabilities([list(probabilities)], field=f"{base}.probabilities")
-            probabilities = tuple(float(p) for p in checked[0])
+            probabilities = check_probability_row(probabilities, field=f"{base}.probabilities")
         entry = Prepared(external_id, payload, digest, metadata, probabilities, base, i)
         earlier = seen.get(external_id)
         if earlier is not None:

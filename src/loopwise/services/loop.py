@@ -63,7 +63,11 @@ class Loopwise:
         self, settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool = True
     ) -> None:
         self.settings = settings or Settings()
-        engine = make_engine(self.settings.database_url, echo=self.settings.echo_sql)
+        engine = make_engine(
+            self.settings.database_url,
+            echo=self.settings.echo_sql,
+            pool_size=self.settings.db_pool_size,
+        )
         if migrate:
             try:
                 ensure_schema(engine)

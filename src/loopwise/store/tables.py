@@ -57,6 +57,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+NO_PROJECT_KEY = ("prediction", "decision", "review_task", "audit_event")
+"""Tables whose ``project_id`` has no foreign key. Their rows are written a thousand at a time
+by every ingest (the audit trail by nearly every use case), and each key is a check per row
+in the database (about a tenth of its ingest work); the id repeats their item's (whose own
+key is checked), and projects are never deleted. Queries filter on it, so it stays indexed
+where it was."""
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -165,7 +173,7 @@ class PredictionRow(Base):
     __tablename__ = "prediction"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    project_id: Mapped[int] = mapped_column(Id)  # the item's; see NO_PROJECT_KEY
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
     model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_version.id"), nullable=True
@@ -202,7 +210,7 @@ class DecisionRow(Base):
     __table_args__ = (Index("ix_decision_project_route", "project_id", "route"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    project_id: Mapped[int] = mapped_column(Id)  # the item's; see NO_PROJECT_KEY
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), unique=True)
     prediction_id: Mapped[int | None] = mapped_column(ForeignKey("prediction.id"), nullable=True)
     route: Mapped[str] = mapped_column(String(16))
@@ -239,7 +247,7 @@ class ReviewTaskRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    project_id: Mapped[int] = mapped_column(Id)  # the item's; see NO_PROJECT_KEY
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"), index=True)
     stage: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(SmallInteger)
@@ -346,7 +354,7 @@ class AuditEventRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), nullable=True)
+    project_id: Mapped[int | None] = mapped_column(Id, nullable=True)  # see NO_PROJECT_KEY
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(64))
     entity_type: Mapped[str] = mapped_column(String(32))

@@ -215,7 +215,7 @@ class TestSubmitOne:
         ("probabilities", "message"),
         [
             ([0.5], "has 1 values; the project has 2 labels"),
-            ([-0.5, 1.5], "has a value outside [0, 1]"),
+            ([-0.5, 1.5], "-0.5 is outside [0, 1]"),
         ],
     )
     def test_422_for_probabilities_that_do_not_fit(
@@ -315,12 +315,6 @@ class TestSubmitBulk:
         assert response.json()["error"]["field"] == "items[1].metadata"
         assert item_count(world, space.name) == 0
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: a probability problem is reported at 'items[1].probabilities[0]' whatever "
-        "the element: services/items.py (prepare, line ~116) checks the item's probabilities "
-        "as a one-row matrix with scoring.check_probabilities, which appends the row index",
-    )
     @pytest.mark.parametrize(
         ("probabilities", "field"),
         [([0.5, -0.5], "items[1].probabilities[1]"), ([0.2, 0.2], "items[1].probabilities")],

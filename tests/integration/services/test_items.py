@@ -457,9 +457,13 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
 BAD_PROBABILITIES: list[tuple[list[float], str]] = [
     ([1.0], "items[0].probabilities"),
     ([0.2, 0.3, 0.5], "items[0].probabilities"),
-    ([0.7, 0.7], "items[0].probabilities[0]"),
+    ([0.7, 0.7], "items[0].probabilities"),
     ([1.5, -0.5], "items[0].probabilities[0]"),
+    ([0.5, -0.5], "items[0].probabilities[1]"),
     ([math.nan, 0.5], "items[0].probabilities[0]"),
+    ([0.5, math.inf], "items[0].probabilities[1]"),
+    ([True, 0.0], "items[0].probabilities[0]"),
+    (["0.5", 0.5], "items[0].probabilities[0]"),  # type: ignore[list-item]
 ]
 
 

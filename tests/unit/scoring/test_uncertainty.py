@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from loopwise.errors import InvalidInput
 from loopwise.scoring import (
     check_probabilities,
+    check_probability_row,
     confidence,
     entropy,
     kl_to_consensus,
@@ -303,3 +306,30 @@ def test_the_committee_scores_are_exported() -> None:
     import loopwise.scoring
 
     assert {"kl_to_consensus", "vote_entropy"} <= set(loopwise.scoring.__all__)
+
+
+class TestCheckProbabilityRow:
+    """One item's probabilities: the error names the element, or the row for its sum."""
+
+    def test_a_valid_row_comes_back_as_floats(self) -> None:
+        assert check_probability_row([0, 1]) == (0.0, 1.0)
+        assert check_probability_row([0.25, np.float32(0.75)]) == (0.25, 0.75)
+        assert check_probability_row([0.333333, 0.333333, 0.333334]) == pytest.approx(
+            (1 / 3,) * 3, abs=1e-5
+        )
+
+    @pytest.mark.parametrize(
+        ("row", "field", "message"),
+        [
+            ([0.5, "x"], "p[1]", "must be a number"),
+            ([False, 1.0], "p[0]", "must be a number"),
+            ([0.5, math.nan], "p[1]", "NaN or infinity"),
+            ([-0.1, 1.1], "p[0]", "outside [0, 1]"),
+            ([0.9, 1.1], "p[1]", "outside [0, 1]"),
+            ([0.5, 0.4], "p", "sums to 0.900000, not 1"),
+        ],
+    )
+    def test_a_bad_row_names_its_place(self, row: list[Any], field: str, message: str) -> None:
+        with pytest.raises(InvalidInput, match=re.escape(message)) as info:
+            check_probability_row(row, field="p")
+        assert info.value.field == field
