@@ -1,0 +1,138 @@
+"""Diversity strategies: cover the pool's feature space, with no model at all.
+
+They need nothing but features, so they are how a project starts cold (before the first model)
+and the geometric half of the hybrids. Both work on dense arrays and scipy sparse matrices and
+never build an ``n x n`` matrix.
+
+Speed (a note, not a test): k-center greedy costs one matrix-vector product over the pool per
+pick, ``O(n * picks)``: 100 picks from 100,000 x 50 dense features are 100 products of 5
+million multiply-adds and a few vectors of 100,000 floats, no pairwise matrix. k-means sampling
+costs what scikit-learn's ``MiniBatchKMeans`` with ``n`` clusters costs, plus one pass to find
+each cluster's nearest member.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.exceptions import ConvergenceWarning
+
+from loopwise.active_learning.base import FloatArray, IntArray, Matrix, Pool, QueryStrategy
+from loopwise.active_learning.geometry import (
+    as_rows,
+    dot,
+    min_squared_distances,
+    same_kind,
+    squared_distances_to,
+    squared_norms,
+)
+
+
+def cluster(rows: Matrix, k: int, rng: np.random.Generator) -> tuple[IntArray, FloatArray]:
+    """Mini-batch k-means of ``rows`` into ``k`` clusters, seeded from ``rng``.
+
+    Returns
+    -------
+    ``(labels, centres)``: ``(n,)`` each row's cluster and ``(k, d)`` dense centres. A cluster
+    may be empty when the rows have fewer than ``k`` distinct points (scikit-learn's
+    ``ConvergenceWarning`` about it is silenced: callers fill up from other clusters).
+    """
+    model = MiniBatchKMeans(n_clusters=k, random_state=int(rng.integers(2**31 - 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(rows)
+    labels = np.asarray(model.labels_, dtype=np.int64)
+    return labels, np.asarray(model.cluster_centers_, dtype=np.float64)
+
+
+def k_center_greedy(
+    rows: Matrix,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    labelled: Matrix | None = None,
+    chosen: IntArray | None = None,
+) -> IntArray:
+    """``n`` more rows, each the farthest from everything labelled or chosen so far
+    (O. Sener and S. Savarese, ICLR 2018: a 2-approximation of the k-center cover).
+
+    One vector of each row's squared distance to its nearest centre is updated with one
+    matrix-vector product per pick: ``O(n_rows * (n + m))`` for ``m`` labelled rows, never a
+    pairwise matrix.
+
+    Parameters
+    ----------
+    rows:
+        ``(N, d)`` dense or CSR (see :func:`~loopwise.active_learning.geometry.as_rows`).
+    n:
+        How many to add; ``n`` plus the already chosen must not exceed ``N``.
+    rng:
+        Picks the first row when nothing is labelled or chosen.
+    labelled:
+        ``(m, d)`` rows already labelled (distances start from them).
+    chosen:
+        Row indices already picked (distances start from them too; not returned again).
+
+    Returns
+    -------
+    ``(n,)`` the new picks in the order taken (farthest first).
+    """
+    total = rows.shape[0]
+    norms = squared_norms(rows)
+    nearest = np.full(total, np.inf)
+    if labelled is not None and labelled.shape[0]:
+        nearest = min_squared_distances(rows, norms, same_kind(labelled, rows))
+    taken = np.asarray([] if chosen is None else chosen, dtype=np.int64)
+    for i in taken:
+        nearest = np.minimum(nearest, squared_distances_to(rows, norms, int(i)))
+    nearest[taken] = -1.0
+    cold = bool(np.isinf(nearest).all())
+    picks = np.empty(n, dtype=np.int64)
+    for step in range(n):
+        pick = int(rng.integers(total)) if cold and step == 0 else int(np.argmax(nearest))
+        picks[step] = pick
+        nearest = np.minimum(nearest, squared_distances_to(rows, norms, pick))
+        nearest[pick] = -1.0
+    return picks
+
+
+class KMeansSampling(QueryStrategy):
+    """One representative per cluster: mini-batch k-means with ``n`` clusters, then the candidate
+    nearest each centre, larger clusters first."""
+
+    name = "kmeans"
+    needs: frozenset[str] = frozenset()
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> IntArray:
+        if n == len(pool):
+            return np.arange(n, dtype=np.int64)
+        rows = as_rows(pool.features)
+        labels, centres = cluster(rows, n, rng)
+        norms = squared_norms(rows)
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(n + 1))
+        picks: list[int] = []
+        for j in range(n):
+            members = order[bounds[j] : bounds[j + 1]]
+            if members.size:
+                distance = norms[members] - 2.0 * dot(rows[members], centres[j])
+                picks.append(int(members[np.argmin(distance)]))
+        sizes = np.bincount(labels, minlength=n)[labels[picks]]
+        ranked = np.asarray(picks, dtype=np.int64)[np.argsort(-sizes, kind="stable")]
+        if len(ranked) < n:
+            extra = k_center_greedy(rows, n - len(ranked), rng, chosen=ranked)
+            ranked = np.concatenate([ranked, extra])
+        return ranked
+
+
+class Coreset(QueryStrategy):
+    """k-center greedy: again and again the candidate farthest from everything labelled and
+    already chosen, so the batch covers the pool (a random first pick when nothing is labelled)."""
+
+    name = "coreset"
+    needs: frozenset[str] = frozenset()
+
+    def select(self, pool: Pool, n: int, rng: np.random.Generator) -> IntArray:
+        return k_center_greedy(as_rows(pool.features), n, rng, labelled=pool.labelled)

@@ -1,0 +1,443 @@
+"""Replay a labelled data set as the oracle: how fast does a query strategy learn?
+
+A simulation hides the labels of a pool, reveals a small initial set, and then repeats: train
+the model on the labelled items, measure its accuracy on a fixed test split, score the rest of
+the pool, let the strategy choose the next batch and reveal those labels; until the label budget
+is spent. The result is a learning curve (labels used -> test accuracy) per strategy and seed;
+the metrics that compare curves (:func:`normalised_aulc`, :func:`labels_to_reach`,
+:func:`acceleration`, :func:`compare`) are pure functions over them, in
+:mod:`loopwise.active_learning.curves` and re-exported here.
+
+Pure: NumPy, SciPy and scikit-learn only; features are fixed (dense or scipy sparse) and
+computed once per split (:func:`text_features`, :func:`tabular_features`), as a project's model
+would compute them.
+
+When the labelled set holds a single class there is no model to train. The curve records the
+accuracy of always predicting that class, and the step's batch is chosen without a model: by
+the strategy itself if it needs nothing but features (random, the diversity strategies), else by
+``cold_start`` (random sampling unless told otherwise).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from loopwise.active_learning import Pool, bootstrap_committee, make_strategy
+from loopwise.active_learning.base import FloatArray, IntArray, Matrix
+from loopwise.active_learning.curves import (
+    CurveLike,
+    CurveSummary,
+    LearningCurve,
+    StrategyReport,
+    acceleration,
+    compare,
+    labels_to_reach,
+    mean_sd,
+    normalised_aulc,
+    summarise,
+)
+from loopwise.errors import InvalidInput
+from loopwise.training.models import ALGORITHMS
+
+EstimatorFactory = Callable[[], Any]
+"""Returns a new, unfitted scikit-learn classifier with ``predict_proba``."""
+BatchSchedule = int | Sequence[tuple[int, int]] | Callable[[int], int]
+"""Labels per step: a constant; ``(until, size)`` pairs (``size`` while fewer than ``until``
+labels are used, the last size beyond); or a function of the labels used so far."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a chooser sees at one step of a replay (rows index ``features``)."""
+
+    features: Matrix
+    """Every row's features (test rows included: choose only among ``unlabelled``)."""
+    labelled: IntArray
+    """Rows labelled so far, in the order they were revealed."""
+    targets: Any
+    """Their labels."""
+    unlabelled: IntArray
+    """Rows still in the pool, ascending."""
+    model: Any | None
+    """The estimator fitted on the labelled rows; ``None`` when they hold a single class."""
+    probabilities: FloatArray | None
+    """``(len(unlabelled), k)`` the model's probabilities over every class; ``None``: no model."""
+    classes: Any
+    """Every class of the data set, in the probabilities' column order."""
+    n: int
+    """How many to choose."""
+    rng: np.random.Generator
+
+
+Chooser = Callable[[Step], IntArray]
+"""Chooses ``step.n`` distinct positions in ``step.unlabelled``."""
+
+
+def default_estimator(features: Matrix) -> Any:
+    """loopwise's default logistic regression for ``features``, unfitted.
+
+    The classifier of the ``tfidf_logreg`` pipeline (``C=10``, balanced classes) for sparse
+    features (TF-IDF); that of ``logreg`` (``C=1``) for dense ones, which it expects
+    standardised (:func:`tabular_features`).
+    """
+    made = ALGORITHMS["tfidf_logreg" if sparse.issparse(features) else "logreg"][1]()
+    return made[-1] if isinstance(made, Pipeline) else made
+
+
+def text_features(texts: Sequence[str], fit_rows: IntArray) -> Any:
+    """TF-IDF of every text, as ``tfidf_logreg`` computes it, with the vocabulary and idf learnt
+    from ``fit_rows`` only (the pool; never the test split). Sparse ``(len(texts), terms)``."""
+    vectoriser = clone(ALGORITHMS["tfidf_logreg"][1]()[0])
+    vectoriser.fit([texts[i] for i in fit_rows])
+    return vectoriser.transform(list(texts)).tocsr()
+
+
+def tabular_features(values: Any, fit_rows: IntArray) -> FloatArray:
+    """Columns standardised with the mean and spread of ``fit_rows`` (the pool). ``(n, d)``."""
+    array = np.asarray(values, dtype=np.float64)
+    scaler = StandardScaler().fit(array[fit_rows])
+    return np.asarray(scaler.transform(array), dtype=np.float64)
+
+
+def stratified_split(targets: Any, test_size: float, seed: int) -> tuple[IntArray, IntArray]:
+    """``(pool, test)`` row indices, ascending, with each class in the same share in both."""
+    y = np.asarray(targets)
+    rows = np.arange(len(y))
+    pool, test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=y)
+    return np.sort(pool).astype(np.int64), np.sort(test).astype(np.int64)
+
+
+def draw_initial(pool: IntArray, size: int, seed: int) -> IntArray:
+    """``size`` rows of ``pool`` uniformly at random: the labels a project starts with (they may
+    all be of one class). The same seed gives every strategy the same initial set."""
+    rng = np.random.default_rng([seed, 0])
+    return np.asarray(rng.choice(np.asarray(pool), size=size, replace=False), dtype=np.int64)
+
+
+def label_grid(initial: int, budget: int, batch: BatchSchedule) -> IntArray:
+    """The label counts a simulation is measured at: ``initial``, then after each batch, up to
+    ``budget``. With ``(until, size)`` pairs a step never crosses an ``until``.
+
+    Raises
+    ------
+    InvalidInput
+        A batch size below 1, or ``budget`` below ``initial``.
+    """
+    if budget < initial:
+        raise InvalidInput(
+            f"must be at least the initial set ({initial}), got {budget}", field="budget"
+        )
+    grid = [initial]
+    while grid[-1] < budget:
+        used = grid[-1]
+        stop = budget
+        if isinstance(batch, int):
+            size = batch
+        elif callable(batch):
+            size = int(batch(used))
+        else:
+            ahead = [(until, size) for until, size in batch if used < until]
+            size = ahead[0][1] if ahead else batch[-1][1]
+            stop = min(stop, ahead[0][0]) if ahead else stop
+        if size < 1:
+            raise InvalidInput(f"must be at least 1, got {size} at {used} labels", field="batch")
+        grid.append(min(used + size, stop))
+    return np.asarray(grid, dtype=np.int64)
+
+
+def replay(
+    features: Matrix,
+    targets: Any,
+    *,
+    test: Sequence[int] | IntArray,
+    choose: Chooser,
+    budget: int,
+    initial: int | Sequence[int] | IntArray = 10,
+    batch: BatchSchedule = 10,
+    seed: int = 0,
+    estimator: EstimatorFactory | None = None,
+    pool: Sequence[int] | IntArray | None = None,
+    name: str = "custom",
+) -> LearningCurve:
+    """Run the loop with any chooser: what :func:`simulate` does with a loopwise strategy.
+
+    Parameters
+    ----------
+    features:
+        ``(n, d)`` every row's features, dense or scipy sparse.
+    targets:
+        ``(n,)`` their true labels (the oracle).
+    test:
+        Rows the model is scored on; never in the pool.
+    choose:
+        Picks ``step.n`` positions in ``step.unlabelled`` (see :class:`Step`).
+    budget:
+        Labels to spend, the initial set included; at most the pool's size.
+    initial:
+        The initial set's size (drawn by :func:`draw_initial`) or its rows.
+    batch:
+        Labels per step (see :data:`BatchSchedule`).
+    seed:
+        Seeds the initial draw and ``step.rng``.
+    estimator:
+        Makes the model; default :func:`default_estimator`.
+    pool:
+        Rows that can be labelled; default every row not in ``test``.
+
+    Raises
+    ------
+    InvalidInput
+        Features and targets of different lengths, rows outside them or a pool sharing rows with
+        the test split, an initial set larger than the budget or a budget larger than the pool.
+    """
+    y = np.asarray(targets)
+    n_rows = features.shape[0]
+    if y.shape != (n_rows,):
+        raise InvalidInput(f"must be {n_rows} labels, one per row, got {y.shape}", field="targets")
+    test_rows = _rows(test, n_rows, "test")
+    pool_rows = (
+        np.setdiff1d(np.arange(n_rows), test_rows) if pool is None else _rows(pool, n_rows, "pool")
+    )
+    if np.intersect1d(pool_rows, test_rows).size:
+        raise InvalidInput("shares rows with the test split", field="pool")
+    if budget > len(pool_rows):
+        raise InvalidInput(f"is larger than the pool ({len(pool_rows)} rows)", field="budget")
+    if isinstance(initial, int | np.integer):
+        if not 1 <= initial <= budget:
+            raise InvalidInput(f"must be between 1 and the budget ({budget})", field="initial")
+        start = draw_initial(pool_rows, int(initial), seed)
+    else:
+        start = _rows(initial, n_rows, "initial")
+        if len(np.unique(start)) != len(start) or not np.isin(start, pool_rows).all():
+            raise InvalidInput("must be distinct rows of the pool", field="initial")
+    grid = label_grid(len(start), budget, batch)
+    make = estimator if estimator is not None else (lambda: default_estimator(features))
+    classes = np.unique(y)
+    x_test, y_test = features[test_rows], y[test_rows]
+    rng = np.random.default_rng([seed, 1])
+    labelled = list(start)
+    is_labelled = np.zeros(n_rows, dtype=bool)
+    is_labelled[start] = True
+    accuracy: list[float] = []
+    seconds, cold = 0.0, 0
+    for i, used in enumerate(grid):
+        rows = np.asarray(labelled, dtype=np.int64)
+        model = fit(make, features[rows], y[rows])
+        if model is None:
+            accuracy.append(float(np.mean(y_test == y[rows[0]])))
+        else:
+            predicted = np.asarray(model.predict(x_test))
+            accuracy.append(float(np.mean(predicted == y_test)))
+        if i == len(grid) - 1:
+            break
+        began = time.perf_counter()
+        unlabelled = pool_rows[~is_labelled[pool_rows]]
+        probabilities = (
+            None if model is None else aligned_proba(model, features[unlabelled], classes)
+        )
+        n = int(grid[i + 1] - used)
+        step = Step(features, rows, y[rows], unlabelled, model, probabilities, classes, n, rng)
+        chosen = np.asarray(choose(step), dtype=np.int64)
+        seconds += time.perf_counter() - began
+        cold += model is None
+        if chosen.shape != (step.n,) or len(np.unique(chosen)) != step.n:
+            raise AssertionError(f"{name} chose {chosen!r}, not {step.n} distinct positions")
+        picked = unlabelled[chosen]
+        labelled.extend(int(r) for r in picked)
+        is_labelled[picked] = True
+    return LearningCurve(name, seed, grid, np.asarray(accuracy), seconds, cold)
+
+
+def simulate(
+    features: Matrix,
+    targets: Any,
+    *,
+    test: Sequence[int] | IntArray,
+    strategy: str = "margin",
+    budget: int,
+    initial: int | Sequence[int] | IntArray = 10,
+    batch: BatchSchedule = 10,
+    seed: int = 0,
+    estimator: EstimatorFactory | None = None,
+    pool: Sequence[int] | IntArray | None = None,
+    params: Mapping[str, Any] | None = None,
+    cold_start: str = "random",
+    committee_size: int = 5,
+) -> LearningCurve:
+    """The learning curve of the loopwise strategy ``strategy`` (built by
+    :func:`~loopwise.active_learning.make_strategy` with ``params``) on one split and seed.
+
+    The other parameters are :func:`replay`'s. Each step the strategy gets a :class:`Pool` of the
+    unlabelled rows with the model's probabilities over every class (an unseen class has
+    probability 0) and the labelled rows' features; committee strategies also get
+    ``committee_size`` models fitted on bootstrap resamples (``bootstrap_committee``).
+    With a single class labelled, the step is chosen cold (see the module's docstring).
+
+    Raises
+    ------
+    UnknownStrategy
+        ``strategy`` or ``cold_start`` is not registered.
+    InvalidInput
+        As :func:`replay`; a ``cold_start`` strategy that needs a model.
+    """
+    chooser = strategy_chooser(strategy, params, cold_start, committee_size, estimator)
+    return replay(
+        features,
+        targets,
+        test=test,
+        choose=chooser,
+        budget=budget,
+        initial=initial,
+        batch=batch,
+        seed=seed,
+        estimator=estimator,
+        pool=pool,
+        name=strategy,
+    )
+
+
+def strategy_chooser(
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    cold_start: str = "random",
+    committee_size: int = 5,
+    estimator: EstimatorFactory | None = None,
+) -> Chooser:
+    """A :data:`Chooser` that asks the loopwise strategy ``name`` (see :func:`simulate`)."""
+    strategy = make_strategy(name, **dict(params or {}))
+    fallback = strategy if not strategy.needs else make_strategy(cold_start)
+    if fallback.needs:
+        raise InvalidInput(
+            f"{cold_start!r} needs a model; choose one that starts cold", field="cold_start"
+        )
+
+    def choose(step: Step) -> IntArray:
+        unlabelled = step.features[step.unlabelled]
+        labelled = step.features[step.labelled]
+        if step.model is None:
+            return fallback.query(Pool(unlabelled, None, labelled), step.n, seed=step.rng)
+        committee = None
+        if "committee" in strategy.needs:
+            model = step.model
+            make = estimator if estimator is not None else (lambda: clone(model))
+            codes = np.searchsorted(step.classes, step.targets)
+            committee = bootstrap_committee(
+                lambda: _Member(make),
+                labelled,
+                codes,
+                unlabelled,
+                committee_size,
+                step.rng,
+                len(step.classes),
+            )
+        pool = Pool(unlabelled, step.probabilities, labelled, committee)
+        return strategy.query(pool, step.n, seed=step.rng)
+
+    return choose
+
+
+def fit(make: EstimatorFactory, features: Matrix, targets: Any) -> Any | None:
+    """A new estimator fitted on ``features``; ``None`` when ``targets`` hold a single class.
+
+    An L2-regularised logistic regression on sparse features is fitted on the columns the rows
+    use and its coefficients put back at full width, zeros elsewhere: the same model (a column
+    that is zero in every training row has zero gradient, and its weight stays at its starting
+    value, 0), found far faster while the labelled rows use a few thousand of a vocabulary's
+    tens of thousands of terms.
+    """
+    if len(np.unique(targets)) < 2:
+        return None
+    model = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if sparse.issparse(features) and _l2_logistic(model):
+            rows = sparse.csr_matrix(features)
+            columns = np.unique(rows.indices)
+            model.fit(rows[:, columns], targets)
+            coef = np.zeros((model.coef_.shape[0], rows.shape[1]), dtype=model.coef_.dtype)
+            coef[:, columns] = model.coef_
+            model.coef_ = coef
+            model.n_features_in_ = rows.shape[1]
+        else:
+            model.fit(features, targets)
+    return model
+
+
+class _Member:
+    """A committee member fitted by :func:`fit` (the same model, sooner on sparse features)."""
+
+    classes_: Any
+
+    def __init__(self, make: EstimatorFactory) -> None:
+        self._make = make
+        self._model: Any = None
+
+    def fit(self, x: Any, y: Any, /) -> _Member:
+        self._model = fit(self._make, x, y) or self._make().fit(x, y)
+        self.classes_ = self._model.classes_
+        return self
+
+    def predict_proba(self, x: Any, /) -> Any:
+        return self._model.predict_proba(x)
+
+
+def _l2_logistic(model: Any) -> bool:
+    params = model.get_params() if isinstance(model, LogisticRegression) else {}
+    return params.get("penalty") in ("l2", "deprecated") and params.get("l1_ratio") in (None, 0)
+
+
+def aligned_proba(model: Any, features: Matrix, classes: Any) -> FloatArray:
+    """``model``'s probabilities moved to the columns of ``classes`` (unseen classes get 0)."""
+    raw = np.asarray(model.predict_proba(features), dtype=np.float64)
+    out = np.zeros((raw.shape[0], len(classes)), dtype=np.float64)
+    out[:, np.searchsorted(classes, model.classes_)] = raw
+    return out
+
+
+def _rows(rows: Sequence[int] | IntArray, n_rows: int, field: str) -> IntArray:
+    array = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if array.size and (array.min() < 0 or array.max() >= n_rows):
+        raise InvalidInput(f"has a row outside 0..{n_rows - 1}", field=field)
+    return array
+
+
+__all__ = [
+    "BatchSchedule",
+    "Chooser",
+    "CurveLike",
+    "CurveSummary",
+    "EstimatorFactory",
+    "LearningCurve",
+    "Step",
+    "StrategyReport",
+    "acceleration",
+    "aligned_proba",
+    "compare",
+    "default_estimator",
+    "draw_initial",
+    "fit",
+    "label_grid",
+    "labels_to_reach",
+    "mean_sd",
+    "normalised_aulc",
+    "replay",
+    "simulate",
+    "strategy_chooser",
+    "stratified_split",
+    "summarise",
+    "tabular_features",
+    "text_features",
+]

@@ -1,0 +1,74 @@
+"""k-center greedy and k-means sampling on points whose answer can be read off a sketch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from loopwise.active_learning import Coreset, KMeansSampling, Pool, k_center_greedy
+from loopwise.active_learning.geometry import as_rows, min_squared_distances, squared_norms
+from tests.unit.active_learning.factories import KINDS, as_kind
+
+LINE = [[0.0], [1.0], [2.0], [5.0], [10.0]]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_coreset_takes_the_farthest_point_each_time(kind: str) -> None:
+    # labelled: 0. Farthest: 10 (row 4); then from {0, 10}: 5 (row 3, 5 away);
+    # then from {0, 5, 10}: 2 (row 2, 2 away from 0, 3 from 5).
+    pool = Pool(features=as_kind(LINE, kind), labelled=as_kind([[0.0]], kind))
+    assert Coreset().query(pool, 3, seed=0).tolist() == [4, 3, 2]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_coreset_in_two_dimensions_with_sparse_rows(kind: str) -> None:
+    points = [[0.0, 0.0], [3.0, 4.0], [0.0, 1.0], [6.0, 8.0], [0.0, 0.0]]
+    pool = Pool(features=as_kind(points, kind), labelled=as_kind([[0.0, 0.0]], kind))
+    # labelled: the origin. Row 3 is 10 away; then row 1 is 5 from both the origin and row 3,
+    # row 2 only 1 from the origin, the duplicate origin 0.
+    assert Coreset().query(pool, 2, seed=0).tolist() == [3, 1]
+
+
+def test_coreset_without_labelled_items_starts_at_random_then_covers() -> None:
+    pool = Pool(features=np.array([[0.0], [0.1], [10.0], [10.1]]))
+    firsts = set()
+    for seed in range(12):
+        first, second = Coreset().query(pool, 2, seed=seed).tolist()
+        firsts.add(first)
+        assert (first < 2) != (second < 2)
+    assert len(firsts) > 1
+
+
+def test_k_center_greedy_continues_from_earlier_picks() -> None:
+    rows = as_rows(np.array(LINE))
+    picks = k_center_greedy(rows, 2, np.random.default_rng(0), chosen=np.array([4]))
+    assert picks.tolist() == [0, 3]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_nearest_labelled_row_is_found_in_any_block(kind: str) -> None:
+    rows = as_rows(as_kind([[0.0], [100.0], [40.0]], kind))
+    labelled = as_rows(as_kind([[50.0], [99.0], [3.0], [60.0]], kind))
+    for cells in (1, 3, 6, 1_000):
+        nearest = min_squared_distances(rows, squared_norms(rows), labelled, chunk_cells=cells)
+        assert nearest.tolist() == [9.0, 1.0, 100.0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_kmeans_takes_the_point_nearest_each_centre_larger_clusters_first(kind: str) -> None:
+    # three far-apart groups of 5, 3 and 1 points, each holding the point at its own mean.
+    blobs = [
+        [0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0],
+        [20.0, 20.0], [21.0, 20.0], [19.0, 20.0],
+        [-20.0, 20.0],
+    ]  # fmt: skip
+    pool = Pool(features=as_kind(blobs, kind))
+    for seed in range(3):
+        assert KMeansSampling().query(pool, 3, seed=seed).tolist() == [0, 5, 8]
+
+
+def test_kmeans_fills_up_when_there_are_fewer_distinct_points_than_picks() -> None:
+    pool = Pool(features=np.array([[0.0], [0.0], [0.0], [0.0], [7.0]]))
+    chosen = KMeansSampling().query(pool, 3, seed=0)
+    assert 4 in chosen.tolist()
+    assert len(set(chosen.tolist())) == 3

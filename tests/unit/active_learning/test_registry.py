@@ -1,0 +1,96 @@
+"""The factory and the default strategy: cold start by diversity, then the configured hybrid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from loopwise.active_learning import (
+    DEFAULT_COLD,
+    DEFAULT_EXPLORE,
+    DEFAULT_HYBRID,
+    Badge,
+    Default,
+    DensityWeighted,
+    Explore,
+    KMeansSampling,
+    Pool,
+    make_strategy,
+)
+from loopwise.errors import InvalidInput, UnknownStrategy
+from tests.unit.active_learning.factories import KINDS, make_pool
+
+
+def test_the_default_is_margin_without_duplicates_exploring_a_tenth_after_kmeans() -> None:
+    assert (DEFAULT_HYBRID, DEFAULT_EXPLORE, DEFAULT_COLD) == ("margin_diverse", 0.1, "kmeans")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_default_starts_cold_with_kmeans(kind: str) -> None:
+    bare = Pool(features=make_pool(kind).features)
+    expected = KMeansSampling().query(bare, 5, seed=3)
+    assert Default().query(bare, 5, seed=3).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_with_a_model_the_default_uses_the_hybrid(kind: str) -> None:
+    pool = make_pool(kind)
+    hybrid = make_strategy(DEFAULT_HYBRID, explore=DEFAULT_EXPLORE)
+    default = Default()
+    assert isinstance(default.hybrid, Explore)
+    assert default.query(pool, 10, seed=2).tolist() == hybrid.query(pool, 10, seed=2).tolist()
+
+
+def test_the_default_can_be_reconfigured() -> None:
+    pool = make_pool()
+    default = make_strategy("default", hybrid="badge", explore=0.0)
+    assert isinstance(default, Default)
+    assert isinstance(default.hybrid, Badge)
+    assert default.query(pool, 4, seed=1).tolist() == Badge().query(pool, 4, seed=1).tolist()
+    exploring = make_strategy("default", explore=0.3)
+    assert isinstance(exploring, Default)
+    assert isinstance(exploring.hybrid, Explore)
+    assert exploring.hybrid.share == 0.3
+
+
+def test_the_default_waits_for_whatever_its_hybrid_needs() -> None:
+    pool = Pool(features=make_pool().features, probabilities=make_pool().probabilities)
+    committee_first = Default(hybrid="vote_entropy")
+    expected = KMeansSampling().query(pool, 3, seed=0)
+    assert committee_first.query(pool, 3, seed=0).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "field"),
+    [
+        ({"hybrid": "default"}, InvalidInput, "hybrid"),
+        ({"cold": "default"}, InvalidInput, "cold"),
+        ({"cold": "margin"}, InvalidInput, "cold"),
+        ({"hybrid": "nope"}, UnknownStrategy, "strategy"),
+        ({"explore": 2.0}, InvalidInput, "explore"),
+    ],
+)
+def test_a_default_that_cannot_work_is_refused(
+    params: dict[str, str | float], error: type[InvalidInput], field: str
+) -> None:
+    with pytest.raises(error) as info:
+        Default(**params)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_parameters_reach_the_strategy() -> None:
+    density = make_strategy("density", beta=2.5)
+    assert isinstance(density, DensityWeighted)
+    assert density.beta == 2.5
+    wrapped = make_strategy("density", beta=0.5, explore=0.2)
+    assert isinstance(wrapped, Explore)
+    assert isinstance(wrapped.inner, DensityWeighted)
+    assert wrapped.inner.beta == 0.5
+
+
+def test_an_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownStrategy) as info:
+        make_strategy("uncertainty")
+    assert "'badge'" in info.value.message
+    assert "'default'" in info.value.message
+    assert np.all([name in info.value.message for name in ("coreset", "kmeans")])
