@@ -11,6 +11,13 @@ The people: three careful reviewers, one careless one (``unreliable``, wrong at
 settled by Dawid-Skene; disagreement goes to the expert. A share of each reviewer's tasks are
 gold items with known answers, which measure them: the careless reviewer ends with the lowest
 consensus skill and, once the evidence is in, a flag.
+
+Active learning: ``pool_size`` texts wait unlabelled in the project's pool. Each round the
+default strategy chooses ``al_batch`` of them (``Loopwise.query``) and the reviewers label them
+with the rest of the queue. To show what the choice is worth, two models are trained each round
+on the seed labels plus every pick so far: the active-learning picks (as the reviewers labelled
+them) and as many picks drawn at random from the same pool (with their true labels), and both are
+measured on the test split.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from loopwise.core.policy import RoutingConfig
 from loopwise.datasets import TextDataset
 from loopwise.errors import InvalidInput, NotEnoughLabels, ReviewerNotFound
 from loopwise.services.loop import Loopwise
-from loopwise.training.models import model_inputs
+from loopwise.training.models import fit_model, model_inputs
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while a round works."""
@@ -51,6 +58,8 @@ class DemoConfig:
     target_confidence: float = 0.9
     qa_sample: float = 0.02
     batch_size: int = 500
+    pool_size: int = 1000
+    al_batch: int = 40
     seed: int = 7
 
     def check(self, dataset: TextDataset) -> None:
@@ -76,6 +85,10 @@ class DemoConfig:
             raise InvalidInput(
                 f"must be at least {2 * classes} (two per label)", field="seed_labels"
             )
+        if self.pool_size < 0:
+            raise InvalidInput("must not be negative", field="pool_size")
+        if self.al_batch < 0:
+            raise InvalidInput("must not be negative", field="al_batch")
         if len(dataset) < self.seed_labels + 10 * self.rounds + 20:
             raise InvalidInput(
                 f"has {len(dataset)} distinct texts; too few for {self.rounds} rounds",
@@ -98,6 +111,12 @@ class RoundResult:
     gate: list[str] = field(default_factory=list)
     threshold: float | None = None
     certificate: str = ""
+    al_labels: int = 0
+    """Pool items active learning chose so far."""
+    al_accuracy: float | None = None
+    """Test accuracy of a model trained on the seed labels plus the active-learning picks."""
+    random_accuracy: float | None = None
+    """The same with as many picks drawn at random from the pool."""
 
 
 @dataclass
@@ -211,6 +230,12 @@ def run_demo(
     stream = [i for i in pool if i not in seed_set]
     rng.shuffle(stream)
     gold, stream = stream[: config.gold_items], stream[config.gold_items :]
+    # a fifth of the stream at most waits in the pool (small data sets keep their rounds)
+    pool_size = min(config.pool_size, len(stream) // 5)
+    al_batch = min(config.al_batch, pool_size // config.rounds)
+    if not al_batch:
+        pool_size = 0
+    candidates, stream = stream[:pool_size], stream[pool_size:]
     rounds = np.array_split(np.asarray(stream), config.rounds)
 
     lw.create_project(
@@ -235,6 +260,15 @@ def run_demo(
         _join(lw, name, Role.REVIEWER, project)
     _join(lw, config.expert, Role.EXPERT, project)
     lw.ctx.random.seed(config.seed)
+    lw.set_active_learning(
+        project, {"batch": max(1, al_batch), "requery_after_promotion": False}, actor="demo"
+    )
+    if candidates:
+        lw.add_to_pool(
+            project,
+            [{"external_id": f"p{i}", "payload": dataset.texts[i]} for i in candidates],
+            actor="demo:pool",
+        )
     lw.import_labels(
         project,
         [{"external_id": f"m{i}", "payload": dataset.texts[i], "label": labels[i]} for i in seed],
@@ -274,6 +308,9 @@ def run_demo(
             actor="demo",
         )
     truth_of = {f"gold{i}": labels[i] for i in gold}
+    truth_of.update({f"p{i}": labels[i] for i in candidates})
+    arms = _Arms(lw, project, dataset, seed, test_inputs, test_truth)
+    draws = [int(i) for i in rng.permutation(np.asarray(candidates, dtype=np.int64))]
 
     def error_rate(reviewer: str) -> float:
         if reviewer == config.expert:
@@ -302,6 +339,11 @@ def run_demo(
         truth = {f"m{i}": labels[i] for i in idx}
         truth_of.update(truth)
         queued = sum(1 for r in routed if r.status is ItemStatus.QUEUED)
+        picked: list[str] = []
+        if al_batch:
+            found = lw.query(project, al_batch, seed=config.seed + number, actor="demo")
+            picked = [c.external_id for c in found.chosen]
+            queued += len(picked)
         finals: dict[str, str | None] = {
             r.external_id: r.final_label for r in routed if r.route is Route.AUTO
         }
@@ -341,6 +383,11 @@ def run_demo(
             reviews += 1
             report(f"round {number}: people review", reviews, queued * config.overlap)
         decision_accuracy = float(np.mean([finals.get(k) == v for k, v in truth.items()]))
+        arms.add(
+            [(k, finals.get(k)) for k in picked],
+            [f"p{i}" for i in draws[(number - 1) * al_batch : number * al_batch]],
+        )
+        al_accuracy, random_accuracy = arms.accuracies() if candidates else (None, None)
         promoted, gate = retrain()
         accuracy, version = model_accuracy()
         result = RoundResult(
@@ -357,12 +404,15 @@ def run_demo(
             escalated=escalated,
             promoted=promoted,
             gate=gate,
+            al_labels=len(arms.picked),
+            al_accuracy=al_accuracy,
+            random_accuracy=random_accuracy,
         )
         results.append(result)
         if on_round is not None:
             on_round(result)
     stats = lw.stats(project)
-    submitted = len(seed) + len(stream) + len(gold)
+    submitted = len(seed) + len(stream) + len(gold) + lw.pool_status(project).chosen
     return DemoResult(
         project=project,
         dataset=dataset.name,
@@ -391,3 +441,47 @@ def run_demo(
         ],
         agreement_alpha=lw.agreement(project).alpha,
     )
+
+
+class _Arms:
+    """Two models trained on the seed labels plus the pool picks so far: active learning's (with
+    the labels the reviewers gave them) and random draws from the same pool (true labels)."""
+
+    def __init__(
+        self,
+        lw: Loopwise,
+        project: str,
+        dataset: TextDataset,
+        seed: list[int],
+        test_inputs: Any,
+        test_truth: np.ndarray[Any, Any],
+    ) -> None:
+        self.lw, self.project = lw, project
+        self.texts = {f"p{i}": dataset.texts[i] for i in range(len(dataset))}
+        self.truth = {f"p{i}": dataset.labels[i] for i in range(len(dataset))}
+        self.base = [(dataset.texts[i], dataset.labels[i]) for i in seed]
+        self.test_inputs, self.test_truth = test_inputs, test_truth
+        self.picked: list[tuple[str, str]] = []
+        self.drawn: list[str] = []
+
+    def add(self, picked: list[tuple[str, str | None]], drawn: list[str]) -> None:
+        self.picked += [(k, label) for k, label in picked if label is not None]
+        self.drawn += drawn
+
+    def accuracies(self) -> tuple[float, float]:
+        chosen = [(self.texts[k], label) for k, label in self.picked]
+        random_ = [(self.texts[k], self.truth[k]) for k in self.drawn]
+        return self._accuracy(chosen), self._accuracy(random_)
+
+    def _accuracy(self, extra: list[tuple[str, str]]) -> float:
+        project = self.lw.project(self.project)
+        rows = self.base + extra
+        model = fit_model(
+            None,
+            project.input_kind,
+            [text for text, _ in rows],
+            [label for _, label in rows],
+            project.labels,
+        )
+        predicted = np.asarray(model.labels)[model.predict_proba(self.test_inputs).argmax(axis=1)]
+        return float(np.mean(predicted == self.test_truth))

@@ -5,7 +5,10 @@
     LoopwiseError
     ├── InvalidInput                 bad data from the caller (field + problem)
     │   ├── InvalidLabel             a label outside the project's label set
-    │   └── InvalidPayload           text / features / metadata that fail validation
+    │   ├── InvalidPayload           text / features / metadata that fail validation
+    │   ├── UnknownStrategy          an active-learning strategy name nobody registered
+    │   ├── EmptyPool                an active-learning query with nothing left to choose from
+    │   └── NotEnoughInPool          asked for more items than the pool has left
     ├── NotFound
     │   ├── ProjectNotFound
     │   ├── ItemNotFound
@@ -67,6 +70,18 @@ class InvalidLabel(InvalidInput):
 
 class InvalidPayload(InvalidInput):
     code = "invalid_payload"
+
+
+class UnknownStrategy(InvalidInput):
+    code = "unknown_strategy"
+
+
+class EmptyPool(InvalidInput):
+    code = "empty_pool"
+
+
+class NotEnoughInPool(InvalidInput):
+    code = "not_enough_in_pool"
 
 
 class NotFound(LoopwiseError):

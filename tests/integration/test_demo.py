@@ -45,6 +45,11 @@ def test_make_demo_improves_the_model_and_loses_nothing(
         run["items_submitted"] == run["items_decided"] + run["items_queued"] + run["items_resolved"]
     )
     assert "Model accuracy on the fixed test split" in result.output
+    # Active learning: 40 pool items a round, and the model trained on them beats the one
+    # trained on as many random picks (same seed labels, same pool) by the last round.
+    assert [r["al_labels"] for r in rounds] == [40, 80, 120, 160, 200]
+    assert rounds[-1]["al_accuracy"] > rounds[-1]["random_accuracy"]
+    assert "Active learning: with 200 pool items" in result.output
     with Loopwise(Settings(data_dir=tmp_path)) as lw:
         assert [p.name for p in lw.projects()] == ["demo-sms-spam"]
         assert lw.stats("demo-sms-spam").labels == rounds[-1]["labels"]
@@ -60,6 +65,7 @@ def test_demo_on_a_users_csv(tmp_path: Path) -> None:
         result = run_demo(lw, data, DemoConfig(rounds=2, seed_labels=60), project="mine")
         assert result.items_lost == 0
         assert len(result.rounds) == 2
+        assert result.rounds[-1].al_labels == 80  # a fifth of the stream waits in the pool
         assert result.rounds[0].reviews > 0
         # A second demo in the same database (`make demo` twice) reuses the same people.
         again = run_demo(lw, data, DemoConfig(rounds=2, seed_labels=60), project="mine-2")

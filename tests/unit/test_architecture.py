@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-PURE_PACKAGES = ["core", "scoring", "routing", "training", "consensus", "queue", "webhooks"]
+PURE_PACKAGES = [
+    "core",
+    "scoring",
+    "routing",
+    "training",
+    "consensus",
+    "queue",
+    "webhooks",
+    "active_learning",
+]
 ADAPTER_LIBRARIES = {"fastapi", "starlette", "sqlalchemy", "alembic"}
 PURE_INTERNAL = {f"loopwise.{name}" for name in PURE_PACKAGES} | {"loopwise.errors"}
 

@@ -146,10 +146,28 @@ def demo(
             _verdict(r),
         )
     console.print(table)
+    if any(r.al_accuracy is not None for r in result.rounds):
+        active = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for column in ("round", "AL picks", "AL acc", "random acc", "ahead"):
+            active.add_column(column, justify="right")
+        for r in result.rounds:
+            if r.al_accuracy is None or r.random_accuracy is None:
+                continue
+            active.add_row(
+                str(r.round),
+                str(r.al_labels),
+                f"{r.al_accuracy:.4f}",
+                f"{r.random_accuracy:.4f}",
+                f"{r.al_accuracy - r.random_accuracy:+.4f}",
+            )
+        console.print(active)
     console.print(
         "thresh: threshold in force (none: nothing certified, all reviewed); auto: share decided "
         "automatically; dec acc: accuracy of final decisions; model: production model's accuracy "
-        "on the fixed test split; labels: resolved labels so far.",
+        "on the fixed test split; labels: resolved labels so far. Second table, active learning: "
+        "AL picks: pool items the default strategy chose so far (the reviewers labelled them "
+        "with the rest of the queue); AL acc / random acc: test accuracy of a model trained on "
+        "the seed labels plus those picks, and plus as many drawn at random from the same pool.",
         soft_wrap=True,
         style="dim",
     )
@@ -192,6 +210,19 @@ def demo(
         f"{result.items_resolved} resolved by people or seed labels, {result.items_queued} queued, "
         f"[bold]{result.items_lost} lost[/]. {result.seconds:.1f} s."
     )
+    if last.al_accuracy is not None and last.random_accuracy is not None:
+        won = sum(
+            1
+            for r in result.rounds
+            if r.al_accuracy is not None
+            and r.random_accuracy is not None
+            and r.al_accuracy > r.random_accuracy
+        )
+        console.print(
+            f"Active learning: with {last.al_labels} pool items chosen by the default strategy, "
+            f"test accuracy {last.al_accuracy:.4f} against {last.random_accuracy:.4f} with as many "
+            f"chosen at random (ahead in {won} of {len(result.rounds)} rounds)."
+        )
     console.print(
         f"The project [bold]{name}[/] stays in the database: `loopwise models list {name}`, "
         f"`loopwise labels export {name}`."

@@ -12,9 +12,11 @@ from rich.table import Table
 from loopwise.cli.common import console, handle_errors, open_loopwise
 from loopwise.cli.demo import demo
 from loopwise.cli.io import file_format, read_items, write_labels
+from loopwise.cli.pool import pool_app
 from loopwise.cli.reviewers import reviewers_app
 from loopwise.cli.routing import routing_app
 from loopwise.cli.service import serve, tokens_app, users_app, webhooks_app
+from loopwise.cli.simulate import simulate
 from loopwise.core.enums import InputKind
 from loopwise.core.policy import RoutingConfig
 from loopwise.store.db import current_revision, head_revision, upgrade
@@ -32,11 +34,13 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(models_app, name="models")
 app.add_typer(routing_app, name="routing")
 app.add_typer(reviewers_app, name="reviewers")
+app.add_typer(pool_app, name="pool")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(webhooks_app, name="webhooks")
 app.command()(demo)
 app.command()(serve)
+app.command()(simulate)
 
 ProjectArg = Annotated[str, typer.Argument(help="Project name.")]
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from loopwise.core.active import ActiveLearningConfig
 from loopwise.core.enums import (
     DEFAULT_ERROR_TAXONOMY,
     InputKind,
@@ -80,6 +81,7 @@ class Project:
     guideline: str = ""
     review: ReviewConfig = field(default_factory=ReviewConfig)
     created_at: datetime | None = None
+    active_learning: ActiveLearningConfig = field(default_factory=ActiveLearningConfig)
 
 
 @dataclass(frozen=True, slots=True)

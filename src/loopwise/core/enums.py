@@ -25,6 +25,7 @@ class DecisionOrigin(StrEnum):
     ROUTED = "routed"
     IMPORT = "import"
     GOLD = "gold"  # a gold (honeypot) item: known answer, shown to reviewers to measure them
+    DISCOVERY = "discovery"  # chosen from the unlabelled pool by active learning, to be labelled
 
 
 class ItemStatus(StrEnum):
@@ -75,6 +76,9 @@ class Priority(IntEnum):
     HIGH = 1
     NORMAL = 2
     LOW = 3
+    DISCOVERY = 4
+    """Items active learning chose from the pool: served when nothing routed is waiting (and
+    moved up by ageing like any task, so they are labelled in the end)."""
 
 
 class Verdict(StrEnum):

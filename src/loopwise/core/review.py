@@ -22,7 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from loopwise.core.enums import Priority
 from loopwise.errors import InvalidInput
 
-DEFAULT_SLA_MINUTES: dict[str, int] = {"urgent": 60, "high": 240, "normal": 1440, "low": 4320}
+DEFAULT_SLA_MINUTES: dict[str, int] = {
+    "urgent": 60,
+    "high": 240,
+    "normal": 1440,
+    "low": 4320,
+    "discovery": 10080,
+}
 Minutes = Annotated[int, Field(ge=1, le=525_600)]
 
 

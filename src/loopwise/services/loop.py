@@ -6,10 +6,12 @@ details of each.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from loopwise.core.active import ActiveLearningConfig
 from loopwise.core.clock import Clock, SystemClock
 from loopwise.core.entities import (
     AuditEvent,
@@ -29,6 +31,7 @@ from loopwise.services import (
     items,
     labels,
     models,
+    pool,
     projects,
     quality,
     reviewers,
@@ -296,7 +299,18 @@ class Loopwise:
         force: bool = False,
         actor: str = "system",
     ) -> models.PromotionResult:
-        return models.promote(self.ctx, project, version, force=force, actor=actor)
+        """Promote a candidate (see :func:`loopwise.services.models.promote`). A promotion
+        also queries the pool for a batch, with the new model, when the project's active
+        learning says so (``requery_after_promotion``) and candidates wait; that query is
+        ``result.query``."""
+        result = models.promote(self.ctx, project, version, force=force, actor=actor)
+        if result.promoted and self.project(project).active_learning.requery_after_promotion:
+            waiting = pool.pool_status(self.ctx, project).waiting
+            if waiting:
+                config = self.project(project).active_learning
+                found = pool.query(self.ctx, project, min(config.batch, waiting), actor=actor)
+                result = dataclasses.replace(result, query=found)
+        return result
 
     def rollback(self, project: str, *, actor: str = "system") -> ModelVersion:
         return models.rollback(self.ctx, project, actor=actor)
@@ -306,6 +320,39 @@ class Loopwise:
 
     def production_model(self, project: str) -> tuple[ModelVersion, TrainedModel] | None:
         return models.production_model(self.ctx, project)
+
+    # active learning
+    def add_to_pool(self, project: str, rows: Sequence[Any], *, actor: str = "client") -> int:
+        """Add unlabelled candidates to the project's pool; how many were new (see
+        :func:`loopwise.services.pool.add_to_pool`)."""
+        return pool.add_to_pool(self.ctx, project, rows, actor=actor)
+
+    def pool_status(self, project: str) -> pool.PoolStatus:
+        return pool.pool_status(self.ctx, project)
+
+    def query(
+        self,
+        project: str,
+        n: int | None = None,
+        *,
+        strategy: str | None = None,
+        seed: int | None = None,
+        actor: str = "system",
+    ) -> pool.QueryResult:
+        """Queue the ``n`` most informative candidates of the pool for review (see
+        :func:`loopwise.services.pool.query`)."""
+        return pool.query(self.ctx, project, n, strategy=strategy, seed=seed, actor=actor)
+
+    def set_active_learning(
+        self,
+        project: str,
+        config: ActiveLearningConfig | Mapping[str, Any],
+        *,
+        actor: str = "admin",
+    ) -> ActiveLearningConfig:
+        """Replace the project's active-learning settings (strategy, batch, exploration)."""
+        given = config if isinstance(config, ActiveLearningConfig) else dict(config)
+        return pool.set_active_learning(self.ctx, project, given, actor=actor)
 
     # routing
     def set_policy(

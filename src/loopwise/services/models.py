@@ -15,6 +15,7 @@ from loopwise.errors import ModelVersionNotFound, NotEnoughLabels, PromotionRefu
 from loopwise.scoring.ood import make_detector
 from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.services.datasets import DataSets, LabelledSet, load_datasets
+from loopwise.services.pool import QueryResult
 from loopwise.services.routing import fit_calibration
 from loopwise.store import mappers
 from loopwise.store.tables import ModelVersionRow
@@ -224,6 +225,8 @@ class PromotionResult:
     promoted: bool
     report: EvaluationReport
     forced: bool = False
+    query: QueryResult | None = None
+    """The active-learning query the promotion set off, if any (see ``Loopwise.promote``)."""
 
 
 @retry_on_conflict

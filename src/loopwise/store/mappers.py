@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from loopwise.core.active import ActiveLearningConfig
 from loopwise.core.entities import (
     AuditEvent,
     Decision,
@@ -61,6 +62,7 @@ def project(row: ProjectRow) -> Project:
         guideline=row.guideline,
         review=ReviewConfig.from_json(row.review),
         created_at=row.created_at,
+        active_learning=ActiveLearningConfig.from_json(row.active_learning),
     )
 
 

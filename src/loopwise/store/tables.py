@@ -82,6 +82,9 @@ class ProjectRow(Base):
     error_taxonomy: Mapped[list[str]] = mapped_column(Json)
     guideline: Mapped[str] = mapped_column(Text, default="")
     review: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default=text("'{}'"))
+    active_learning: Mapped[dict[str, Any]] = mapped_column(
+        Json, default=dict, server_default=text("'{}'")
+    )
     revision: Mapped[int] = mapped_column(Integer, server_default="0")
     """Raised by every ORM update of the row (``version_id_col``): hot paths read it with their
     other checks and keep the parsed project until it changes (see ``ProjectCache``)."""
@@ -140,6 +143,37 @@ class ItemRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PoolItemRow(Base):
+    """An unlabelled candidate in a project's pool, waiting for active learning to choose it.
+
+    Not an item yet: nothing was asked of it, so it is neither decided nor queued. A query
+    makes the chosen ones items (status ``queued``, with a review task) and records the item
+    here (``item_id``).
+    """
+
+    __tablename__ = "pool_item"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id", name="uq_pool_item_project_external_id"),
+        Index(
+            "ix_pool_item_waiting",
+            "project_id",
+            "id",
+            sqlite_where=text("item_id IS NULL"),
+            postgresql_where=text("item_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"), nullable=True)
+    queried_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ModelVersionRow(Base):

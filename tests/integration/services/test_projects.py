@@ -57,6 +57,7 @@ class TestCreateProject:
             "error_taxonomy": list(DEFAULT_ERROR_TAXONOMY),
             "guideline": "Spam sells something.",
             "review": ReviewConfig().to_json(),
+            "active_learning": {},
             "revision": 1,
             "created_at": START,
         }

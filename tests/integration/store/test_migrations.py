@@ -42,6 +42,7 @@ TABLES = {
     "api_token",
     "webhook",
     "webhook_message",
+    "pool_item",
 }
 
 
@@ -69,7 +70,7 @@ def test_an_empty_database_is_upgraded_to_head_matching_the_orm(engine: Engine) 
 
     upgrade(engine)
 
-    assert head_revision() == "0007_no_project_fk_bulk"
+    assert head_revision() == "0008_active_learning_pool"
     assert current_revision(engine) == head_revision()
     assert table_names(engine) == TABLES | {"alembic_version"}
     with engine.connect() as conn:
@@ -160,7 +161,7 @@ def test_0002_marks_imported_ground_truth_and_keeps_routed_items(
             {"now": now},
         )
     ensure_schema(engine)
-    assert current_revision(engine) == head_revision() == "0007_no_project_fk_bulk"
+    assert current_revision(engine) == head_revision() == "0008_active_learning_pool"
     with engine.connect() as conn:
         origins: dict[int, str] = {
             row[0]: row[1] for row in conn.execute(text("SELECT item_id, origin FROM decision"))

@@ -18,7 +18,13 @@ def test_defaults_suit_a_small_team() -> None:
 
     assert config == ReviewConfig()
     assert (config.overlap, config.aggregator, config.min_agreement) == (1, "dawid_skene", 0.66)
-    assert config.sla_minutes == {"urgent": 60, "high": 240, "normal": 1440, "low": 4320}
+    assert config.sla_minutes == {
+        "urgent": 60,
+        "high": 240,
+        "normal": 1440,
+        "low": 4320,
+        "discovery": 10080,
+    }
     assert (config.ageing_minutes, config.gold_rate, config.gold_floor) == (240, 0.0, 0.8)
     assert (config.undo_seconds, config.skips_to_escalate, config.lease_seconds) == (120, 3, None)
     assert (config.break_after_minutes, config.break_after_tasks) == (90, 200)
@@ -28,8 +34,14 @@ def test_defaults_suit_a_small_team() -> None:
 def test_a_partial_sla_keeps_the_other_levels() -> None:
     config = parse_review_config({"sla_minutes": {"urgent": 15, "low": 10_000}})
 
-    assert config.sla_minutes == {"urgent": 15, "high": 240, "normal": 1440, "low": 10_000}
-    assert [config.sla(p) for p in Priority] == [15, 240, 1440, 10_000]
+    assert config.sla_minutes == {
+        "urgent": 15,
+        "high": 240,
+        "normal": 1440,
+        "low": 10_000,
+        "discovery": 10080,
+    }
+    assert [config.sla(p) for p in Priority] == [15, 240, 1440, 10_000, 10080]
     assert DEFAULT_SLA_MINUTES["urgent"] == 60  # the shared default is not changed
 
 
@@ -39,7 +51,7 @@ def test_every_setting_can_be_given() -> None:
         "aggregator": "majority_vote",
         "min_agreement": 0.75,
         "consensus_window": 100,
-        "sla_minutes": {"urgent": 30, "high": 60, "normal": 120, "low": 240},
+        "sla_minutes": {"urgent": 30, "high": 60, "normal": 120, "low": 240, "discovery": 480},
         "ageing_minutes": None,
         "gold_rate": 0.5,
         "gold_floor": 0.9,

@@ -72,12 +72,14 @@ def test_a_low_task_reaches_urgent_after_three_waits() -> None:
 
 
 def test_priority_order_is_serve_order() -> None:
-    """Lower value is served first: urgent, high, normal, low."""
+    """Lower value is served first: urgent, high, normal, low, then what active learning
+    chose from the pool (discovery)."""
     assert sorted(Priority, key=int) == [
         Priority.URGENT,
         Priority.HIGH,
         Priority.NORMAL,
         Priority.LOW,
+        Priority.DISCOVERY,
     ]
 
 

@@ -28,7 +28,7 @@ from loopwise.routing import (
 from loopwise.routing.rules import Votes, evaluate
 
 LABELS = ("ham", "spam", "fraud")
-URGENT, HIGH, NORMAL, LOW = (int(p) for p in Priority)
+URGENT, HIGH, NORMAL, LOW = (int(p) for p in list(Priority)[:4])
 
 
 def probs(*rows: list[float]) -> npt.NDArray[np.float64]:

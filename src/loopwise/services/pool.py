@@ -1,0 +1,497 @@
+"""Active learning inside the loop: an unlabelled pool, and queries that turn its most
+informative items into review tasks.
+
+``add_to_pool`` stores candidates (validated like submitted items, idempotent on external id).
+``query`` scores every waiting candidate with the production model, asks a strategy from
+:mod:`loopwise.active_learning` for the best ``n``, and makes each chosen one an item, queued
+for review at the ``discovery`` priority with the strategy's choice as its reason, in one
+transaction. Features are computed once per model and kept (:mod:`loopwise.store.features`);
+with no model yet the strategy chooses on features of the pool itself (a cold start). A pool
+item that was submitted as an item meanwhile, or chosen by an earlier query, is never chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import Pipeline
+from sqlalchemy import exists, func, select, update
+
+from loopwise.active_learning import Pool, bootstrap_committee, make_strategy
+from loopwise.core.active import ActiveLearningConfig, parse_active_learning
+from loopwise.core.entities import Project
+from loopwise.core.enums import (
+    DecisionOrigin,
+    InputKind,
+    ItemStatus,
+    Priority,
+    Route,
+    Stage,
+)
+from loopwise.errors import DuplicateExternalId, EmptyPool, InvalidInput
+from loopwise.scoring import entropy
+from loopwise.services.context import Context, Tx, retry_on_conflict
+from loopwise.services.items import prepare_items
+from loopwise.services.tasks import task_values
+from loopwise.store import mappers
+from loopwise.store.features import FeatureStore
+from loopwise.store.tables import (
+    DecisionRow,
+    ItemRow,
+    LabelRow,
+    ModelVersionRow,
+    PoolItemRow,
+    PredictionRow,
+    ReviewTaskRow,
+)
+from loopwise.training.features import model_features
+from loopwise.training.models import TrainedModel, model_inputs
+
+FEATURE_CHUNK = 5_000
+"""Candidates whose features are computed (and stored) at a time."""
+LABELLED_LIMIT = 5_000
+"""Most recent labelled items whose features diversity strategies keep away from (and a
+committee learns from)."""
+COMMITTEE_SIZE = 5
+"""Models in a query-by-committee's bootstrap committee."""
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """How many candidates wait in a project's pool, and how many queries chose."""
+
+    waiting: int
+    chosen: int
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """One candidate a query turned into a review task."""
+
+    external_id: str
+    item_id: int
+    task_id: int
+    rank: int
+    predicted_label: str | None
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What a query did: the strategy, how many candidates it chose from, and the chosen."""
+
+    strategy: str
+    considered: int
+    chosen: tuple[Chosen, ...]
+    model_version: int | None
+
+
+@retry_on_conflict
+def add_to_pool(
+    ctx: Context, project_name: str, rows: Sequence[Any], *, actor: str = "client"
+) -> int:
+    """Add unlabelled candidates (payload, optional ``external_id`` and ``metadata``), all or
+    none; returns how many were new. A candidate already in the pool with the same payload is
+    skipped; with another payload it is refused (``DuplicateExternalId``)."""
+    for i, row in enumerate(rows if isinstance(rows, Sequence) else ()):
+        if isinstance(row, dict):
+            extra = sorted(set(row) & {"probabilities", "label"})
+            if extra:
+                raise InvalidInput(
+                    "a pool item carries no label or probabilities; import labelled items "
+                    "with import_labels",
+                    field=f"rows[{i}].{extra[0]}",
+                )
+    with ctx.write() as tx:
+        project = mappers.project(tx.repo.project_by_name(project_name))
+        prepared = [p for p in prepare_items(ctx, project, rows, name="rows") if not p.repeat]
+        ids = [p.external_id for p in prepared]
+        known = dict(
+            tx.session.execute(
+                select(PoolItemRow.external_id, PoolItemRow.payload_sha256).where(
+                    PoolItemRow.project_id == project.id, PoolItemRow.external_id.in_(ids)
+                )
+            ).all()
+        )
+        fresh = []
+        for p in prepared:
+            digest = known.get(p.external_id)
+            if digest is None:
+                fresh.append(p)
+            elif digest != p.digest:
+                raise DuplicateExternalId(
+                    f"external id {p.external_id!r} is in the pool with another payload",
+                    field=f"{p.field}.external_id",
+                )
+        tx.repo.insert_many(
+            PoolItemRow,
+            [
+                {
+                    "project_id": project.id,
+                    "external_id": p.external_id,
+                    "payload": p.payload,
+                    "payload_sha256": p.digest,
+                    "meta": p.metadata,
+                    "created_at": tx.now,
+                }
+                for p in fresh
+            ],
+        )
+        tx.audit(
+            actor=actor,
+            action="pool.added",
+            entity_type="project",
+            entity_id=project.id,
+            project_id=project.id,
+            after={"added": len(fresh), "skipped": len(prepared) - len(fresh)},
+        )
+        return len(fresh)
+
+
+def pool_status(ctx: Context, project_name: str) -> PoolStatus:
+    with ctx.read() as tx:
+        project = tx.repo.project_by_name(project_name)
+        waiting, chosen = tx.session.execute(
+            select(
+                func.count().filter(PoolItemRow.item_id.is_(None)),
+                func.count().filter(PoolItemRow.item_id.is_not(None)),
+            ).where(PoolItemRow.project_id == project.id)
+        ).one()
+        return PoolStatus(int(waiting or 0), int(chosen or 0))
+
+
+def set_active_learning(
+    ctx: Context, project_name: str, config: ActiveLearningConfig | dict[str, Any], *, actor: str
+) -> ActiveLearningConfig:
+    """Replace a project's active-learning settings (strategy, batch, exploration share)."""
+    parsed = parse_active_learning(config)
+    with ctx.write() as tx:
+        row = tx.repo.project_by_name(project_name, lock=True)
+        before = dict(row.active_learning)
+        row.active_learning = parsed.to_json()
+        tx.session.flush()
+        tx.audit(
+            actor=actor,
+            action="project.active_learning_changed",
+            entity_type="project",
+            entity_id=row.id,
+            project_id=row.id,
+            before=before,
+            after=parsed.to_json(),
+        )
+    return parsed
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    project: Project
+    model_row: ModelVersionRow | None
+    ids: list[int]
+    payloads: dict[int, dict[str, Any]]
+    labelled: list[tuple[int, dict[str, Any], str]]
+    """Item id, payload and label of the project's most recent labels (``LABELLED_LIMIT``)."""
+
+
+def query(
+    ctx: Context,
+    project_name: str,
+    n: int | None = None,
+    *,
+    strategy: str | None = None,
+    seed: int | None = None,
+    actor: str = "system",
+) -> QueryResult:
+    """Choose ``n`` (the project's ``batch``) waiting candidates with ``strategy`` (the
+    project's) and queue them for review; see the module docstring.
+
+    Raises
+    ------
+    EmptyPool
+        No candidate waits. ``NotEnoughInPool``: ``n`` is larger than what waits.
+    UnknownStrategy
+        ``strategy`` is not a name in ``STRATEGIES``.
+    """
+    found = _candidates(ctx, project_name)
+    config = found.project.active_learning
+    name = config.strategy if strategy is None else strategy
+    chooser = make_strategy(name, explore=config.explore)
+    size = config.batch if n is None else n
+    if not found.ids:
+        raise EmptyPool("the pool has no unlabelled item left to choose from", field="pool")
+    model = None if found.model_row is None else ctx.models.get(found.model_row)
+    features = _features(ctx, found, model)
+    probabilities = None if model is None else model.predict_proba_features(features)
+    labelled, targets = _labelled(ctx, found, model)
+    committee = None
+    if "committee" in chooser.needs and model is not None and len(set(targets.tolist())) > 1:
+        final = model.estimator[-1] if isinstance(model.estimator, Pipeline) else model.estimator
+        committee = bootstrap_committee(
+            lambda: clone(final),
+            labelled,
+            targets,
+            features,
+            COMMITTEE_SIZE,
+            seed,
+            len(found.project.labels),
+        )
+    pool = Pool(features, probabilities, labelled=labelled, committee=committee)
+    picked = chooser.query(pool, size, seed=seed)
+    with ctx.write() as tx:
+        chosen = _queue(tx, found, name, picked, probabilities, actor)
+    return QueryResult(
+        name,
+        len(found.ids),
+        chosen,
+        None if found.model_row is None else found.model_row.version,
+    )
+
+
+def _candidates(ctx: Context, project_name: str) -> _Candidates:
+    """The project, its production model, and every waiting candidate not submitted since."""
+    with ctx.read() as tx:
+        project = mappers.project(tx.repo.project_by_name(project_name))
+        submitted = exists().where(
+            ItemRow.project_id == project.id, ItemRow.external_id == PoolItemRow.external_id
+        )
+        rows = tx.session.execute(
+            select(PoolItemRow.id, PoolItemRow.payload)
+            .where(PoolItemRow.project_id == project.id, PoolItemRow.item_id.is_(None), ~submitted)
+            .order_by(PoolItemRow.id)
+        ).all()
+        labelled = tx.session.execute(
+            select(ItemRow.id, ItemRow.payload, LabelRow.value)
+            .join(ItemRow, ItemRow.id == LabelRow.item_id)
+            .where(LabelRow.project_id == project.id)
+            .order_by(LabelRow.id.desc())
+            .limit(LABELLED_LIMIT)
+        ).all()
+        return _Candidates(
+            project,
+            tx.repo.production_model(project.id),
+            [int(i) for i, _ in rows],
+            {int(i): payload for i, payload in rows},
+            [(int(i), payload, str(value)) for i, payload, value in labelled],
+        )
+
+
+def _labelled(ctx: Context, found: _Candidates, model: TrainedModel | None) -> tuple[Any, Any]:
+    """Features (the model's, stored by item id like the pool's) and class indices of the
+    labelled items; ``(None, empty)`` with no model (the cold-start space is the pool's own)
+    or no label."""
+    index = {name: i for i, name in enumerate(found.project.labels)}
+    known = [(item_id, p, index[v]) for item_id, p, v in found.labelled if v in index]
+    if model is None or found.model_row is None or not known:
+        return None, np.zeros(0, dtype=np.int64)
+    ids = [item_id for item_id, _, _ in known]
+    payloads = {item_id: p for item_id, p, _ in known}
+    space = f"model-{found.model_row.id}-items"
+    features = _stored(ctx, found, model, space, ids, payloads)
+    return features, np.asarray([y for _, _, y in known], dtype=np.int64)
+
+
+def _features(ctx: Context, found: _Candidates, model: TrainedModel | None) -> Any:
+    """The candidates' features, in ``found.ids`` order: the stored ones of the production
+    model's space, the missing computed and stored now; with no model, features of the pool
+    itself (TF-IDF fitted on its texts, or standardised columns), not stored."""
+    kind = found.project.input_kind
+    if model is None or found.model_row is None:
+        return _cold_features(kind, [found.payloads[i] for i in found.ids])
+    space = f"model-{found.model_row.id}"
+    return _stored(ctx, found, model, space, found.ids, found.payloads)
+
+
+def _stored(
+    ctx: Context,
+    found: _Candidates,
+    model: TrainedModel,
+    space: str,
+    ids: list[int],
+    payloads: dict[int, dict[str, Any]],
+) -> Any:
+    """Features of ``ids`` in ``space``: read from the store, the missing computed and added."""
+    store = FeatureStore(ctx.settings.artifacts)
+    project = found.project
+    stored_ids, stored = store.load(project.id, space)
+    have = set(stored_ids.tolist())
+    missing = [i for i in ids if i not in have]
+    for start in range(0, len(missing), FEATURE_CHUNK):
+        chunk = missing[start : start + FEATURE_CHUNK]
+        inputs = model_inputs(project.input_kind, [payloads[i] for i in chunk])
+        rows = model_features(model, inputs)
+        store.append(project.id, space, np.asarray(chunk, dtype=np.int64), rows)
+    if missing:
+        stored_ids, stored = store.load(project.id, space)
+    position = {int(i): row for row, i in enumerate(stored_ids.tolist())}
+    return stored[np.asarray([position[i] for i in ids], dtype=np.int64)]
+
+
+def _cold_features(kind: InputKind, payloads: list[dict[str, Any]]) -> Any:
+    inputs = model_inputs(kind, payloads)
+    if kind is InputKind.TEXT:
+        return TfidfVectorizer(sublinear_tf=True, min_df=1).fit_transform(inputs)
+    columns = np.asarray(inputs, dtype=np.float64)
+    spread = columns.std(axis=0)
+    return (columns - columns.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+
+
+def _queue(
+    tx: Tx,
+    found: _Candidates,
+    strategy: str,
+    picked: Any,
+    probabilities: Any,
+    actor: str,
+) -> tuple[Chosen, ...]:
+    """Make the picked candidates items queued for review (``discovery`` priority, the rank
+    as score: the strategy's first pick is served first). A candidate another query took
+    meanwhile is skipped."""
+    project, now = found.project, tx.now
+    order = [found.ids[int(i)] for i in picked]
+    rank = {pool_id: r for r, pool_id in enumerate(order)}
+    claimed = tx.session.execute(
+        update(PoolItemRow)
+        .where(PoolItemRow.id.in_(order), PoolItemRow.item_id.is_(None))
+        .values(queried_at=now)
+        .returning(PoolItemRow.id, PoolItemRow.external_id, PoolItemRow.payload_sha256)
+        .execution_options(synchronize_session=False)
+    ).all()
+    claimed = sorted(claimed, key=lambda row: rank[int(row[0])])
+    if not claimed:
+        return ()
+    row_of = {pool_id: int(i) for i, pool_id in enumerate(found.ids)}
+    pool_rows = tx.session.execute(
+        select(PoolItemRow.id, PoolItemRow.meta).where(
+            PoolItemRow.id.in_([int(c[0]) for c in claimed])
+        )
+    ).all()
+    meta = {int(i): m for i, m in pool_rows}
+    item_ids = tx.repo.insert_many(
+        ItemRow,
+        [
+            {
+                "project_id": project.id,
+                "external_id": external_id,
+                "payload": found.payloads[int(pool_id)],
+                "payload_sha256": digest,
+                "meta": meta[int(pool_id)],
+                "status": ItemStatus.QUEUED.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for pool_id, external_id, digest in claimed
+        ],
+    )
+    labels = project.labels
+    predicted: list[str | None] = [None] * len(claimed)
+    confidence: list[float | None] = [None] * len(claimed)
+    prediction_ids: list[int | None] = [None] * len(claimed)
+    if probabilities is not None and found.model_row is not None:
+        rows = probabilities[[row_of[int(c[0])] for c in claimed]]
+        predicted = [labels[j] for j in rows.argmax(axis=1).tolist()]
+        confidence = rows.max(axis=1).tolist()
+        prediction_ids = list(
+            tx.repo.insert_many(
+                PredictionRow,
+                [
+                    {
+                        "project_id": project.id,
+                        "item_id": item_id,
+                        "model_version_id": found.model_row.id,
+                        "probabilities": row.tolist(),
+                        "predicted_label": label,
+                        "confidence": conf,
+                        "uncertainty": unc,
+                        "created_at": now,
+                    }
+                    for item_id, row, label, conf, unc in zip(
+                        item_ids, rows, predicted, confidence, entropy(rows).tolist(), strict=True
+                    )
+                ],
+            )
+        )
+    considered = len(found.ids)
+    reasons = [
+        f"chosen by active learning ({strategy}) to teach the model: pick {r + 1} of "
+        f"{len(claimed)} from {considered} unlabelled"
+        for r in range(len(claimed))
+    ]
+    tx.repo.insert_many(
+        DecisionRow,
+        [
+            {
+                "project_id": project.id,
+                "item_id": item_id,
+                "prediction_id": prediction_id,
+                "route": Route.HUMAN.value,
+                "origin": DecisionOrigin.DISCOVERY.value,
+                "reasons": [reason],
+                "rules": [],
+                "policy_version": project.routing.version,
+                "created_at": now,
+            }
+            for item_id, prediction_id, reason in zip(
+                item_ids, prediction_ids, reasons, strict=True
+            )
+        ],
+    )
+    template = task_values(
+        project,
+        0,
+        stage=Stage.REVIEW,
+        priority=Priority.DISCOVERY,
+        score=0.0,
+        now=now,
+        reviews=project.review.overlap,
+    )
+    task_ids = tx.repo.insert_many(
+        ReviewTaskRow,
+        [
+            {**template, "item_id": item_id, "priority_score": float(len(claimed) - r)}
+            for r, item_id in enumerate(item_ids)
+        ],
+    )
+    for (pool_id, _, _), item_id in zip(claimed, item_ids, strict=True):
+        tx.session.execute(
+            update(PoolItemRow)
+            .where(PoolItemRow.id == int(pool_id))
+            .values(item_id=item_id)
+            .execution_options(synchronize_session=False)
+        )
+    chosen = tuple(
+        Chosen(str(c[1]), item_id, task_id, r, label, conf)
+        for r, (c, item_id, task_id, label, conf) in enumerate(
+            zip(claimed, item_ids, task_ids, predicted, confidence, strict=True)
+        )
+    )
+    for c, reason in zip(chosen, reasons, strict=True):
+        tx.audit(
+            actor=actor,
+            action="item.routed",
+            entity_type="item",
+            entity_id=c.item_id,
+            project_id=project.id,
+            after={
+                "external_id": c.external_id,
+                "route": Route.HUMAN.value,
+                "origin": DecisionOrigin.DISCOVERY.value,
+                "reasons": [reason],
+                "predicted_label": c.predicted_label,
+                "confidence": c.confidence,
+                "model_version": None if found.model_row is None else found.model_row.version,
+                "task_id": c.task_id,
+            },
+        )
+    tx.audit(
+        actor=actor,
+        action="pool.queried",
+        entity_type="project",
+        entity_id=project.id,
+        project_id=project.id,
+        after={"strategy": strategy, "considered": considered, "chosen": len(chosen)},
+    )
+    return chosen

@@ -1,0 +1,59 @@
+"""``loopwise pool``: add candidates from a file, see them wait, query a batch, change settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.cli.test_cli import invoke, labelled_rows, run, write_csv
+
+__all__ = ["run"]
+
+
+def test_pool_add_status_query_and_settings(run: CliRunner, tmp_path: Path) -> None:
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    rows = labelled_rows(260)
+    seed = write_csv(tmp_path / "seed.csv", rows[:60])
+    pool = write_csv(tmp_path / "pool.csv", rows[60:])
+    assert invoke(run, "items", "import", "sms", str(seed), "--labelled")[0] == 0
+
+    code, out = invoke(run, "pool", "add", "sms", str(pool))
+    assert code == 0, out
+    assert "200 new candidate(s)" in out
+    assert "200 waiting" in out
+
+    code, out = invoke(run, "pool", "query", "sms", "--n", "5", "--seed", "1")
+    assert code == 0, out
+    assert "chose 5 of 200 with no model yet (cold start)" in out
+
+    assert invoke(run, "models", "train", "sms")[0] == 0
+    assert invoke(run, "models", "promote", "sms", "--force")[0] == 0
+    code, out = invoke(run, "pool", "status", "sms")
+    assert code == 0, out
+    # the promotion queried a batch of 50 with the new model (the default settings)
+    assert "145 waiting, 55 chosen" in out
+    assert "strategy default, batch 50, explore 10%" in out
+
+    code, out = invoke(run, "pool", "settings", "sms", "--strategy", "margin", "--batch", "3")
+    assert code == 0, out
+    assert "'strategy': 'margin'" in out
+    code, out = invoke(run, "pool", "query", "sms")
+    assert code == 0, out
+    assert "margin chose 3 of 145 with model v1" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("pool", "query", "sms", "--strategy", "clairvoyance"), "strategy"),
+        (("pool", "query", "sms"), "pool"),
+        (("pool", "settings", "sms", "--batch", "0"), "active_learning.batch"),
+    ],
+)
+def test_bad_requests_name_the_option(run: CliRunner, args: tuple[str, ...], message: str) -> None:
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    code, out = invoke(run, *args)
+    assert code == 2
+    assert f"error {message}" in out

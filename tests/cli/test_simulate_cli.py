@@ -1,0 +1,119 @@
+"""``loopwise simulate`` end to end on a small CSV: the table, the JSON figures, the PNG, and
+bad input reported as ``error field: message`` with exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from loopwise.cli.main import app
+from loopwise.datasets import load_sms_spam
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def sms_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = load_sms_spam()
+    path = tmp_path_factory.mktemp("simulate") / "sms.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label", "text"])
+        writer.writerows(zip(data.labels[:400], data.texts[:400], strict=True))
+    return path
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["simulate", *args])
+    return result.exit_code, result.output
+
+
+def test_simulate_prints_the_table_and_writes_json_and_png(sms_csv: Path, tmp_path: Path) -> None:
+    out_json, out_png = tmp_path / "out.json", tmp_path / "curves.png"
+    code, out = invoke(
+        str(sms_csv),
+        "--strategies",
+        "margin,default",
+        "--seeds",
+        "2",
+        "--initial",
+        "10",
+        "--batch",
+        "10",
+        "--budget",
+        "40",
+        "--json",
+        str(out_json),
+        "--png",
+        str(out_png),
+    )
+    assert code == 0, out
+    assert "sms: 400 texts, labels ham, spam; pool 300, test 100; 2 seed(s)" in out
+    for heading in ("strategy", "AULC", "to 95%", "to 98%", "accel 95%", "accel 98%"):
+        assert heading in out
+    rows = {
+        line.split()[0] for line in out.splitlines() if re.match(r"\s*\S+ +[01]\.\d{4} ± ", line)
+    }
+    assert rows == {"random", "margin", "default"}
+    figures = json.loads(out_json.read_text(encoding="utf-8"))
+    assert figures["seeds"] == [0, 1]
+    assert (figures["budget"], figures["initial"], figures["pool"]) == (40, 10, 300)
+    assert 0.5 < figures["full_accuracy"] <= 1.0
+    assert set(figures["strategies"]) == {"random", "margin", "default"}
+    for report in figures["strategies"].values():
+        assert 0.0 <= report["aulc"] <= 1.0
+        assert report["aulc_sd"] >= 0.0
+        assert report["curve"]["labels"] == [10, 20, 30, 40]
+        assert len(report["curve"]["mean"]) == 4
+        assert {"labels95", "labels98", "accel95", "accel98"} <= set(report)
+        assert f"{report['aulc']:.4f} ± {report['aulc_sd']:.4f}" in out
+    random = figures["strategies"]["random"]
+    if random["labels95"] is not None:
+        assert random["accel95"] == pytest.approx(1.0)
+    assert out_png.read_bytes()[:8] == PNG_SIGNATURE
+    assert out_png.stat().st_size > 10_000
+
+
+def test_the_same_seeds_give_the_same_figures(sms_csv: Path, tmp_path: Path) -> None:
+    runs = []
+    for name in ("a.json", "b.json"):
+        args = ["--strategies", "entropy", "--seeds", "1", "--budget", "30", "--seed", "3"]
+        code, out = invoke(str(sms_csv), *args, "--json", str(tmp_path / name))
+        assert code == 0, out
+        runs.append(json.loads((tmp_path / name).read_text(encoding="utf-8")))
+    for run in runs:
+        for report in run["strategies"].values():
+            del report["query_seconds"]
+    assert runs[0]["strategies"] == runs[1]["strategies"]
+    assert runs[0]["seeds"] == [3]
+
+
+def write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_bad_input_is_one_line_naming_the_option(sms_csv: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    no_label = write(tmp_path / "nolabel.csv", ["text"], [["hello"], ["bye"]])
+    one_class = write(tmp_path / "one.csv", ["label", "text"], [["ham", f"t{i}"] for i in range(9)])
+    cases = [
+        ([str(missing)], f"error {missing}: cannot be read"),
+        ([str(no_label)], f"error {no_label}: needs columns 'label' and 'text'"),
+        ([str(one_class)], f"error {one_class}: needs at least two distinct labels"),
+        ([str(sms_csv), "--initial", "20", "--budget", "10"], "error budget: must be at least"),
+        ([str(sms_csv), "--budget", "301"], "error budget: is larger than the pool (300 texts"),
+        ([str(sms_csv), "--strategies", "margin,oracle"], "error strategies: 'oracle' is not"),
+    ]
+    for args, message in cases:
+        code, out = invoke(*args)
+        assert code == 2, (args, out)
+        assert " ".join(out.split()).startswith(message), (args, out)

@@ -1,0 +1,269 @@
+"""Active learning in the loop: the unlabelled pool, queries that queue its most informative
+items for review, the feature store, and a query after each promotion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from loopwise import Loopwise
+from loopwise.active_learning import STRATEGIES
+from loopwise.errors import (
+    DuplicateExternalId,
+    EmptyPool,
+    InvalidInput,
+    InvalidPayload,
+    NotEnoughInPool,
+    UnknownStrategy,
+)
+from loopwise.services import pool as pool_service
+from loopwise.store.features import FeatureStore
+from loopwise.training import features
+from tests.factories import (
+    NO_HOLDOUT,
+    add_reviewers,
+    make_text_project,
+    seeded_model,
+    sms_rows,
+)
+from tests.integration.helpers import events, nothing_written, one, refused, rows
+
+
+def candidates(n: int, *, skip: int = 300) -> list[dict[str, Any]]:
+    """``n`` unlabelled SMS texts (labels dropped), ids ``sms-<i>``."""
+    return [{k: v for k, v in row.items() if k != "label"} for row in sms_rows(n, skip=skip)]
+
+
+class TestAddToPool:
+    def test_candidates_are_stored_once(self, lw: Loopwise) -> None:
+        make_text_project(lw)
+        assert lw.add_to_pool("sms", candidates(5)) == 5
+        assert lw.add_to_pool("sms", candidates(7)) == 2  # the first five are there already
+        stored = rows(lw, "pool_item")
+        assert len(stored) == 7
+        assert all(r["item_id"] is None and r["queried_at"] is None for r in stored)
+        assert stored[0]["payload"] == {"text": candidates(1)[0]["payload"]}
+        assert lw.pool_status("sms") == pool_service.PoolStatus(waiting=7, chosen=0)
+        assert rows(lw, "item") == []  # candidates are not items: nothing was asked of them
+        added = events(lw, "pool.added")
+        assert [e["after"] for e in added] == [
+            {"added": 5, "skipped": 0},
+            {"added": 2, "skipped": 5},
+        ]
+
+    @pytest.mark.parametrize(
+        ("row", "error", "field"),
+        [
+            ({"payload": "t", "label": "ham"}, InvalidInput, "rows[1].label"),
+            ({"payload": "t", "probabilities": [1, 0]}, InvalidInput, "rows[1].probabilities"),
+            ({"payload": ""}, InvalidPayload, "rows[1].payload.text"),
+            ({"payload": "t", "external_id": ""}, InvalidPayload, "rows[1].external_id"),
+        ],
+    )
+    def test_bad_candidates_are_refused_whole(
+        self, lw: Loopwise, row: dict[str, Any], error: type[InvalidInput], field: str
+    ) -> None:
+        make_text_project(lw)
+        with refused(lw, error, field):
+            lw.add_to_pool("sms", [{"external_id": "ok", "payload": "fine"}, row])
+
+    def test_another_payload_under_a_known_id_is_refused(self, lw: Loopwise) -> None:
+        make_text_project(lw)
+        lw.add_to_pool("sms", [{"external_id": "a", "payload": "first"}])
+        with refused(lw, DuplicateExternalId, "rows[0].external_id"):
+            lw.add_to_pool("sms", [{"external_id": "a", "payload": "second"}])
+
+
+class TestQuery:
+    def test_a_cold_start_chooses_by_diversity_and_queues_discovery_tasks(
+        self, lw: Loopwise
+    ) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        lw.add_to_pool("sms", candidates(40))
+
+        result = lw.query("sms", 6, seed=1)
+
+        assert (result.considered, result.model_version, len(result.chosen)) == (40, None, 6)
+        assert result.strategy == "default"
+        assert len({c.external_id for c in result.chosen}) == 6
+        assert [c.rank for c in result.chosen] == list(range(6))
+        assert all(c.predicted_label is None for c in result.chosen)
+        for chosen in result.chosen:
+            item = one(lw, "item", id=chosen.item_id)
+            assert (item["status"], item["external_id"]) == ("queued", chosen.external_id)
+            decision = one(lw, "decision", item_id=chosen.item_id)
+            assert (decision["route"], decision["origin"]) == ("human", "discovery")
+            assert "active learning (default)" in decision["reasons"][0]
+            task = one(lw, "review_task", id=chosen.task_id)
+            assert (task["priority"], task["status"], task["stage"]) == (4, "open", "review")
+            assert one(lw, "pool_item", external_id=chosen.external_id)["item_id"] == (
+                chosen.item_id
+            )
+        assert lw.pool_status("sms").waiting == 34
+        assert [e["after"] for e in events(lw, "pool.queried")] == [
+            {"strategy": "default", "considered": 40, "chosen": 6}
+        ]
+        assert len(events(lw, "item.routed")) == 6
+        # served best pick first, after anything routed: the discovery level is the last
+        add_reviewers(lw, "sms", "alice")
+        entry = lw.claim_next("sms", "alice")
+        assert entry is not None
+        assert entry.task.id == result.chosen[0].task_id
+
+    def test_with_a_model_margin_chooses_the_least_certain(self, lw: Loopwise) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        lw.set_active_learning("sms", {"explore": 0.0})
+        seeded_model(lw)
+        lw.add_to_pool("sms", candidates(60))
+        model = lw.production_model("sms")
+        assert model is not None
+        texts = {c["external_id"]: c["payload"] for c in candidates(60)}
+        probs = model[1].predict_proba(list(texts.values()))
+        gaps = np.abs(probs[:, 0] - probs[:, 1])
+        expected = {list(texts)[i] for i in np.argsort(gaps, kind="stable")[:5]}
+
+        result = lw.query("sms", 5, strategy="margin")
+
+        assert {c.external_id for c in result.chosen} == expected
+        assert result.model_version == model[0].version
+        first = result.chosen[0]
+        assert first.predicted_label in ("ham", "spam")
+        prediction = one(lw, "prediction", item_id=first.item_id)
+        assert prediction["model_version_id"] == model[0].id
+        assert prediction["confidence"] == pytest.approx(first.confidence)
+
+    def test_the_exploration_share_is_chosen_at_random(self, lw: Loopwise) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        seeded_model(lw)
+        lw.add_to_pool("sms", candidates(60))
+        lw.set_active_learning("sms", {"explore": 0.5})
+        explored = {c.external_id for c in lw.query("sms", 10, strategy="margin", seed=3).chosen}
+        assert len(explored) == 10
+        model = lw.production_model("sms")
+        assert model is not None
+        pool = candidates(60)
+        probs = model[1].predict_proba([c["payload"] for c in pool])
+        least = {pool[i]["external_id"] for i in np.argsort(np.abs(probs[:, 0] - probs[:, 1]))[:5]}
+        assert least <= explored  # half chosen by margin, the other half at random
+
+    def test_chosen_and_submitted_candidates_are_never_chosen(self, lw: Loopwise) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        seeded_model(lw)
+        pool = candidates(12)
+        lw.add_to_pool("sms", pool)
+        lw.submit("sms", pool[:4])  # the client sent four of them as items meanwhile
+        first = lw.query("sms", 3, strategy="margin")
+        second = lw.query("sms", 5, strategy="margin")
+        taken = {c.external_id for c in (*first.chosen, *second.chosen)}
+        assert len(taken) == 8
+        assert not taken & {p["external_id"] for p in pool[:4]}
+        assert (first.considered, second.considered) == (8, 5)
+        with refused(lw, EmptyPool, "pool"):
+            lw.query("sms", 1)
+
+    def test_bad_queries_are_refused_and_write_nothing(self, lw: Loopwise) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        with refused(lw, EmptyPool, "pool"):
+            lw.query("sms", 1)
+        lw.add_to_pool("sms", candidates(4))
+        with refused(lw, NotEnoughInPool, "n"):
+            lw.query("sms", 5)
+        with refused(lw, UnknownStrategy, "strategy"):
+            lw.query("sms", 1, strategy="clairvoyance")
+        with refused(lw, InvalidInput, "n"):
+            lw.query("sms", 0)
+        with refused(lw, InvalidInput, "pool.probabilities"):
+            lw.query("sms", 1, strategy="margin")  # no model yet: margin cannot start cold
+        assert lw.pool_status("sms").waiting == 4
+
+    def test_features_are_computed_once_per_model(
+        self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        seeded_model(lw)
+        lw.add_to_pool("sms", candidates(30))
+        computed: list[int] = []
+        real = features.model_features
+
+        def counted(model: Any, inputs: Any) -> Any:
+            computed.append(len(inputs))
+            return real(model, inputs)
+
+        monkeypatch.setattr(pool_service, "model_features", counted)
+        lw.query("sms", 2, strategy="margin")
+        lw.query("sms", 2, strategy="margin")
+        lw.add_to_pool("sms", candidates(35))
+        lw.query("sms", 2, strategy="margin")
+        # once for the pool and the 24 labelled items, then only the five candidates added
+        assert computed == [30, 24, 5]
+        store = FeatureStore(lw.settings.artifacts)
+        project = lw.project("sms").id
+        production = lw.production_model("sms")
+        assert production is not None
+        ids, matrix = store.load(project, f"model-{production[0].id}")
+        assert len(ids) == matrix.shape[0] == 35
+
+    def test_a_promotion_queries_a_batch_with_the_new_model(self, lw: Loopwise) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        lw.set_active_learning("sms", {"batch": 4, "strategy": "margin", "explore": 0.0})
+        lw.add_to_pool("sms", candidates(20))
+        lw.import_labels("sms", sms_rows(40, skip=1000))
+        candidate = lw.train("sms")
+
+        result = lw.promote("sms", candidate.version)
+
+        assert result.promoted
+        assert result.query is not None
+        assert (len(result.query.chosen), result.query.model_version) == (4, candidate.version)
+        assert lw.pool_status("sms") == pool_service.PoolStatus(waiting=16, chosen=4)
+        lw.set_active_learning("sms", {"requery_after_promotion": False})
+        again = lw.promote("sms", lw.train("sms").version, force=True)
+        assert again.query is None
+
+    def test_settings_are_validated(self, lw: Loopwise) -> None:
+        make_text_project(lw)
+        with nothing_written(lw):
+            cases: list[tuple[dict[str, Any], str]] = [
+                ({"strategy": "clairvoyance"}, "active_learning.strategy"),
+                ({"batch": 0}, "active_learning.batch"),
+                ({"explore": 1.0}, "active_learning.explore"),
+                ({"speed": "max"}, "active_learning.speed"),
+            ]
+            for config, field in cases:
+                with pytest.raises(InvalidInput) as info:
+                    lw.set_active_learning("sms", config)
+                assert info.value.field == field
+
+    def test_chosen_items_are_reviewed_into_training_labels(self, lw: Loopwise) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        seeded_model(lw)
+        lw.add_to_pool("sms", candidates(10))
+        result = lw.query("sms", 3, strategy="entropy")
+        add_reviewers(lw, "sms", "alice")
+        for _ in result.chosen:
+            entry = lw.claim_next("sms", "alice")
+            assert entry is not None
+            lw.submit_verdict("sms", entry.task.id, "alice", "correct", label="spam")
+        labels = [
+            r for r in rows(lw, "label") if r["item_id"] in {c.item_id for c in result.chosen}
+        ]
+        assert len(labels) == 3
+        assert {r["source"] for r in labels} == {"reviewer"}
+        assert {one(lw, "item", id=c.item_id)["status"] for c in result.chosen} == {"resolved"}
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_every_strategy_chooses_in_the_loop(lw: Loopwise, strategy: str) -> None:
+    """The service gives each strategy what it needs: probabilities, the labelled items'
+    features (diversity) and a bootstrap committee (query by committee)."""
+    make_text_project(lw, training=NO_HOLDOUT)
+    lw.set_active_learning("sms", {"explore": 0.0})
+    seeded_model(lw)
+    lw.add_to_pool("sms", candidates(25))
+    result = lw.query("sms", 4, strategy=strategy, seed=0)
+    assert result.strategy == strategy
+    assert len({c.external_id for c in result.chosen}) == 4
+    again = lw.query("sms", 4, strategy=strategy, seed=0)
+    assert not {c.external_id for c in again.chosen} & {c.external_id for c in result.chosen}
