@@ -1,7 +1,8 @@
 """Active-learning benchmark: sample efficiency against scikit-activeml, then query speed.
 
 Run ``.venv/bin/python bench/active_learning.py [--seeds 5] [--datasets sms_spam,trec_questions,
-digits,breast_cancer] [--strategies NAMES] [--jobs 2] [--quick] [--json PATH]``.
+digits,breast_cancer] [--strategies NAMES] [--jobs 2] [--quick] [--only efficiency|speed]
+[--json PATH] [--png-dir DIR]``.
 
 Protocol
 --------
@@ -545,10 +546,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="2 seeds, 2 small data sets")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed part")
+    parser.add_argument(
+        "--only", choices=("efficiency", "speed"), default=None, help="run one part alone"
+    )
     parser.add_argument("--library-text-geometry", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--png-dir", type=Path, default=None, help="learning curves per data set")
     args = parser.parse_args(argv)
+    if args.only == "efficiency":
+        args.no_speed = True
     seeds = args.seeds or (2 if args.quick else 5)
     names = (
         [n.strip() for n in args.datasets.split(",")]
@@ -571,11 +577,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         skipped[name] = [k for k in wanted if k in skip]
     console = Console(width=130)
     started = time.perf_counter()
-    console.print(
-        f"[bold]Sample efficiency[/]: {', '.join(names)}; {seeds} seeds; {args.jobs} processes; "
-        f"{len(wanted)} strategies"
+    if args.only == "speed":
+        names = []
+    else:
+        console.print(
+            f"[bold]Sample efficiency[/]: {', '.join(names)}; {seeds} seeds; {args.jobs} "
+            f"processes; {len(wanted)} strategies"
+        )
+    curves, full, errors = (
+        sample_efficiency(names, keys, seeds, budgets, args.jobs, console)
+        if names
+        else ({}, {}, {})
     )
-    curves, full, errors = sample_efficiency(names, keys, seeds, budgets, args.jobs, console)
     efficiency_seconds = time.perf_counter() - started
     datasets: dict[str, dict[str, Any]] = {}
     info: dict[str, dict[str, Any]] = {}
@@ -637,7 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         goals[f"{name}_default_accel98_at_least_{target:g}x"] = (
             None if value is None else value >= target
         )
-    console.print(summary)
+    if best:
+        console.print(summary)
     for key, message in errors.items():
         console.print(f"[red]error[/] {key}: {message}")
     speed_ours: dict[str, Any] = {}

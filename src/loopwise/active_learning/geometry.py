@@ -18,6 +18,11 @@ from loopwise.active_learning.base import FloatArray, IntArray, Matrix
 CHUNK_CELLS = 1 << 22
 """Largest block of candidate-by-reference products held at once (4M floats, 32 MB)."""
 
+DENSE_CELLS = 1 << 19
+"""Block of dense products (512K floats, 4 MB): small enough to stay in cache while it is
+summed and reduced (on 100,000 x 50 rows against 1,000 references, 4 MB blocks took 0.30 s,
+32 MB blocks 0.41 s)."""
+
 
 def as_rows(features: Matrix) -> Matrix:
     """``features`` as a float64 ndarray, or as a float64 ``csr_matrix`` if sparse (row slicing
@@ -69,10 +74,52 @@ def unit_rows(rows: Matrix) -> Matrix:
     return normalize(rows, norm="l2", copy=True)
 
 
-def squared_distances_to(
-    rows: Matrix, norms: FloatArray, i: int, *, others: Matrix | None = None
+def min_squared_distances(
+    rows: Matrix, norms: FloatArray, references: Matrix, *, chunk_cells: int = CHUNK_CELLS
 ) -> FloatArray:
-    """``(n,)`` squared distance of every row to row ``i`` of ``others`` (default: ``rows``).
+    """``(n,)`` squared distance of every row to its nearest row of ``references``
+    (``(m, d)``, same kind as ``rows``; ``+inf`` if ``m = 0``).
+
+    ``O(n * m)`` products in blocks of at most ``chunk_cells`` cells, so ``m`` labelled items
+    never cost an ``n x m`` matrix. Dense rows are taken a block of rows at a time against all
+    references (one matrix product of ``(rows, d) x (d, m)`` a block, into one reused buffer:
+    the whole minimum is a few passes over cache-sized blocks); sparse rows against a block of
+    references at a time (a sparse product stays sparse until it is densified per block).
+    """
+    n, m = rows.shape[0], references.shape[0]
+    if m == 0:
+        return np.full(n, np.inf)
+    ref_norms = squared_norms(references)
+    if sparse.issparse(rows):
+        best = np.full(n, np.inf)
+        step = max(1, chunk_cells // max(n, 1))
+        for start in range(0, m, step):
+            block = references[start : start + step]
+            products = np.asarray((rows @ block.T).toarray())
+            dist = norms[:, None] + ref_norms[None, start : start + step] - 2.0 * products
+            best = np.minimum(best, dist.min(axis=1))
+        return np.maximum(best, 0.0)
+    # -2 * references is exact (a power of two), so block @ scaled.T is exactly -2 a.b.
+    scaled_t = np.ascontiguousarray((-2.0 * np.asarray(references, dtype=np.float64)).T)
+    step = max(1, min(n, min(chunk_cells, DENSE_CELLS) // m))
+    buffer = np.empty((step, m))
+    best = np.empty(n)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        products = buffer[: stop - start]
+        np.matmul(rows[start:stop], scaled_t, out=products)
+        products += ref_norms
+        products.min(axis=1, out=best[start:stop])
+    best += norms
+    return np.maximum(best, 0.0, out=best)
+
+
+class NearestCentre:
+    """Each row's squared distance to its nearest centre so far, shrunk one centre at a time:
+    the state of k-center greedy.
+
+    One update is one matrix-vector product over the rows and a few in-place passes over one
+    reused ``(n,)`` buffer (no allocation per centre).
 
     Parameters
     ----------
@@ -80,34 +127,24 @@ def squared_distances_to(
         ``(n, d)`` dense or CSR.
     norms:
         ``(n,)`` their :func:`squared_norms`.
-    i:
-        Index of the reference row.
-    others:
-        Where the reference row lives, when not in ``rows``.
+    nearest:
+        ``(n,)`` the starting distances (``+inf``: no centre yet); updated in place.
     """
-    source = rows if others is None else others
-    ref = row(source, i)
-    out = norms + float(ref @ ref) - 2.0 * dot(rows, ref)
-    return np.maximum(out, 0.0)
 
+    def __init__(self, rows: Matrix, norms: FloatArray, nearest: FloatArray) -> None:
+        self.rows, self.norms, self.nearest = rows, norms, nearest
+        self._buffer = np.empty_like(nearest)
 
-def min_squared_distances(
-    rows: Matrix, norms: FloatArray, references: Matrix, *, chunk_cells: int = CHUNK_CELLS
-) -> FloatArray:
-    """``(n,)`` squared distance of every row to its nearest row of ``references``
-    (``(m, d)``, same kind as ``rows``; ``+inf`` if ``m = 0``).
-
-    ``O(n * m)`` products in blocks of at most ``chunk_cells`` cells (at least one reference
-    row a block), so ``m`` labelled items never cost an ``n x m`` matrix.
-    """
-    n, m = rows.shape[0], references.shape[0]
-    best = np.full(n, np.inf)
-    step = max(1, chunk_cells // max(n, 1))
-    ref_norms = squared_norms(references)
-    for start in range(0, m, step):
-        block = references[start : start + step]
-        products = rows @ block.T
-        products = products.toarray() if sparse.issparse(products) else np.asarray(products)
-        dist = norms[:, None] + ref_norms[None, start : start + step] - 2.0 * products
-        best = np.minimum(best, dist.min(axis=1))
-    return np.maximum(best, 0.0)
+    def add(self, i: int) -> None:
+        """Row ``i`` becomes a centre: every row's distance shrinks to it where nearer."""
+        ref = row(self.rows, i)
+        out = self._buffer
+        if sparse.issparse(self.rows):
+            out[:] = dot(self.rows, ref)
+        else:
+            np.matmul(self.rows, ref, out=out)
+        out *= -2.0
+        out += self.norms
+        out += float(ref @ ref)
+        np.maximum(out, 0.0, out=out)
+        np.minimum(self.nearest, out, out=self.nearest)

@@ -72,3 +72,21 @@ def test_kmeans_fills_up_when_there_are_fewer_distinct_points_than_picks() -> No
     chosen = KMeansSampling().query(pool, 3, seed=0)
     assert 4 in chosen.tolist()
     assert len(set(chosen.tolist())) == 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_k_center_greedy_matches_the_textbook_loop(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    points, labelled = rng.standard_normal((300, 4)), rng.standard_normal((7, 4))
+    # the textbook loop: full distances to every centre, recomputed for each pick
+    centres, expected = list(labelled), []
+    for _ in range(20):
+        nearest = np.min([((points - c) ** 2).sum(axis=1) for c in centres], axis=0)
+        nearest[expected] = -1.0
+        expected.append(int(np.argmax(nearest)))
+        centres.append(points[expected[-1]])
+    rows = as_rows(as_kind(points.tolist(), kind))
+    picks = k_center_greedy(
+        rows, 20, np.random.default_rng(0), labelled=as_rows(as_kind(labelled.tolist(), kind))
+    )
+    assert picks.tolist() == expected
