@@ -23,6 +23,7 @@ from loopwise.core.clock import Clock
 from loopwise.services.loop import Loopwise
 from loopwise.services.webhooks import WebhookWorker
 from loopwise.settings import Settings
+from loopwise.web import app as web
 
 DESCRIPTION = """Route uncertain predictions to people, learn from their corrections.
 
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(ops.router)
     for module in (projects, items, review, labels, models, stats, webhooks):
         app.include_router(module.router, prefix="/v1")
+    web.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(HttpMetrics, metrics=metrics)
     return app

@@ -18,6 +18,7 @@ from loopwise.errors import Unauthenticated
 from loopwise.services import accounts
 from loopwise.services.accounts import Principal
 from loopwise.services.loop import Loopwise
+from loopwise.web.session import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, check_csrf
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `loopwise tokens create`")
 
@@ -44,13 +45,21 @@ Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="Model version num
 
 
 def current_principal(
+    request: Request,
     lw: LoopwiseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>``; 401 otherwise."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("a valid API token is required (Authorization: Bearer <token>)")
-    return accounts.authenticate(lw.ctx, credentials.credentials)
+    """The caller, from ``Authorization: Bearer <token>`` or, for the web UI, its session
+    cookie (see :mod:`loopwise.web.session`: a state-changing request with the cookie must
+    also carry the page's CSRF token); 401 otherwise."""
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        return accounts.authenticate(lw.ctx, credentials.credentials)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        if request.method not in SAFE_METHODS:
+            check_csrf(cookie, request.headers.get(CSRF_HEADER))
+        return accounts.authenticate(lw.ctx, cookie)
+    raise Unauthenticated("a valid API token is required (Authorization: Bearer <token>)")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -76,7 +76,9 @@ def _field(loc: Any) -> str | None:
     return out or None
 
 
-async def _domain(_: Request, exc: Exception) -> JSONResponse:
+async def domain_response(_: Request, exc: Exception) -> JSONResponse:
+    """The JSON answer to a domain error (the web UI renders a page instead for its own
+    paths and calls this for the rest)."""
     assert isinstance(exc, LoopwiseError)
     status = status_of(exc)
     if status == 500:
@@ -125,7 +127,7 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
-    app.add_exception_handler(LoopwiseError, _domain)
+    app.add_exception_handler(LoopwiseError, domain_response)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

@@ -222,8 +222,25 @@ class QueueEntryPublic(_Out):
     earlier_reviews: list[ReviewPublic]
 
 
+class ContributionPublic(BaseModel):
+    feature: str = Field(description="a word, word pair or column")
+    weight: float = Field(description="push on the label's log-odds: > 0 towards it, < 0 away")
+    value: float = Field(description="the feature's value in this input (TF-IDF or scaled)")
+
+
+class ExplanationPublic(BaseModel):
+    model_version: int
+    label: str
+    contributions: list[ContributionPublic]
+
+
 class ClaimPublic(BaseModel):
     entry: QueueEntryPublic | None = Field(description="null when there is nothing to claim")
+    explanation: ExplanationPublic | None = Field(
+        default=None,
+        description="with ?explain=true: what pushed the production model towards the "
+        "suggested label (linear models only)",
+    )
 
 
 class VerdictIn(_In):

@@ -154,6 +154,10 @@ class Loopwise:
             self.ctx, project, reviewer, stage=None if stage is None else Stage(stage)
         )
 
+    def held_by(self, project: str, reviewer: str) -> list[QueueEntry]:
+        """The tasks ``reviewer`` holds under a live lease (see :func:`reviews.held_by`)."""
+        return reviews.held_by(self.ctx, project, reviewer)
+
     def heartbeat(self, project: str, task_id: int, reviewer: str) -> datetime:
         """Renew the lease on a held task; returns the new expiry."""
         return reviews.heartbeat(self.ctx, project, task_id, reviewer)

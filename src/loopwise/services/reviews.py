@@ -69,6 +69,26 @@ def list_queue(
         ]
 
 
+def held_by(ctx: Context, project_name: str, reviewer: str) -> list[QueueEntry]:
+    """The tasks ``reviewer`` holds in the project under a live lease, oldest claim first: a
+    page that was reloaded or a client that restarted picks them up again instead of waiting
+    for their leases to lapse."""
+    reviewer = check_name(reviewer)
+    with ctx.read() as tx:
+        project = tx.repo.project_by_name(project_name)
+        rows = tx.session.scalars(
+            select(ReviewTaskRow)
+            .where(
+                ReviewTaskRow.project_id == project.id,
+                ReviewTaskRow.claimed_by == reviewer,
+                ReviewTaskRow.status == TaskStatus.CLAIMED.value,
+                ReviewTaskRow.lease_expires_at > tx.now,
+            )
+            .order_by(ReviewTaskRow.claimed_at, ReviewTaskRow.id)
+        ).all()
+        return [entry(tx, mappers.task(row), q.shown_with(tx.session, row.item_id)) for row in rows]
+
+
 def expire_leases(tx: Tx, project_id: int) -> int:
     """Return tasks whose lease lapsed to the queue (gold tasks are withdrawn instead)."""
     rows = q.lapsed(tx.session, project_id, tx.now)

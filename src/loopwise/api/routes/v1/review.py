@@ -14,6 +14,8 @@ from loopwise.api.schemas import (
     WRITE_ERRORS,
     ClaimIn,
     ClaimPublic,
+    ContributionPublic,
+    ExplanationPublic,
     ItemPublic,
     LeasePublic,
     PredictionPublic,
@@ -25,6 +27,7 @@ from loopwise.api.schemas import (
 )
 from loopwise.core.entities import QueueEntry, Review
 from loopwise.core.enums import Stage
+from loopwise.services import explanations
 from loopwise.services.accounts import Principal
 
 router = APIRouter(tags=["review"], responses=READ_ERRORS)
@@ -88,11 +91,42 @@ def list_queue(
 
 @router.post("/projects/{project}/queue/claim", responses=WRITE_ERRORS, response_model=ClaimPublic)
 def claim_next(
-    project: ProjectName, lw: LoopwiseDep, who: Reviewer, body: ClaimIn | None = None
+    project: ProjectName,
+    lw: LoopwiseDep,
+    who: Reviewer,
+    body: ClaimIn | None = None,
+    explain: Annotated[
+        bool, Query(description="also say what pushed the model (the review page asks)")
+    ] = False,
 ) -> ClaimPublic:
     """The best task the caller may take, under a lease; ``entry`` is null when none is left."""
     entry = lw.claim_next(project, who.name, stage=None if body is None else body.stage)
-    return ClaimPublic(entry=None if entry is None else entry_public(entry))
+    if entry is None:
+        return ClaimPublic(entry=None)
+    found = None
+    if explain and entry.prediction is not None:
+        found = explanations.explain(
+            lw.ctx, project, entry.item.payload, entry.prediction.predicted_label
+        )
+    return ClaimPublic(
+        entry=entry_public(entry),
+        explanation=None
+        if found is None
+        else ExplanationPublic(
+            model_version=found.model_version,
+            label=found.label,
+            contributions=[
+                ContributionPublic(feature=c.feature, weight=c.weight, value=c.value)
+                for c in found.contributions
+            ],
+        ),
+    )
+
+
+@router.get("/projects/{project}/queue/mine", response_model=list[QueueEntryPublic])
+def held_by_me(project: ProjectName, lw: LoopwiseDep, who: Reviewer) -> list[QueueEntryPublic]:
+    """The tasks the caller holds under a live lease (to pick up again after a reload)."""
+    return [entry_public(e) for e in lw.held_by(project, who.name)]
 
 
 @router.post(

@@ -1,0 +1,236 @@
+"""Admin pages: a project's routing policy and review settings, its model versions and golden
+set, and the people with their tokens. Every change goes through the same service as the CLI
+and the API, with the signed-in admin as the audit event's actor, and needs the page's CSRF
+token. A change that fails validation leaves everything as it was and the page says why."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from loopwise.api.policies import Action, authorize
+from loopwise.core.enums import Role
+from loopwise.core.policy import dump_policy, load_policy
+from loopwise.errors import InvalidInput, LoopwiseError
+from loopwise.services import accounts, labels
+from loopwise.services.accounts import Principal
+from loopwise.web.app import loopwise_of, render, signed_in
+from loopwise.web.session import SESSION_COOKIE, check_csrf
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+Text = Annotated[str, Form(max_length=100_000)]
+Short = Annotated[str, Form(max_length=300)]
+
+
+def admin(request: Request, who: Annotated[Principal, Depends(signed_in)]) -> Principal:
+    """The signed-in person, if an admin; a state-changing request must carry the CSRF token
+    (checked by each handler against its form field)."""
+    authorize(who, Action.MANAGE, None)
+    return who
+
+
+Admin = Annotated[Principal, Depends(admin)]
+
+
+def _csrf(request: Request, sent: str) -> None:
+    check_csrf(request.cookies.get(SESSION_COOKIE, ""), sent)
+
+
+def _project_page(
+    request: Request,
+    who: Principal,
+    project: str,
+    *,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    lw = loopwise_of(request)
+    found = lw.project(project)
+    context: dict[str, Any] = {
+        "project": found,
+        "policy_text": dump_policy(found.routing),
+        "review_text": json.dumps(found.review.to_json(), indent=2),
+        "models": lw.models(project),
+        "golden": labels.list_golden(lw.ctx, project),
+        "audit": lw.audit_events(project, entity_type="project")[-10:][::-1],
+        "evaluation": None,
+        "message": "",
+        "error": None,
+    }
+    context.update(extra)
+    return render(request, "admin_project.html", who, status_code=status_code, **context)
+
+
+@router.get("/projects/{project}/admin", response_class=HTMLResponse)
+def project_admin(request: Request, project: str, who: Admin, evaluate: int = 0) -> HTMLResponse:
+    evaluation = None
+    if evaluate:
+        evaluation = loopwise_of(request).evaluate(project, evaluate).to_json()
+    return _project_page(request, who, project, evaluation=evaluation)
+
+
+@router.post("/projects/{project}/admin/policy", response_class=HTMLResponse)
+def change_policy(
+    request: Request,
+    project: str,
+    who: Admin,
+    policy: Text = "",
+    action: Short = "validate",
+    csrf: Short = "",
+) -> Response:
+    """Validate the policy text, or save it (a new version, audited)."""
+    _csrf(request, csrf)
+    lw = loopwise_of(request)
+    try:
+        if action == "save":
+            saved = lw.set_policy(project, policy, actor=who.name)
+            message = f"Saved as policy version {saved.version}."
+        else:
+            checked = load_policy(policy, lw.project(project).labels)
+            message = f"Valid: {len(checked.rules)} rules. Nothing was saved."
+    except InvalidInput as exc:
+        return _project_page(request, who, project, status_code=422, policy_text=policy, error=exc)
+    return _project_page(request, who, project, message=message, policy_text=policy)
+
+
+@router.post("/projects/{project}/admin/review", response_class=HTMLResponse)
+def change_review(
+    request: Request, project: str, who: Admin, review: Text = "", csrf: Short = ""
+) -> Response:
+    """Replace the review settings (JSON), audited."""
+    _csrf(request, csrf)
+    lw = loopwise_of(request)
+    try:
+        data = json.loads(review)
+    except json.JSONDecodeError as exc:
+        error = InvalidInput(f"not valid JSON: {exc.msg} (line {exc.lineno})", field="review")
+        return _project_page(
+            request, who, project, status_code=422, review_text=review, error=error
+        )
+    try:
+        lw.set_review_config(project, data, actor=who.name)
+    except InvalidInput as exc:
+        return _project_page(request, who, project, status_code=422, review_text=review, error=exc)
+    return _project_page(request, who, project, message="Review settings saved.")
+
+
+@router.post("/projects/{project}/admin/models", response_class=HTMLResponse)
+def change_model(
+    request: Request,
+    project: str,
+    who: Admin,
+    action: Short = "",
+    version: Annotated[int, Form(ge=1, le=2**31 - 1)] = 1,
+    csrf: Short = "",
+) -> Response:
+    """Promote a version (through the gate) or roll back to the previous production."""
+    _csrf(request, csrf)
+    lw = loopwise_of(request)
+    try:
+        if action == "promote":
+            result = lw.promote(project, version, actor=who.name)
+            verdict = "promoted" if result.promoted else "refused by the gate"
+            message = f"Version {version} {verdict}: " + "; ".join(result.report.gate.reasons)
+            return _project_page(
+                request, who, project, message=message, evaluation=result.report.to_json()
+            )
+        if action == "rollback":
+            back = lw.rollback(project, actor=who.name)
+            return _project_page(
+                request, who, project, message=f"Rolled back: version {back.version} serves."
+            )
+        raise InvalidInput("must be promote or rollback", field="action")
+    except LoopwiseError as exc:
+        return _project_page(request, who, project, status_code=409, error=exc)
+
+
+@router.post("/projects/{project}/admin/golden", response_class=HTMLResponse)
+def add_golden(
+    request: Request,
+    project: str,
+    who: Admin,
+    external_id: Short = "",
+    label: Short = "",
+    reason: Short = "added by hand",
+    csrf: Short = "",
+) -> Response:
+    _csrf(request, csrf)
+    lw = loopwise_of(request)
+    try:
+        lw.add_golden(project, external_id, label, reason=reason or "added by hand", actor=who.name)
+    except LoopwiseError as exc:
+        return _project_page(request, who, project, status_code=422, error=exc)
+    return _project_page(request, who, project, message=f"{external_id!r} is in the golden set.")
+
+
+def _people_page(
+    request: Request, who: Principal, *, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    lw = loopwise_of(request)
+    context: dict[str, Any] = {
+        "people": lw.reviewers(),
+        "tokens": accounts.list_tokens(lw.ctx),
+        "projects": lw.projects(),
+        "roles": [r.value for r in Role],
+        "new_token": None,
+        "message": "",
+        "error": None,
+    }
+    context.update(extra)
+    return render(request, "admin_people.html", who, status_code=status_code, **context)
+
+
+@router.get("/admin/people", response_class=HTMLResponse)
+def people(request: Request, who: Admin) -> HTMLResponse:
+    return _people_page(request, who)
+
+
+@router.post("/admin/people", response_class=HTMLResponse)
+def add_person(
+    request: Request,
+    who: Admin,
+    name: Short = "",
+    role: Short = "reviewer",
+    tags: Short = "",
+    projects: Short = "",
+    csrf: Short = "",
+) -> Response:
+    _csrf(request, csrf)
+    lw = loopwise_of(request)
+    try:
+        lw.add_reviewer(
+            name.strip(),
+            role=role,
+            tags=[t.strip() for t in tags.split(",") if t.strip()],
+            projects=[p.strip() for p in projects.split(",") if p.strip()],
+            actor=who.name,
+        )
+    except (LoopwiseError, ValueError) as exc:
+        error = exc if isinstance(exc, LoopwiseError) else InvalidInput(str(exc), field="role")
+        return _people_page(request, who, status_code=422, error=error)
+    return _people_page(request, who, message=f"{name.strip()!r} added.")
+
+
+@router.post("/admin/tokens", response_class=HTMLResponse)
+def create_token(
+    request: Request, who: Admin, user: Short = "", name: Short = "ui", csrf: Short = ""
+) -> Response:
+    """A new API token, shown once on this page and never again."""
+    _csrf(request, csrf)
+    try:
+        token, info = accounts.create_token(
+            loopwise_of(request).ctx, user.strip(), name=name or "ui", actor=who.name
+        )
+    except LoopwiseError as exc:
+        return _people_page(request, who, status_code=422, error=exc)
+    return _people_page(request, who, new_token=token, message=f"Token for {info.user!r} created.")
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+def revoke(request: Request, token_id: int, who: Admin, csrf: Short = "") -> Response:
+    _csrf(request, csrf)
+    accounts.revoke_token(loopwise_of(request).ctx, token_id, actor=who.name)
+    return RedirectResponse("/ui/admin/people", status_code=303)

@@ -1,0 +1,118 @@
+// The dashboard: each chart from /v1/projects/{p}/dashboard drawn with uPlot (vendored), its
+// numbers in a table for screen readers and keyboard users, and a CSV link.
+"use strict";
+
+(function () {
+  const config = JSON.parse(document.getElementById("dashboard-config").textContent);
+  const base = "/v1/projects/" + encodeURIComponent(config.project) + "/dashboard";
+  const period = new URLSearchParams(location.search).get("period") || "day";
+  const palette = ["#0b57d0", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490"];
+  const el = (tag, attrs, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c);
+    return node;
+  };
+  const fmt = (v) => (v === null || v === undefined ? "–" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v));
+
+  function table(chart) {
+    const xs = chart.data[0];
+    const rows = xs.map((x, i) => {
+      const first = chart.categories ? chart.categories[i] : chart.x_is_time ? new Date(x * 1000).toISOString().slice(0, 16).replace("T", " ") : x;
+      return el("tr", {}, el("th", { scope: "row", text: fmt(first) }), ...chart.data.slice(1).map((s) => el("td", { class: "num", text: fmt(s[i]) })));
+    });
+    return el(
+      "table",
+      { class: "grid" },
+      el("caption", { class: "sr", text: chart.title }),
+      el("thead", {}, el("tr", {}, ...chart.columns.map((c) => el("th", { scope: "col", text: c })))),
+      el("tbody", {}, ...rows),
+    );
+  }
+
+  function plot(chart, target) {
+    const numeric = chart.data.slice(1).map((s, i) => [i, s]).filter(([, s]) => s.every((v) => v === null || typeof v === "number"));
+    if (!chart.data[0].length || !numeric.length) {
+      target.append(el("p", { class: "help", text: "No data yet." }));
+      return;
+    }
+    const bars = chart.kind === "bar" ? uPlot.paths.bars({ size: [0.6, 60] }) : undefined;
+    const series = [{ label: chart.columns[0] }].concat(
+      numeric.map(([i], k) => ({
+        label: chart.columns[i + 1],
+        stroke: palette[k % palette.length],
+        fill: chart.kind === "bar" ? palette[k % palette.length] + "99" : undefined,
+        width: 2,
+        paths: bars,
+        points: { show: chart.kind !== "line" || chart.data[0].length < 30, size: chart.kind === "scatter" ? 8 : 5 },
+      })),
+    );
+    const axes = [
+      {
+        label: chart.x_label,
+        values: chart.categories ? (u, ticks) => ticks.map((t) => (Number.isInteger(t) && chart.categories[t] !== undefined ? chart.categories[t] : "")) : undefined,
+      },
+      { label: chart.y_label },
+    ];
+    const width = Math.max(320, target.clientWidth || 460);
+    const opts = {
+      width,
+      height: 240,
+      series,
+      axes,
+      scales: { x: { time: !!chart.x_is_time, range: chart.categories ? [-0.5, chart.categories.length - 0.5] : undefined } },
+      legend: { show: true },
+    };
+    if (chart.kind === "scatter") {
+      for (const s of opts.series.slice(1)) s.paths = () => null;
+    }
+    const data = [chart.data[0]].concat(numeric.map(([, s]) => s));
+    const u = new uPlot(opts, data, target);
+    target.dataset.series = String(numeric.length);
+    return u;
+  }
+
+  function card(chart) {
+    const plotBox = el("div", { class: "plot", role: "img", "aria-label": chart.title + ": chart; the same numbers are in the table below" });
+    const csv = el("a", { href: base + "/" + encodeURIComponent(chart.key) + ".csv?period=" + period, download: chart.key + ".csv", text: "Download CSV" });
+    const details = el("details", {}, el("summary", { text: "Numbers (" + chart.data[0].length + " rows)" }), table(chart));
+    const section = el(
+      "section",
+      { class: "card chart", id: "chart-" + chart.key, "data-key": chart.key, "aria-labelledby": "title-" + chart.key },
+      el("h2", { id: "title-" + chart.key, text: chart.title }),
+      el("p", { class: "help", text: chart.note }),
+      plotBox,
+      el("div", { class: "tools" }, csv),
+      details,
+    );
+    return [section, plotBox];
+  }
+
+  fetch(base + "?period=" + encodeURIComponent(period), { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then(async (r) => {
+      const body = await r.json().catch(() => null);
+      if (r.status === 401) {
+        location.href = "/ui/login?reason=expired&next=" + encodeURIComponent(location.pathname);
+        return;
+      }
+      if (!r.ok) throw new Error((body && body.error && body.error.message) || "HTTP " + r.status);
+      const box = document.getElementById("charts");
+      for (const chart of body.charts) {
+        const [section, plotBox] = card(chart);
+        box.append(section);
+        plot(chart, plotBox);
+      }
+      const status = document.getElementById("charts-status");
+      status.textContent = body.charts.length + " charts, as of " + body.as_of.replace("T", " ").slice(0, 19) + " UTC.";
+      document.body.dataset.chartsReady = "1";
+    })
+    .catch((err) => {
+      const status = document.getElementById("charts-status");
+      status.textContent = "The charts could not be loaded: " + err.message + ". Reload the page to try again.";
+      status.className = "error";
+    });
+})();

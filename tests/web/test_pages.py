@@ -1,0 +1,262 @@
+"""The UI's pages and sessions over a test client: sign-in, cookies, CSRF, roles, admin changes
+(with their audit events), and the API additions the review page uses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from loopwise import Loopwise
+from loopwise.api import create_app
+from loopwise.core.enums import Role
+from loopwise.services import accounts
+from loopwise.web.session import SESSION_COOKIE, csrf_token
+from tests.api.conftest import OTHER, PROJECT, Tokens
+
+pytestmark = pytest.mark.usefixtures("tokens")
+
+
+@pytest.fixture
+def web(served: Loopwise) -> Iterator[TestClient]:
+    app = create_app(loopwise=served, deliver_webhooks=False)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def sign_in(web: TestClient, token: str, next_path: str = "/ui/") -> str:
+    """Sign in; the page's CSRF token."""
+    r = web.post("/ui/login", data={"token": token, "next": next_path}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = web.get("/ui/")
+    found = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
+def queue_items(lw: Loopwise, n: int) -> None:
+    texts = ["win a free prize now", "see you at lunch", "call now to claim cash"]
+    lw.submit(
+        PROJECT,
+        [
+            {"external_id": f"q{i}", "payload": texts[i % 3], "probabilities": [0.5, 0.5]}
+            for i in range(n)
+        ],
+    )
+
+
+def test_pages_send_a_stranger_to_sign_in_and_back(web: TestClient, tokens: Tokens) -> None:
+    r = web.get(f"/ui/projects/{PROJECT}/review", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/ui/login?next=/ui/projects/{PROJECT}/review"
+    r = web.post(
+        "/ui/login",
+        data={"token": tokens.reviewer, "next": f"/ui/projects/{PROJECT}/review"},
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == f"/ui/projects/{PROJECT}/review"
+
+
+def test_the_session_cookie_is_http_only_strict_and_not_the_pasted_token(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    r = web.post("/ui/login", data={"token": tokens.reviewer}, follow_redirects=False)
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    session = web.cookies[SESSION_COOKIE]
+    assert session != tokens.reviewer
+    made = [t for t in accounts.list_tokens(served.ctx, "reviewer-1") if t.name == "ui session"]
+    assert len(made) == 1
+    assert made[0].expires_at is not None
+
+
+def test_a_wrong_token_is_refused_plainly(web: TestClient) -> None:
+    r = web.post("/ui/login", data={"token": "lw_nonsense"})
+    assert r.status_code == 401
+    assert "was not accepted" in r.text
+    assert SESSION_COOKIE not in web.cookies
+
+
+def test_next_never_leaves_the_ui(web: TestClient, tokens: Tokens) -> None:
+    r = web.post(
+        "/ui/login",
+        data={"token": tokens.reviewer, "next": "//evil.example/"},
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/ui/"
+
+
+def test_the_api_takes_the_cookie_but_writes_need_the_csrf_token(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    queue_items(served, 2)
+    csrf = sign_in(web, tokens.reviewer)
+    assert web.get(f"/v1/projects/{PROJECT}/queue/mine").json() == []
+    refused = web.post(f"/v1/projects/{PROJECT}/queue/claim", json={})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["field"] == "X-CSRF-Token"
+    assert web.get(f"/v1/projects/{PROJECT}/queue/mine").json() == []  # nothing claimed
+    wrong = web.post(
+        f"/v1/projects/{PROJECT}/queue/claim", json={}, headers={"X-CSRF-Token": "0" * 64}
+    )
+    assert wrong.status_code == 403
+    ok = web.post(f"/v1/projects/{PROJECT}/queue/claim", json={}, headers={"X-CSRF-Token": csrf})
+    assert ok.status_code == 200
+    held = web.get(f"/v1/projects/{PROJECT}/queue/mine").json()
+    assert [e["task"]["id"] for e in held] == [ok.json()["entry"]["task"]["id"]]
+    assert csrf == csrf_token(web.cookies[SESSION_COOKIE])
+
+
+def test_sign_out_revokes_the_session(web: TestClient, served: Loopwise, tokens: Tokens) -> None:
+    csrf = sign_in(web, tokens.reviewer)
+    session = web.cookies[SESSION_COOKIE]
+    r = web.post("/ui/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert r.headers["location"] == "/ui/login?reason=signed_out"
+    web.cookies.set(SESSION_COOKIE, session)
+    again = web.get("/ui/", follow_redirects=False)
+    assert again.status_code == 303
+    assert "reason=expired" in again.headers["location"]
+    api = web.get(f"/v1/projects/{PROJECT}/queue/mine")
+    assert api.status_code == 401
+
+
+def test_sign_out_needs_the_csrf_token(web: TestClient, tokens: Tokens) -> None:
+    sign_in(web, tokens.reviewer)
+    r = web.post("/ui/logout", data={"csrf": "nope"}, follow_redirects=False)
+    assert r.status_code == 403
+    assert web.get("/ui/", follow_redirects=False).status_code == 200
+
+
+def test_pages_follow_the_roles(web: TestClient, tokens: Tokens) -> None:
+    sign_in(web, tokens.viewer)
+    home = web.get("/ui/")
+    assert f"/ui/projects/{PROJECT}/dashboard" in home.text
+    assert f"/ui/projects/{PROJECT}/review" not in home.text
+    assert OTHER not in home.text
+    assert web.get(f"/ui/projects/{PROJECT}/review").status_code == 403
+    assert web.get(f"/ui/projects/{PROJECT}/admin").status_code == 403
+    assert web.get("/ui/admin/people").status_code == 403
+    assert web.get(f"/ui/projects/{PROJECT}/dashboard").status_code == 200
+
+
+def test_a_reviewer_sees_only_their_projects(web: TestClient, tokens: Tokens) -> None:
+    sign_in(web, tokens.outsider)
+    r = web.get(f"/ui/projects/{PROJECT}/review")
+    assert r.status_code == 403
+    assert "not a member" in r.text
+    assert web.get(f"/ui/projects/{OTHER}/review").status_code == 200
+
+
+def test_the_review_page_carries_labels_taxonomy_and_guideline(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    sign_in(web, tokens.reviewer)
+    page = web.get(f"/ui/projects/{PROJECT}/review").text
+    project = served.project(PROJECT)
+    for label in project.labels:
+        assert f'"{label}"' in page
+    assert project.error_taxonomy[0] in page
+    assert "/ui/static/review.js" in page
+
+
+def test_the_claim_explains_a_linear_model(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    queue_items(served, 1)
+    csrf = sign_in(web, tokens.reviewer)
+    r = web.post(
+        f"/v1/projects/{PROJECT}/queue/claim?explain=true", json={}, headers={"X-CSRF-Token": csrf}
+    )
+    body = r.json()
+    explanation = body["explanation"]
+    entry = body["entry"]
+    assert explanation["label"] == entry["prediction"]["predicted_label"]
+    words = set(entry["item"]["payload"]["text"].split())
+    assert explanation["contributions"]
+    for c in explanation["contributions"]:
+        assert set(c["feature"].split()) <= words
+    weights = [abs(c["weight"]) for c in explanation["contributions"]]
+    assert weights == sorted(weights, reverse=True)
+    plain = web.post(f"/v1/projects/{PROJECT}/queue/claim", json={}, headers={"X-CSRF-Token": csrf})
+    assert plain.json()["explanation"] is None
+
+
+def test_admin_changes_policy_with_validation_and_an_audit_event(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    csrf = sign_in(web, tokens.admin)
+    url = f"/ui/projects/{PROJECT}/admin/policy"
+    before = served.project(PROJECT).routing
+    bad = web.post(url, data={"csrf": csrf, "action": "save", "policy": "auto_threshold: 7"})
+    assert bad.status_code == 422
+    assert served.project(PROJECT).routing == before
+    text = "auto_threshold: 0.9\n"
+    checked = web.post(url, data={"csrf": csrf, "action": "validate", "policy": text})
+    assert checked.status_code == 200
+    assert "Nothing was saved" in checked.text
+    assert served.project(PROJECT).routing == before
+    saved = web.post(url, data={"csrf": csrf, "action": "save", "policy": text})
+    assert saved.status_code == 200, saved.text
+    after = served.project(PROJECT).routing
+    assert after.version == before.version + 1
+    events = served.audit_events(PROJECT, entity_type="project")
+    assert events[-1].action == "project.policy_changed"
+    assert events[-1].actor == "admin-1"
+    refused = web.post(url, data={"csrf": "x", "action": "save", "policy": text})
+    assert refused.status_code == 403
+    assert served.project(PROJECT).routing.version == after.version
+
+
+def test_admin_review_settings_refuse_bad_json(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    csrf = sign_in(web, tokens.admin)
+    url = f"/ui/projects/{PROJECT}/admin/review"
+    r = web.post(url, data={"csrf": csrf, "review": "{not json"})
+    assert r.status_code == 422
+    assert "not valid JSON" in r.text
+    r = web.post(url, data={"csrf": csrf, "review": '{"overlap": 99}'})
+    assert r.status_code == 422
+    assert "review.overlap" in r.text
+    r = web.post(url, data={"csrf": csrf, "review": '{"overlap": 2}'})
+    assert r.status_code == 200
+    assert served.project(PROJECT).review.overlap == 2
+
+
+def test_admin_models_evaluate_and_promote_through_the_gate(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    csrf = sign_in(web, tokens.admin)
+    page = web.get(f"/ui/projects/{PROJECT}/admin?evaluate=1")
+    assert page.status_code == 200
+    assert "Evaluation of v1" in page.text
+    r = web.post(
+        f"/ui/projects/{PROJECT}/admin/models",
+        data={"csrf": csrf, "action": "rollback", "version": "1"},
+    )
+    assert r.status_code == 409  # nothing to roll back to: said on the page
+    assert "error" in r.text
+
+
+def test_admin_people_and_tokens(web: TestClient, served: Loopwise, tokens: Tokens) -> None:
+    csrf = sign_in(web, tokens.admin)
+    r = web.post(
+        "/ui/admin/people",
+        data={"csrf": csrf, "name": "bea", "role": "expert", "projects": PROJECT},
+    )
+    assert r.status_code == 200
+    assert served.reviewer("bea").role is Role.EXPERT
+    bad = web.post("/ui/admin/people", data={"csrf": csrf, "name": "cy", "role": "wizard"})
+    assert bad.status_code == 422
+    made = web.post("/ui/admin/tokens", data={"csrf": csrf, "user": "bea", "name": "laptop"})
+    token = re.search(r'id="new-token">([^<]+)<', made.text)
+    assert token is not None
+    assert accounts.authenticate(served.ctx, token.group(1)).name == "bea"
+    info = next(t for t in accounts.list_tokens(served.ctx, "bea") if t.name == "laptop")
+    web.post(f"/ui/admin/tokens/{info.id}/revoke", data={"csrf": csrf})
+    assert next(t for t in accounts.list_tokens(served.ctx, "bea") if t.id == info.id).revoked_at
+    listing = web.get("/ui/admin/people").text
+    assert token.group(1) not in listing
