@@ -106,6 +106,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from loopwise.active_learning import (
     DEFAULT_COLD,
+    DEFAULT_DENSE,
     DEFAULT_EXPLORE,
     DEFAULT_HYBRID,
     STRATEGIES,
@@ -618,7 +619,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from loopwise.cli.simulate import plot_curves
 
             png = args.png_dir / f"active_learning_{name}.png"
-            plot_curves(reports, png, title=f"{name}: {seeds} seeds", full_accuracy=accuracy)
+            plot_curves(
+                reports, png, title=f"{name}: {seeds} seeds", full_accuracy=accuracy, dpi=80
+            )
             console.print(f"  wrote {png}")
         if skipped[name]:
             console.print(f"  not run on text (dense geometry, see protocol): {skipped[name]}")
@@ -679,6 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "cold": DEFAULT_COLD,
                 "hybrid": DEFAULT_HYBRID,
                 "explore": DEFAULT_EXPLORE,
+                "dense": DEFAULT_DENSE,
             },
             "datasets": datasets,
             "dataset_info": info,

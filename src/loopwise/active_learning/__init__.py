@@ -19,7 +19,9 @@ name                       picks
 ``badge``                  k-means++ seeding over gradient embeddings
 ``expected_model_change``  longest expected gradient
 ``margin_diverse``         margin, skipping near-duplicates of earlier picks
-``default``                ``kmeans`` cold, then margin_diverse with 10% exploration
+``falcun``                 margin plus diversity in probability space, drawn (FALCUN)
+``default``                ``kmeans`` cold; then on sparse features margin_diverse with 10%
+                           exploration, on dense features falcun
 =========================  ================================================================
 
 Any of them explores with ``make_strategy(name, explore=0.1)`` (:class:`Explore`).
@@ -31,9 +33,10 @@ from loopwise.active_learning.base import Pool, QueryStrategy, ScoredStrategy, c
 from loopwise.active_learning.committee import KLConsensus, VoteEntropy, bootstrap_committee
 from loopwise.active_learning.diversity import Coreset, KMeansSampling, k_center_greedy
 from loopwise.active_learning.gradient import Badge, ExpectedModelChange
-from loopwise.active_learning.hybrid import ClusterMargin, DensityWeighted
+from loopwise.active_learning.hybrid import ClusterMargin, DensityWeighted, Falcun
 from loopwise.active_learning.registry import (
     DEFAULT_COLD,
+    DEFAULT_DENSE,
     DEFAULT_EXPLORE,
     DEFAULT_HYBRID,
     STRATEGIES,
@@ -45,6 +48,7 @@ from loopwise.active_learning.wrappers import Diverse, Explore, MarginDiverse, d
 
 __all__ = [
     "DEFAULT_COLD",
+    "DEFAULT_DENSE",
     "DEFAULT_EXPLORE",
     "DEFAULT_HYBRID",
     "STRATEGIES",
@@ -57,6 +61,7 @@ __all__ = [
     "Entropy",
     "ExpectedModelChange",
     "Explore",
+    "Falcun",
     "KLConsensus",
     "KMeansSampling",
     "LeastConfidence",

@@ -79,7 +79,7 @@ def test_k_center_greedy_matches_the_textbook_loop(kind: str) -> None:
     rng = np.random.default_rng(3)
     points, labelled = rng.standard_normal((300, 4)), rng.standard_normal((7, 4))
     # the textbook loop: full distances to every centre, recomputed for each pick
-    centres, expected = list(labelled), []
+    centres, expected = list(labelled), list[int]()
     for _ in range(20):
         nearest = np.min([((points - c) ** 2).sum(axis=1) for c in centres], axis=0)
         nearest[expected] = -1.0

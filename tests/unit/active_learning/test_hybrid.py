@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from loopwise.active_learning import ClusterMargin, DensityWeighted, Margin, Pool
+from loopwise.active_learning import ClusterMargin, DensityWeighted, Falcun, Margin, Pool
 from loopwise.active_learning.hybrid import density, rank_within
 from loopwise.errors import InvalidInput
 from tests.unit.active_learning.factories import KINDS, as_kind
@@ -96,3 +96,28 @@ def test_a_bad_cluster_cap_is_refused(cap: Any) -> None:
     with pytest.raises(InvalidInput) as info:
         ClusterMargin(max_clusters=cap)
     assert info.value.field == "max_clusters"
+
+
+def test_falcun_takes_the_most_uncertain_then_another_confusion() -> None:
+    # Rows 0 and 1 are the same 0-or-1 confusion; row 2 a 1-or-2 one, slightly less uncertain;
+    # row 3 is certain. A sharp draw takes row 0 or 1 first, then row 2 (far from it in
+    # probability space), not the other copy.
+    probs = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.55, 0.45], [1.0, 0.0, 0.0]])
+    pool = Pool(features=np.zeros((4, 1)), probabilities=probs)
+    for seed in range(5):
+        first, second = Falcun(gamma=60).query(pool, 2, seed=seed).tolist()
+        assert first in (0, 1)
+        assert second == 2
+
+
+def test_falcun_with_gamma_zero_draws_uniformly() -> None:
+    pool = Pool(features=np.zeros((50, 1)), probabilities=margins(*np.linspace(0.0, 1.0, 50)))
+    firsts = {Falcun(gamma=0).query(pool, 1, seed=seed)[0] for seed in range(30)}
+    assert len(firsts) > 10
+
+
+@pytest.mark.parametrize("gamma", [-1.0, float("inf"), True, "10"])
+def test_falcun_refuses_a_bad_gamma(gamma: Any) -> None:
+    with pytest.raises(InvalidInput) as info:
+        Falcun(gamma=gamma)
+    assert info.value.field == "gamma"

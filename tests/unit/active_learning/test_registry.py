@@ -7,12 +7,14 @@ import pytest
 
 from loopwise.active_learning import (
     DEFAULT_COLD,
+    DEFAULT_DENSE,
     DEFAULT_EXPLORE,
     DEFAULT_HYBRID,
     Badge,
     Default,
     DensityWeighted,
     Explore,
+    Falcun,
     KMeansSampling,
     Pool,
     make_strategy,
@@ -21,8 +23,9 @@ from loopwise.errors import InvalidInput, UnknownStrategy
 from tests.unit.active_learning.factories import KINDS, make_pool
 
 
-def test_the_default_is_margin_without_duplicates_exploring_a_tenth_after_kmeans() -> None:
+def test_the_default_is_kmeans_then_margin_without_duplicates_or_falcun() -> None:
     assert (DEFAULT_HYBRID, DEFAULT_EXPLORE, DEFAULT_COLD) == ("margin_diverse", 0.1, "kmeans")
+    assert DEFAULT_DENSE == "falcun"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -32,13 +35,19 @@ def test_the_default_starts_cold_with_kmeans(kind: str) -> None:
     assert Default().query(bare, 5, seed=3).tolist() == expected.tolist()
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_with_a_model_the_default_uses_the_hybrid(kind: str) -> None:
-    pool = make_pool(kind)
+def test_with_a_model_on_sparse_features_the_default_uses_the_exploring_hybrid() -> None:
+    pool = make_pool("sparse")
     hybrid = make_strategy(DEFAULT_HYBRID, explore=DEFAULT_EXPLORE)
     default = Default()
     assert isinstance(default.hybrid, Explore)
     assert default.query(pool, 10, seed=2).tolist() == hybrid.query(pool, 10, seed=2).tolist()
+
+
+def test_with_a_model_on_dense_features_the_default_uses_falcun() -> None:
+    pool = make_pool("dense")
+    assert isinstance(Default().dense, Falcun)
+    expected = Falcun().query(pool, 10, seed=2)
+    assert Default().query(pool, 10, seed=2).tolist() == expected.tolist()
 
 
 def test_the_default_can_be_reconfigured() -> None:
@@ -46,6 +55,7 @@ def test_the_default_can_be_reconfigured() -> None:
     default = make_strategy("default", hybrid="badge", explore=0.0)
     assert isinstance(default, Default)
     assert isinstance(default.hybrid, Badge)
+    assert default.dense is default.hybrid
     assert default.query(pool, 4, seed=1).tolist() == Badge().query(pool, 4, seed=1).tolist()
     exploring = make_strategy("default", explore=0.3)
     assert isinstance(exploring, Default)
