@@ -27,6 +27,7 @@ from loopwise.core.policy import RoutingConfig
 from loopwise.core.review import ReviewConfig
 from loopwise.services import (
     answers,
+    dashboard,
     gold,
     items,
     labels,
@@ -377,6 +378,12 @@ class Loopwise:
     # numbers and records
     def stats(self, project: str) -> stats.ProjectStats:
         return stats.project_stats(self.ctx, project)
+
+    def dashboard(self, project: str, *, period: str = "day") -> dashboard.Dashboard:
+        """Every dashboard chart (automation, model accuracy, queue, latency, agreement,
+        reviewers, errors, learning curve, calibration) as tables; ``period`` is ``"day"`` or
+        ``"hour"`` (see :func:`loopwise.services.dashboard.dashboard`)."""
+        return dashboard.dashboard(self.ctx, project, period=period)
 
     def audit_events(
         self,
