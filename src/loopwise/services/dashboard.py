@@ -168,7 +168,7 @@ def _automation(tx: Tx, project: Project, period: str) -> Chart:
             "an automatic decision delivered, what people were shown on a reviewed one) was "
             "right, so it is mostly the reviewed, uncertain items and understates automatic "
             "decisions, which auto_accuracy covers alone but only where people checked them "
-            "afterwards; decisions made before any model are not counted."
+            "afterwards; a decision without a prediction (no model yet) is never checked."
         ),
     )
 
