@@ -74,6 +74,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", f"{P}/decisions"): Sample(Action.READ_DECISIONS, 200, f"{P}/decisions"),
     ("GET", f"{P}/queue"): Sample(Action.READ_QUEUE, 200, f"{P}/queue"),
     ("POST", f"{P}/queue/claim"): Sample(Action.REVIEW, 200, f"{P}/queue/claim"),
+    ("GET", f"{P}/queue/mine"): Sample(Action.REVIEW, 200, f"{P}/queue/mine"),
     ("POST", f"{P}/tasks/{{task_id}}/heartbeat"): Sample(
         Action.REVIEW, 404, f"{P}/tasks/999999/heartbeat"
     ),
@@ -105,6 +106,10 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", f"{P}/stats/agreement"): Sample(Action.READ_STATS, 200, f"{P}/stats/agreement"),
     ("GET", f"{P}/stats/fatigue"): Sample(Action.READ_STATS, 200, f"{P}/stats/fatigue"),
     ("GET", f"{P}/stats/routing"): Sample(Action.READ_STATS, 200, f"{P}/stats/routing"),
+    ("GET", f"{P}/dashboard"): Sample(Action.READ_STATS, 200, f"{P}/dashboard"),
+    ("GET", f"{P}/dashboard/{{key}}.csv"): Sample(
+        Action.READ_STATS, 200, f"{P}/dashboard/automation.csv"
+    ),
     ("POST", f"{P}/webhooks"): Sample(
         Action.MANAGE, 201, f"{P}/webhooks", lambda: {"url": "https://hooks.example/loopwise"}
     ),
@@ -115,8 +120,8 @@ SAMPLES: dict[tuple[str, str], Sample] = {
 """One sample per route. A route missing here fails :func:`test_every_route_has_a_sample`,
 so no route escapes the matrix."""
 
-DOCUMENTATION = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-"""FastAPI's own pages: the schema of the API, no data."""
+DOCUMENTATION = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/ui/static"}
+"""FastAPI's own pages: the schema of the API, no data; and the web UI's static files."""
 
 
 def send(client: TestClient, method: str, sample: Sample, project: str, token: str) -> Response:
@@ -138,10 +143,12 @@ def permitted(role: str, sample: Sample, template: str) -> bool:
 
 
 def api_routes(app: FastAPI) -> Iterator[tuple[str, str, APIRoute]]:
-    """``(method, path, route)`` for every route of the application, prefixes included."""
+    """``(method, path, route)`` for every route of the application, prefixes included; the
+    web UI's pages (``/ui``) are not API routes: ``tests/web`` checks that each needs a
+    signed-in person and applies the same policy table."""
     for context in iter_route_contexts(app.routes):
         route = context.original_route
-        if isinstance(route, APIRoute):
+        if isinstance(route, APIRoute) and not str(context.path).startswith("/ui"):
             assert context.path is not None
             for method in sorted(context.methods or ()):
                 yield method, context.path, route

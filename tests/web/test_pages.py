@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from loopwise import Loopwise
@@ -260,3 +262,23 @@ def test_admin_people_and_tokens(web: TestClient, served: Loopwise, tokens: Toke
     assert next(t for t in accounts.list_tokens(served.ctx, "bea") if t.id == info.id).revoked_at
     listing = web.get("/ui/admin/people").text
     assert token.group(1) not in listing
+
+
+def test_every_page_but_sign_in_needs_a_signed_in_person(web: TestClient) -> None:
+    app = web.app
+    assert isinstance(app, FastAPI)
+    checked = 0
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        template = str(context.path)
+        if not isinstance(route, APIRoute) or not template.startswith("/ui"):
+            continue
+        if template == "/ui/login":
+            continue
+        path = template.replace("{project}", PROJECT).replace("{token_id}", "1")
+        for method in sorted(context.methods or ()):
+            r = web.request(method, path, follow_redirects=False)
+            assert r.status_code == 303, (method, path)
+            assert r.headers["location"].startswith("/ui/login?next=")
+            checked += 1
+    assert checked >= 12

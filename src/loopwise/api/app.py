@@ -18,7 +18,16 @@ from loopwise import __version__
 from loopwise.api import errors
 from loopwise.api.metrics import HttpMetrics, Metrics
 from loopwise.api.routes import ops
-from loopwise.api.routes.v1 import items, labels, models, projects, review, stats, webhooks
+from loopwise.api.routes.v1 import (
+    dashboard,
+    items,
+    labels,
+    models,
+    projects,
+    review,
+    stats,
+    webhooks,
+)
 from loopwise.core.clock import Clock
 from loopwise.services.loop import Loopwise
 from loopwise.services.webhooks import WebhookWorker
@@ -103,7 +112,7 @@ def create_app(
     app.state.metrics = metrics
     errors.install(app)
     app.include_router(ops.router)
-    for module in (projects, items, review, labels, models, stats, webhooks):
+    for module in (projects, items, review, labels, models, stats, dashboard, webhooks):
         app.include_router(module.router, prefix="/v1")
     web.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_request_bytes)

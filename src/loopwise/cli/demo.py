@@ -227,6 +227,16 @@ def demo(
         f"The project [bold]{name}[/] stays in the database: `loopwise models list {name}`, "
         f"`loopwise labels export {name}`."
     )
+    reviewer = config.reviewers[0]
+    console.print(
+        f"[bold]Open the web UI on it[/] ({result.items_queued} items wait for review):\n"
+        f"  1. `loopwise serve` (leave it running) and open http://127.0.0.1:8000/ui/\n"
+        f"  2. `loopwise tokens create {reviewer}` in another terminal and sign in with the "
+        f"token it prints: {reviewer} reviews {name} with the keyboard (? lists the keys)\n"
+        f"  3. `loopwise users create boss --role admin` and `loopwise tokens create boss` for "
+        "the dashboard and the admin pages",
+        soft_wrap=True,
+    )
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")

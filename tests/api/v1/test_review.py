@@ -122,7 +122,7 @@ class TestClaim:
     def test_entry_null_when_nothing_is_left(self, world: World, space: Space) -> None:
         response = world.client.post(space.url("/queue/claim"), headers=space.header("reviewer"))
         assert response.status_code == 200
-        assert response.json() == {"entry": None}
+        assert response.json() == {"entry": None, "explanation": None}
 
     def test_an_expert_asking_for_expert_work_when_there_is_none(
         self, world: World, space: Space

@@ -34,21 +34,30 @@
     );
   }
 
+  // Ratios (accuracy, rates, kappa, alpha) on one axis, counts and minutes on another.
+  const isRatio = (name) => /accuracy|rate|kappa|alpha|^gold_/.test(name);
+
   function plot(chart, target) {
-    const numeric = chart.data.slice(1).map((s, i) => [i, s]).filter(([, s]) => s.every((v) => v === null || typeof v === "number"));
-    if (!chart.data[0].length || !numeric.length) {
+    const wanted = chart.series && chart.series.length ? chart.series : chart.columns.slice(1);
+    const picked = wanted
+      .map((name) => [name, chart.columns.indexOf(name)])
+      .filter(([, i]) => i > 0 && chart.data[i].every((v) => v === null || typeof v === "number"));
+    if (!chart.data[0].length || !picked.length) {
       target.append(el("p", { class: "help", text: "No data yet." }));
-      return;
+      return null;
     }
-    const bars = chart.kind === "bar" ? uPlot.paths.bars({ size: [0.6, 60] }) : undefined;
+    const ratios = picked.filter(([name]) => isRatio(name)).length;
+    const twoAxes = ratios > 0 && ratios < picked.length;
     const series = [{ label: chart.columns[0] }].concat(
-      numeric.map(([i], k) => ({
-        label: chart.columns[i + 1],
+      picked.map(([name], k) => ({
+        label: name.replaceAll("_", " "),
+        scale: twoAxes && !isRatio(name) ? "n" : "y",
         stroke: palette[k % palette.length],
         fill: chart.kind === "bar" ? palette[k % palette.length] + "99" : undefined,
         width: 2,
-        paths: bars,
-        points: { show: chart.kind !== "line" || chart.data[0].length < 30, size: chart.kind === "scatter" ? 8 : 5 },
+        // bars of several series overlap, each narrower than the one before
+        paths: chart.kind === "bar" ? uPlot.paths.bars({ size: [Math.max(0.2, 0.7 - 0.25 * k), 80] }) : undefined,
+        points: { show: chart.kind !== "line" || chart.data[0].length < 30, size: 6 },
       })),
     );
     const axes = [
@@ -56,23 +65,21 @@
         label: chart.x_label,
         values: chart.categories ? (u, ticks) => ticks.map((t) => (Number.isInteger(t) && chart.categories[t] !== undefined ? chart.categories[t] : "")) : undefined,
       },
-      { label: chart.y_label },
+      { label: twoAxes ? "share" : chart.y_label, scale: "y" },
     ];
-    const width = Math.max(320, target.clientWidth || 460);
-    const opts = {
-      width,
-      height: 240,
-      series,
-      axes,
-      scales: { x: { time: !!chart.x_is_time, range: chart.categories ? [-0.5, chart.categories.length - 0.5] : undefined } },
-      legend: { show: true },
+    if (twoAxes) axes.push({ label: chart.y_label, scale: "n", side: 1, grid: { show: false } });
+    const scales = {
+      x: {
+        time: !!chart.x_is_time,
+        range: chart.categories ? [-0.5, chart.categories.length - 0.5] : chart.data[0].length === 1 ? (u, lo, hi) => [lo - 1, hi + 1] : undefined,
+      },
+      y: { range: ratios === picked.length || twoAxes ? [0, 1] : undefined },
     };
-    if (chart.kind === "scatter") {
-      for (const s of opts.series.slice(1)) s.paths = () => null;
-    }
-    const data = [chart.data[0]].concat(numeric.map(([, s]) => s));
+    if (twoAxes) scales.n = { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] };
+    const opts = { width: Math.max(320, target.clientWidth || 460), height: 240, series, axes, scales, legend: { show: true } };
+    const data = [chart.data[0]].concat(picked.map(([, i]) => chart.data[i]));
     const u = new uPlot(opts, data, target);
-    target.dataset.series = String(numeric.length);
+    target.dataset.series = String(picked.length);
     return u;
   }
 
@@ -85,6 +92,9 @@
       { class: "card chart", id: "chart-" + chart.key, "data-key": chart.key, "aria-labelledby": "title-" + chart.key },
       el("h2", { id: "title-" + chart.key, text: chart.title }),
       el("p", { class: "help", text: chart.note }),
+      ...Object.entries(chart.summary || {})
+        .filter(([, v]) => v !== null)
+        .map(([k, v]) => el("p", { class: "summary", text: k.replaceAll("_", " ") + ": " + fmt(v) })),
       plotBox,
       el("div", { class: "tools" }, csv),
       details,

@@ -150,6 +150,7 @@
     document.body.dataset.taskId = "";
   }
 
+  const PRIORITIES = ["urgent", "high", "normal", "low", "discovery"];
   const TOKEN = /[\p{L}\p{N}_]{2,}/gu;
 
   function highlighted(text, explanation) {
@@ -211,7 +212,7 @@
     document.body.dataset.taskId = String(task.id);
     const stage = task.stage === "expert" ? "Expert review" : "Review";
     $("task-meta").textContent =
-      stage + " · task " + task.id + " · item " + entry.item.external_id + " · " + task.priority + " priority";
+      stage + " · task " + task.id + " · item " + entry.item.external_id + " · " + (PRIORITIES[task.priority] || "level " + task.priority) + " priority";
     const payload = entry.item.payload;
     const item = $("item");
     if (typeof payload.text === "string") item.replaceChildren(highlighted(payload.text, explanation));

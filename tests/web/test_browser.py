@@ -1,0 +1,297 @@
+"""The UI in a real browser (Debian's Chromium through Playwright) against a real server.
+
+A reviewer signs in and reviews ten tasks by keyboard alone, undoing one and escalating one;
+the verdicts and audit events are read back from the database. An expert resolves the
+escalation seeing the earlier review. The dashboard draws its charts with the seeded
+project's numbers. Each page is saved as a screenshot under ``test-artifacts/ui/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from loopwise import Loopwise, Settings
+from loopwise.core.enums import Role
+from loopwise.services import accounts
+from loopwise.store.tables import AuditEventRow, LabelRow, ReviewRow, ReviewTaskRow
+from tests.factories import make_text_project, seeded_model
+from tests.web.browser import (
+    ARTIFACTS,
+    chromium,
+    chromium_path,
+    live_server,
+    sign_in,
+    wait_for_task,
+)
+
+if chromium_path() is None:
+    if os.environ.get("LOOPWISE_TEST_BROWSER") == "required":
+        raise RuntimeError("the browser tests need Debian's chromium (apt-get install chromium)")
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+PROJECT = "sms"
+TEXTS = [
+    "WINNER! claim your free prize now, call 09061701461",
+    "are we still on for lunch tomorrow?",
+    "URGENT your mobile number has won cash, text CLAIM to 81010",
+    "sorry, running late, see you at the station",
+    "free entry in a weekly competition to win tickets",
+    "can you pick up milk on the way home",
+    "you have been selected for a guaranteed loan, reply YES",
+    "happy birthday! hope you have a lovely day",
+    "final notice: your account will be closed, call now",
+    "thanks for dinner last night, it was great",
+    "congratulations, you won a holiday, call to claim",
+    "meeting moved to 3pm, same room",
+    "txt STOP to end free ringtone offers",
+    "did you get my email about the report?",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Loopwise, str, dict[str, str]]]:
+    """A project with a production model and fourteen items waiting for review; a reviewer,
+    an expert and an admin with their tokens; a live server."""
+    lw = Loopwise(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'ui.db'}"))
+    make_text_project(
+        lw, PROJECT, guideline="Spam offers money, prizes or services nobody asked for."
+    )
+    seeded_model(lw, PROJECT)
+    lw.submit(
+        PROJECT,
+        [
+            {"external_id": f"m{i:02d}", "payload": t, "probabilities": [0.55, 0.45]}
+            for i, t in enumerate(TEXTS)
+        ],
+    )
+    tokens = {}
+    for name, role in (("rita", Role.REVIEWER), ("ed", Role.EXPERT), ("ada", Role.ADMIN)):
+        lw.add_reviewer(name, role=role, projects=[PROJECT])
+        tokens[name] = accounts.create_token(lw.ctx, name)[0]
+    with live_server(lw) as base:
+        yield lw, base, tokens
+    lw.close()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def rows(lw: Loopwise, statement: Any) -> list[Any]:
+    with lw.ctx.read() as tx:
+        return list(tx.session.scalars(statement).all())
+
+
+# Keys for ten tasks (1 = ham, the suggestion; 2 = spam). After the fourth ("r") comes U,
+# which brings that task back, and it is judged again with "2".
+KEYS = ["Enter", "2", "a", "r", "1", "e", "Enter", "2", "a", "Enter"]
+FINAL = [
+    ("approve", "ham"),
+    ("correct", "spam"),
+    ("approve", "ham"),
+    ("correct", "spam"),
+    ("approve", "ham"),
+    ("escalate", None),
+    ("approve", "ham"),
+    ("correct", "spam"),
+    ("approve", "ham"),
+    ("approve", "ham"),
+]
+
+
+def test_review_ten_by_keyboard_undo_one_escalate_one_then_the_expert(
+    browser: Any, site: tuple[Loopwise, str, dict[str, str]]
+) -> None:
+    lw, base, tokens = site
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    review_path = f"/ui/projects/{PROJECT}/review"
+    sign_in(page, base, tokens["rita"], review_path)
+    shown = wait_for_task(page)
+    assert page.locator("#item mark").count() > 0  # the model's words are marked
+    assert "Model suggests" in page.locator("#suggestion").inner_text()
+    assert "Spam offers money" in page.locator(".guideline-text").inner_text()
+    shot(page, "review")
+    page.keyboard.press("?")
+    assert page.locator("#keys").is_visible()
+    shot(page, "review-keys")
+    page.keyboard.press("?")
+    assert not page.locator("#keys").is_visible()
+
+    order: list[int] = []
+    for i, key in enumerate(KEYS):
+        order.append(int(shown))
+        if i == 3:  # tag the error of the rejected one, by keyboard too
+            page.keyboard.press("Shift+Digit2")
+            assert page.locator("#error-tags button[aria-pressed=true]").count() == 1
+        page.keyboard.press(key)
+        shown = wait_for_task(page, not_id=shown)
+        if i == 3:
+            page.keyboard.press("u")
+            back = wait_for_task(page, not_id=shown)
+            assert int(back) == order[3]
+            page.keyboard.press("2")
+            shown = wait_for_task(page, not_id=back)
+    assert page.locator("#session-count").inner_text() == "10"
+
+    reviews = rows(lw, select(ReviewRow).where(ReviewRow.reviewer == "rita").order_by(ReviewRow.id))
+    by_task = {r.task_id: r for r in reviews}
+    assert len(reviews) == 10
+    assert [(by_task[t].verdict, by_task[t].label) for t in order] == FINAL
+    assert by_task[order[3]].error_category is None  # the tag went with the undone verdict
+    events = rows(
+        lw,
+        select(AuditEventRow.action).where(
+            AuditEventRow.actor == "rita", AuditEventRow.action.like("review.%")
+        ),
+    )
+    assert events.count("review.submitted") == 11
+    assert events.count("review.undone") == 1
+    labels = rows(lw, select(LabelRow).where(LabelRow.source == "reviewer"))
+    assert len(labels) == 9  # every task but the escalated one resolved with one review
+
+    # Leaving the page gives back what the reviewer still held (the prefetched task).
+    page.goto(f"{base}/ui/")
+    page.wait_for_timeout(300)
+    held = rows(
+        lw,
+        select(ReviewTaskRow.id).where(
+            ReviewTaskRow.claimed_by == "rita", ReviewTaskRow.status == "claimed"
+        ),
+    )
+    assert held == []
+    page.close()
+
+    expert = browser.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(expert, base, tokens["ed"], review_path)
+    wait_for_task(expert)
+    assert "Expert review" in expert.locator("#task-meta").inner_text()
+    earlier = expert.locator("#earlier")
+    assert earlier.is_visible()
+    assert "rita" in earlier.inner_text()
+    assert "escalate" in earlier.inner_text()
+    shot(expert, "review-expert")
+    escalated_item = rows(lw, select(ReviewRow.item_id).where(ReviewRow.verdict == "escalate"))[0]
+    expert.keyboard.press("2")
+    expert.wait_for_function(
+        "() => !document.body.dataset.busy && document.getElementById('session-count')"
+        ".textContent === '1'"
+    )
+    final = rows(lw, select(LabelRow).where(LabelRow.item_id == escalated_item))
+    assert [(f.value, f.source) for f in final] == [("spam", "expert")]
+    expert.close()
+
+
+def test_the_page_says_so_when_the_session_ends(
+    browser: Any, site: tuple[Loopwise, str, dict[str, str]]
+) -> None:
+    lw, base, tokens = site
+    page = browser.new_page()
+    sign_in(page, base, tokens["rita"], f"/ui/projects/{PROJECT}/review")
+    shown = wait_for_task(page)
+    for info in accounts.list_tokens(lw.ctx, "rita"):
+        if info.name == "ui session":
+            accounts.revoke_token(lw.ctx, info.id)
+    page.keyboard.press("Enter")
+    banner = page.locator("#banner")
+    banner.wait_for(state="visible")
+    assert "session has ended" in banner.inner_text()
+    assert page.evaluate("document.body.dataset.taskId") == shown
+    assert rows(lw, select(ReviewRow)) == []  # nothing recorded
+    shot(page, "review-session-ended")
+    page.close()
+
+
+def test_a_lease_taken_over_is_said_plainly_and_nothing_is_recorded(
+    browser: Any, site: tuple[Loopwise, str, dict[str, str]]
+) -> None:
+    lw, base, tokens = site
+    page = browser.new_page()
+    sign_in(page, base, tokens["rita"], f"/ui/projects/{PROJECT}/review")
+    shown = int(wait_for_task(page))
+    lw.release(PROJECT, shown, "rita")  # as if the lease had lapsed...
+    lw.add_reviewer("other", role=Role.REVIEWER, projects=[PROJECT])
+    taken = lw.claim_next(PROJECT, "other")  # ...and someone else took the task
+    assert taken is not None
+    assert taken.task.id == shown
+    page.keyboard.press("Enter")
+    banner = page.locator("#banner")
+    banner.wait_for(state="visible")
+    assert "no longer yours" in banner.inner_text()
+    assert rows(lw, select(ReviewRow)) == []
+    page.keyboard.press("Enter")  # the banner's button: on to the next task
+    assert int(wait_for_task(page, not_id=str(shown))) != shown
+    page.close()
+
+
+def test_the_dashboard_draws_the_seeded_numbers_and_the_admin_pages_render(
+    browser: Any, site: tuple[Loopwise, str, dict[str, str]]
+) -> None:
+    lw, base, tokens = site
+    lw.add_reviewer("sam", role=Role.REVIEWER, projects=[PROJECT])
+    answers = [
+        ("approve", None, None),
+        ("correct", "spam", "model_bias"),
+        ("correct", "spam", "model_bias"),
+        ("reject", None, "noisy_input"),
+        ("approve", None, None),
+    ]
+    for verdict, label, category in answers:
+        entry = lw.claim_next(PROJECT, "sam")
+        assert entry is not None
+        lw.submit_verdict(
+            PROJECT, entry.task.id, "sam", verdict, label=label, error_category=category
+        )
+    expected = lw.dashboard(PROJECT)
+    stats = lw.stats(PROJECT)
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    dashboard_path = f"/ui/projects/{PROJECT}/dashboard"
+    sign_in(page, base, tokens["ada"], dashboard_path)
+    page.wait_for_function("document.body.dataset.chartsReady === '1'", timeout=15_000)
+    cards = page.locator("section.chart")
+    assert cards.count() == len(expected.charts)
+    for chart in expected.charts:
+        card = page.locator(f"#chart-{chart.key}")
+        if chart.rows:
+            assert card.locator("canvas").count() >= 1, chart.key
+        # the numbers under each chart are the service's
+        body = card.locator("details tbody tr")
+        assert body.count() == len(chart.rows), chart.key
+    errors = page.locator("#chart-errors details tbody tr")
+    shown = {
+        errors.nth(i).locator("th").text_content(): errors.nth(i).locator("td").first.text_content()
+        for i in range(errors.count())
+    }
+    assert shown == {"model_bias": "2", "noisy_input": "1"}
+    queue = next(c for c in expected.charts if c.key == "queue")
+    open_tasks = sum(int(row[1] or 0) for row in queue.rows)
+    assert open_tasks == stats.open_tasks
+    kpi = page.locator("#kpi-automation").inner_text()
+    assert kpi == f"{100 * stats.automation_rate:.1f}%"
+    csv = page.request.get(f"{base}/v1/projects/{PROJECT}/dashboard/errors.csv")
+    assert csv.ok
+    assert csv.text() == next(c for c in expected.charts if c.key == "errors").to_csv()
+    shot(page, "dashboard")
+
+    page.goto(f"{base}/ui/projects/{PROJECT}/admin?evaluate=1")
+    assert "Evaluation of v1" in page.locator("#evaluation").inner_text()
+    shot(page, "admin")
+    page.goto(f"{base}/ui/admin/people")
+    assert page.locator("text=rita").count() >= 1
+    shot(page, "admin-people")
+    page.goto(f"{base}/ui/")
+    shot(page, "home")
+    page.close()
