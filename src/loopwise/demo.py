@@ -18,6 +18,10 @@ with the rest of the queue. To show what the choice is worth, two models are tra
 on the seed labels plus every pick so far: the active-learning picks (as the reviewers labelled
 them) and as many picks drawn at random from the same pool (with their true labels), and both are
 measured on the test split.
+
+After the last round, ``backlog`` more stream items arrive and are routed by the final model,
+and the default strategy picks the next ``al_batch`` from the pool; those queued for review are
+left waiting, for a person to take in the web UI (the demo prints how to open it).
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ class DemoConfig:
     batch_size: int = 500
     pool_size: int = 1000
     al_batch: int = 40
+    backlog: int = 200
+    """Stream items held back from the rounds and submitted after the last one, routed by the
+    final model and left for people with the next active-learning batch: what is queued waits
+    for the web UI."""
     seed: int = 7
 
     def check(self, dataset: TextDataset) -> None:
@@ -236,6 +244,8 @@ def run_demo(
     if not al_batch:
         pool_size = 0
     candidates, stream = stream[:pool_size], stream[pool_size:]
+    backlog_size = min(config.backlog, len(stream) // 10)
+    backlog, stream = stream[len(stream) - backlog_size :], stream[: len(stream) - backlog_size]
     rounds = np.array_split(np.asarray(stream), config.rounds)
 
     lw.create_project(
@@ -411,8 +421,16 @@ def run_demo(
         results.append(result)
         if on_round is not None:
             on_round(result)
+    if backlog:
+        lw.submit(
+            project,
+            [{"external_id": f"m{i}", "payload": dataset.texts[i]} for i in backlog],
+            actor="demo:stream",
+        )
+    if al_batch and lw.pool_status(project).waiting >= al_batch:
+        lw.query(project, al_batch, seed=config.seed, actor="demo")
     stats = lw.stats(project)
-    submitted = len(seed) + len(stream) + len(gold) + lw.pool_status(project).chosen
+    submitted = len(seed) + len(stream) + len(backlog) + len(gold) + lw.pool_status(project).chosen
     return DemoResult(
         project=project,
         dataset=dataset.name,

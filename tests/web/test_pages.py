@@ -234,6 +234,8 @@ def test_admin_models_evaluate_and_promote_through_the_gate(
     csrf = sign_in(web, tokens.admin)
     page = web.get(f"/ui/projects/{PROJECT}/admin?evaluate=1")
     assert page.status_code == 200
+    recorded = served.models(PROJECT)[0].metrics["evaluation"]["holdout"]["candidate"]
+    assert f"{recorded['accuracy']:.3f}" in page.text
     assert "Evaluation of v1" in page.text
     r = web.post(
         f"/ui/projects/{PROJECT}/admin/models",

@@ -67,17 +67,35 @@
       },
       { label: twoAxes ? "share" : chart.y_label, scale: "y" },
     ];
-    if (twoAxes) axes.push({ label: chart.y_label, scale: "n", side: 1, grid: { show: false } });
+    if (twoAxes) axes.push({ label: chart.y_label, scale: "n", side: 1, size: 70, grid: { show: false } });
+    const step = period === "hour" ? 3600 : 86400;
+    const pad = chart.x_is_time ? step : 1;
     const scales = {
       x: {
         time: !!chart.x_is_time,
-        range: chart.categories ? [-0.5, chart.categories.length - 0.5] : chart.data[0].length === 1 ? (u, lo, hi) => [lo - 1, hi + 1] : undefined,
+        range: chart.categories
+          ? [-0.5, chart.categories.length - 0.5]
+          : chart.key === "calibration"
+            ? [0, 1]
+            : chart.data[0].length === 1
+              ? [chart.data[0][0] - pad, chart.data[0][0] + pad]
+              : undefined,
       },
-      y: { range: ratios === picked.length || twoAxes ? [0, 1] : undefined },
+      y: {
+        range:
+          ratios === picked.length || twoAxes
+            ? [0, 1]
+            : (u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.1 : 1],
+      },
     };
     if (twoAxes) scales.n = { range: (u, lo, hi) => [0, Math.max(1, hi * 1.1)] };
     const opts = { width: Math.max(320, target.clientWidth || 460), height: 240, series, axes, scales, legend: { show: true } };
     const data = [chart.data[0]].concat(picked.map(([, i]) => chart.data[i]));
+    if (chart.key === "calibration") {
+      // the diagonal: where a calibrated model's points lie
+      series.push({ label: "calibrated", stroke: "#6b7480", dash: [6, 4], width: 1, points: { show: false } });
+      data.push(chart.data[0].slice());
+    }
     const u = new uPlot(opts, data, target);
     target.dataset.series = String(picked.length);
     return u;
