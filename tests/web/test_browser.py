@@ -85,6 +85,21 @@ def site(tmp_path: Path) -> Iterator[tuple[Loopwise, str, dict[str, str]]]:
     lw.close()
 
 
+UNLABELLED = """() => [...document.querySelectorAll(
+    "input:not([type=hidden]), textarea, select, button, a[href]")]
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                  && !(el.textContent || "").trim())
+  .map((el) => el.outerHTML.slice(0, 80))"""
+
+
+def accessible(page: Any) -> None:
+    """Every control has a name (a label, aria-label or text) and the page has one h1 and a
+    main landmark."""
+    assert page.evaluate(UNLABELLED) == []
+    assert page.locator("h1").count() == 1
+    assert page.locator("main").count() == 1
+
+
 def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -123,6 +138,7 @@ def test_review_ten_by_keyboard_undo_one_escalate_one_then_the_expert(
     assert page.locator("#item mark").count() > 0  # the model's words are marked
     assert "Model suggests" in page.locator("#suggestion").inner_text()
     assert "Spam offers money" in page.locator(".guideline-text").inner_text()
+    accessible(page)
     shot(page, "review")
     page.keyboard.press("?")
     assert page.locator("#keys").is_visible()
@@ -284,13 +300,16 @@ def test_the_dashboard_draws_the_seeded_numbers_and_the_admin_pages_render(
     csv = page.request.get(f"{base}/v1/projects/{PROJECT}/dashboard/errors.csv")
     assert csv.ok
     assert csv.text() == next(c for c in expected.charts if c.key == "errors").to_csv()
+    accessible(page)
     shot(page, "dashboard")
 
     page.goto(f"{base}/ui/projects/{PROJECT}/admin?evaluate=1")
     assert "Evaluation of v1" in page.locator("#evaluation").inner_text()
+    accessible(page)
     shot(page, "admin")
     page.goto(f"{base}/ui/admin/people")
     assert page.locator("text=rita").count() >= 1
+    accessible(page)
     shot(page, "admin-people")
     page.goto(f"{base}/ui/")
     shot(page, "home")
