@@ -314,3 +314,45 @@ def test_the_dashboard_draws_the_seeded_numbers_and_the_admin_pages_render(
     page.goto(f"{base}/ui/")
     shot(page, "home")
     page.close()
+
+
+def test_a_lost_answer_is_retried_without_recording_the_verdict_twice(
+    browser: Any, site: tuple[Loopwise, str, dict[str, str]]
+) -> None:
+    lw, base, tokens = site
+    page = browser.new_page()
+    sign_in(page, base, tokens["rita"], f"/ui/projects/{PROJECT}/review")
+    first = wait_for_task(page)
+    dropped: list[str] = []
+
+    def answer_lost(route: Any) -> None:
+        # the verdict reaches the server, its answer never reaches the page
+        route.fetch()
+        dropped.append(route.request.url)
+        route.abort("connectionreset")
+
+    page.route("**/verdict", answer_lost)
+    page.keyboard.press("Enter")
+    banner = page.locator("#banner")
+    banner.wait_for(state="visible")
+    assert "network failed" in banner.inner_text()
+    assert page.evaluate("document.body.dataset.taskId") == first
+    page.unroute("**/verdict")
+    page.keyboard.press("Enter")  # the banner's Retry has the focus
+    wait_for_task(page, not_id=first)
+    assert "had been recorded" in banner.inner_text()
+    assert len(dropped) == 1
+    reviews = rows(lw, select(ReviewRow).where(ReviewRow.task_id == int(first)))
+    assert [r.verdict for r in reviews] == ["approve"]
+
+    # and a request that never arrived is sent again, once
+    second = page.evaluate("document.body.dataset.taskId")
+    page.route("**/verdict", lambda route: route.abort("connectionrefused"))
+    page.keyboard.press("2")
+    banner.wait_for(state="visible")
+    page.unroute("**/verdict")
+    page.keyboard.press("Enter")
+    wait_for_task(page, not_id=second)
+    reviews = rows(lw, select(ReviewRow).where(ReviewRow.task_id == int(second)))
+    assert [(r.verdict, r.label) for r in reviews] == [("correct", "spam")]
+    page.close()

@@ -313,9 +313,9 @@
         if (!held.some((e) => e.task.id === task.id)) {
           pendingRetry = null;
           counted({ break_suggested: false });
-          say("Your verdict on task " + task.id + " had been recorded before the network failed.", [], "notice");
           busy = false;
           await showNext();
+          say("Your verdict on task " + task.id + " had been recorded before the network failed; it was not sent again.", [], "notice");
           return;
         }
       }
