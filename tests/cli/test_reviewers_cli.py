@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from loopwise import Loopwise, Settings, Verdict
+from loopwise.cli import common
 from loopwise.queue.quality import wilson_interval
 from tests.cli.test_cli import invoke
 from tests.factories import COIN, FixedChance, meta_item
@@ -21,6 +22,9 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("LOOPWISE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("LOOPWISE_DATABASE_URL", raising=False)
     monkeypatch.setenv("COLUMNS", "200")  # one line per message and table row
+    # the console may have been made before (another test module imported the CLI): its width
+    # was read from the environment then
+    monkeypatch.setattr(common.console, "width", 200)
     runner = CliRunner()
     for name in ("sms", "other"):
         code, out = invoke(runner, "project", "create", name, "--labels", "ham,spam")
