@@ -253,6 +253,11 @@ def test_admin_people_and_tokens(web: TestClient, served: Loopwise, tokens: Toke
     )
     assert r.status_code == 200
     assert served.reviewer("bea").role is Role.EXPERT
+    joined = web.post("/ui/admin/members", data={"csrf": csrf, "user": "bea", "project": OTHER})
+    assert joined.status_code == 200
+    assert set(served.reviewer("bea").projects) == {PROJECT, OTHER}
+    unknown = web.post("/ui/admin/members", data={"csrf": csrf, "user": "nobody", "project": OTHER})
+    assert unknown.status_code == 422
     bad = web.post("/ui/admin/people", data={"csrf": csrf, "name": "cy", "role": "wizard"})
     assert bad.status_code == 422
     made = web.post("/ui/admin/tokens", data={"csrf": csrf, "user": "bea", "name": "laptop"})

@@ -214,6 +214,19 @@ def add_person(
     return _people_page(request, who, message=f"{name.strip()!r} added.")
 
 
+@router.post("/admin/members", response_class=HTMLResponse)
+def add_member(
+    request: Request, who: Admin, user: Short = "", project: Short = "", csrf: Short = ""
+) -> Response:
+    """Make an existing person a member of a project (audited)."""
+    _csrf(request, csrf)
+    try:
+        loopwise_of(request).add_member(project, user.strip(), actor=who.name)
+    except LoopwiseError as exc:
+        return _people_page(request, who, status_code=422, error=exc)
+    return _people_page(request, who, message=f"{user.strip()!r} is a member of {project!r}.")
+
+
 @router.post("/admin/tokens", response_class=HTMLResponse)
 def create_token(
     request: Request, who: Admin, user: Short = "", name: Short = "ui", csrf: Short = ""
