@@ -7,16 +7,7 @@
   const base = "/v1/projects/" + encodeURIComponent(config.project) + "/dashboard";
   const period = new URLSearchParams(location.search).get("period") || "day";
   const palette = ["#0b57d0", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490"];
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else node.setAttribute(k, v);
-    }
-    for (const c of children) node.append(c);
-    return node;
-  };
+  const el = window.loopwise.el;
   const fmt = (v) => (v === null || v === undefined ? "–" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v));
 
   function table(chart) {

@@ -9,16 +9,7 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const base = "/v1/projects/" + encodeURIComponent(config.project);
   const $ = (id) => document.getElementById(id);
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else node.setAttribute(k, v);
-    }
-    for (const c of children) node.append(c);
-    return node;
-  };
+  const el = window.loopwise.el;
 
   // -- state -----------------------------------------------------------------------------
   let current = null; // {entry, explanation}
