@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -87,14 +88,17 @@ async def _page_error(request: Request, exc: Exception) -> Response:
         return await domain_response(request, exc)
     who = None
     with contextlib.suppress(SignInRequired):
-        who = signed_in(request)
+        # the page's header shows who is signed in; one read, off the event loop
+        who = await run_in_threadpool(signed_in, request)
     return render(
         request, "error.html", who, status_code=status_of(exc), error=exc, back=request.url.path
     )
 
 
 def install(app: FastAPI) -> None:
-    """Serve the UI under ``/ui`` (and send ``/`` there)."""
+    """Serve the UI under ``/ui``: the pages, the static files, and the handlers that send a
+    stranger to the sign-in page and show a domain error as a page (API paths keep their JSON
+    errors)."""
     from loopwise.web import admin, pages
 
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
