@@ -439,7 +439,7 @@
     }
     if (dialog.open) return;
     if (event.target.closest && event.target.closest("#banner button") && event.key === "Enter") return;
-    const digit = /^Digit([1-9])$/.exec(event.code);
+    const digit = /^(?:Digit|Numpad)([1-9])$/.exec(event.code);
     if (digit && event.shiftKey) {
       const b = document.querySelectorAll("#error-tags button")[Number(digit[1]) - 1];
       if (b) {
