@@ -158,6 +158,7 @@ def test_review_ten_by_keyboard_undo_one_escalate_one_then_the_expert(
             page.keyboard.press("u")
             back = wait_for_task(page, not_id=shown)
             assert int(back) == order[3]
+            assert page.locator("#highlight-legend").is_visible()  # explained again
             page.keyboard.press("2")
             shown = wait_for_task(page, not_id=back)
     assert page.locator("#session-count").inner_text() == "10"

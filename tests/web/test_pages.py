@@ -107,8 +107,9 @@ def test_the_api_takes_the_cookie_but_writes_need_the_csrf_token(
     assert wrong.status_code == 403
     ok = web.post(f"/v1/projects/{PROJECT}/queue/claim", json={}, headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 200
-    held = web.get(f"/v1/projects/{PROJECT}/queue/mine").json()
-    assert [e["task"]["id"] for e in held] == [ok.json()["entry"]["task"]["id"]]
+    held = web.get(f"/v1/projects/{PROJECT}/queue/mine?explain=true").json()
+    assert [h["entry"]["task"]["id"] for h in held] == [ok.json()["entry"]["task"]["id"]]
+    assert held[0]["explanation"]["label"] == held[0]["entry"]["prediction"]["predicted_label"]
     assert csrf == csrf_token(web.cookies[SESSION_COOKIE])
 
 

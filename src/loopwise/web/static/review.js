@@ -301,7 +301,7 @@
       if (retrying) {
         // The first attempt's answer was lost: if the task is no longer held, it was recorded.
         const held = await call("GET", "/queue/mine");
-        if (!held.some((e) => e.task.id === task.id)) {
+        if (!held.some((h) => h.entry.task.id === task.id)) {
           pendingRetry = null;
           counted({ break_suggested: false });
           busy = false;
@@ -348,15 +348,15 @@
     busy = true;
     try {
       const review = await call("POST", "/queue/undo");
-      const held = await call("GET", "/queue/mine");
-      const back = held.find((e) => e.task.id === review.task_id);
+      const held = await call("GET", "/queue/mine?explain=true");
+      const back = held.find((h) => h.entry.task.id === review.task_id);
       if (current) ahead.unshift(current);
       verdicts = Math.max(0, verdicts - 1);
       $("session-count").textContent = String(verdicts);
       if (back) {
-        current = { entry: back, explanation: null };
+        current = back;
         render(current);
-        say("Your verdict on task " + back.task.id + " is taken back; judge it again.", [], "notice");
+        say("Your verdict on task " + back.entry.task.id + " is taken back; judge it again.", [], "notice");
       }
     } catch (err) {
       if (err.status === 401) sessionEnded();
@@ -472,8 +472,8 @@
   // -- start: pick up what this person already holds, then claim --------------------------
   (async function start() {
     try {
-      const held = await call("GET", "/queue/mine");
-      for (const entry of held) ahead.push({ entry, explanation: null });
+      const held = await call("GET", "/queue/mine?explain=true");
+      for (const found of held) ahead.push(found);
     } catch (err) {
       if (err.status === 401) return sessionEnded();
     }

@@ -29,6 +29,7 @@ from loopwise.core.entities import QueueEntry, Review
 from loopwise.core.enums import Stage
 from loopwise.services import explanations
 from loopwise.services.accounts import Principal
+from loopwise.services.loop import Loopwise
 
 router = APIRouter(tags=["review"], responses=READ_ERRORS)
 Reviewer = Annotated[Principal, Depends(allowed(Action.REVIEW))]
@@ -103,30 +104,45 @@ def claim_next(
     entry = lw.claim_next(project, who.name, stage=None if body is None else body.stage)
     if entry is None:
         return ClaimPublic(entry=None)
-    found = None
-    if explain and entry.prediction is not None:
-        found = explanations.explain(
-            lw.ctx, project, entry.item.payload, entry.prediction.predicted_label
-        )
     return ClaimPublic(
-        entry=entry_public(entry),
-        explanation=None
-        if found is None
-        else ExplanationPublic(
-            model_version=found.model_version,
-            label=found.label,
-            contributions=[
-                ContributionPublic(feature=c.feature, weight=c.weight, value=c.value)
-                for c in found.contributions
-            ],
-        ),
+        entry=entry_public(entry), explanation=explained(lw, project, entry, explain)
     )
 
 
-@router.get("/projects/{project}/queue/mine", response_model=list[QueueEntryPublic])
-def held_by_me(project: ProjectName, lw: LoopwiseDep, who: Reviewer) -> list[QueueEntryPublic]:
-    """The tasks the caller holds under a live lease (to pick up again after a reload)."""
-    return [entry_public(e) for e in lw.held_by(project, who.name)]
+def explained(
+    lw: Loopwise, project: str, entry: QueueEntry, explain: bool
+) -> ExplanationPublic | None:
+    """What pushed the production model towards the entry's suggestion, when asked."""
+    if not explain or entry.prediction is None:
+        return None
+    found = explanations.explain(
+        lw.ctx, project, entry.item.payload, entry.prediction.predicted_label
+    )
+    if found is None:
+        return None
+    return ExplanationPublic(
+        model_version=found.model_version,
+        label=found.label,
+        contributions=[
+            ContributionPublic(feature=c.feature, weight=c.weight, value=c.value)
+            for c in found.contributions
+        ],
+    )
+
+
+@router.get("/projects/{project}/queue/mine", response_model=list[ClaimPublic])
+def held_by_me(
+    project: ProjectName,
+    lw: LoopwiseDep,
+    who: Reviewer,
+    explain: Annotated[bool, Query(description="also say what pushed the model")] = False,
+) -> list[ClaimPublic]:
+    """The tasks the caller holds under a live lease, each as a claim answered it (to pick
+    them up again after a reload)."""
+    return [
+        ClaimPublic(entry=entry_public(e), explanation=explained(lw, project, e, explain))
+        for e in lw.held_by(project, who.name)
+    ]
 
 
 @router.post(
