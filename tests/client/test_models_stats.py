@@ -70,3 +70,17 @@ def test_the_operating_numbers(connect: Connect, space: Space) -> None:
     routing = viewer.routing(space.name)
     assert isinstance(routing, dict)
     assert routing
+
+
+def test_the_dashboard_and_its_csv(connect: Connect, space: Space) -> None:
+    connect("client").submit(space.name, {"payload": "hello", "external_id": "d-1"})
+    viewer = connect("viewer")
+    board = viewer.dashboard(space.name)
+    keys = [chart["key"] for chart in board["charts"]]
+    assert "automation" in keys
+    assert "calibration" in keys
+    queue = next(chart for chart in board["charts"] if chart["key"] == "queue")
+    csv_text = viewer.dashboard_csv(space.name, "queue")
+    assert csv_text.splitlines()[0] == ",".join(queue["columns"])
+    assert len(csv_text.splitlines()) == 1 + len(queue["data"][0])
+    assert viewer.dashboard(space.name, period="hour")["period"] == "hour"

@@ -58,7 +58,9 @@ def test_claim_renew_release_judge_and_undo(
     assert isinstance(expires, datetime)
     assert expires >= entry.task.lease_expires_at
 
+    assert [e.task.id for e in reviewer.held(space.name)] == [entry.task.id]
     reviewer.release(space.name, entry.task.id)
+    assert reviewer.held(space.name) == []
     entry = claimed(reviewer, space.name)
     result = reviewer.verdict(
         space.name,

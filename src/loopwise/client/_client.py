@@ -367,6 +367,11 @@ class Client:
         data = self._json("POST", self._path("projects", project, "queue", "claim"), body=body)
         return None if data["entry"] is None else parse(QueueEntry, data["entry"])
 
+    def held(self, project: str) -> list[QueueEntry]:
+        """The tasks the token's reviewer holds under a live lease (to go on after a restart)."""
+        data = self._json("GET", self._path("projects", project, "queue", "mine"))
+        return [parse(QueueEntry, held["entry"]) for held in data]
+
     def heartbeat(self, project: str, task_id: int) -> datetime:
         """Renew the lease on a held task; returns when it now expires."""
         path = self._path("projects", project, "tasks", task_id, "heartbeat")
@@ -533,6 +538,19 @@ class Client:
             "GET", self._path("projects", project, "stats", "routing")
         )
         return result
+
+    def dashboard(self, project: str, *, period: Literal["day", "hour"] = "day") -> dict[str, Any]:
+        """Every dashboard chart as columns and data (see ``docs/review-ui.md``)."""
+        path = self._path("projects", project, "dashboard")
+        result: dict[str, Any] = self._json("GET", path, params={"period": period})
+        return result
+
+    def dashboard_csv(
+        self, project: str, key: str, *, period: Literal["day", "hour"] = "day"
+    ) -> str:
+        """One dashboard chart's table as CSV text."""
+        path = self._path("projects", project, "dashboard", f"{key}.csv")
+        return self._send("GET", path, params={"period": period}).text
 
     # -- webhooks ---------------------------------------------------------------------------
     def add_webhook(
