@@ -27,6 +27,8 @@ from tests.integration.helpers import nothing_written, rows
 NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 SIZES = [3, COPY_MIN_ROWS + 5]
 IGNORED = {"id", "item_id", "prediction_id", "external_id", "entity_id"}
+ACTORS = ["client", "tab\there", "new\nline", "back\\slash", "\\N", "cr\rlf", "ünï\\tcode"]
+"""Plain text that COPY's text format must escape (``\\N`` is its NULL)."""
 
 
 def orm_insert(lw: Loopwise, entity: type[Any], values: Sequence[dict[str, Any]]) -> list[int]:
@@ -125,7 +127,7 @@ def dependent_rows(project_id: int, item_ids: list[int]) -> dict[type[Any], list
     events = [
         {
             "project_id": project_id,
-            "actor": "client",
+            "actor": ACTORS[i % len(ACTORS)],
             "action": "item.routed",
             "entity_type": "item",
             "entity_id": str(item_id),
@@ -133,7 +135,7 @@ def dependent_rows(project_id: int, item_ids: list[int]) -> dict[type[Any], list
             "after": {"route": "human", "confidence": None, "reasons": ["x"]},
             "created_at": NOW,
         }
-        for item_id in item_ids
+        for i, item_id in enumerate(item_ids)
     ]
     return {
         PredictionRow: predictions,
