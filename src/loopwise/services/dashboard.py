@@ -21,7 +21,7 @@ from loopwise.core.periods import check_period
 from loopwise.errors import NotFound
 from loopwise.services import dashboard_series as series
 from loopwise.services.context import Context, Tx
-from loopwise.services.stats import _snapshot
+from loopwise.services.stats import snapshot
 from loopwise.services.stats_review import LATENCY_WINDOW
 from loopwise.store import mappers
 
@@ -391,7 +391,7 @@ def dashboard(ctx: Context, project_name: str, *, period: str = "day") -> Dashbo
     """
     period = check_period(period)
     with ctx.read() as tx:
-        _snapshot(tx)
+        snapshot(tx)
         project = mappers.project(tx.repo.project_by_name(project_name))
         charts = (
             _automation(tx, project, period),

@@ -26,12 +26,12 @@ from loopwise.queue.fatigue import SessionState, advance_session
 from loopwise.queue.quality import gold_score
 from loopwise.scoring.reliability import ReliabilityBins, calibration_bins
 from loopwise.services.context import Tx
-from loopwise.services.quality import _answers
+from loopwise.services.quality import review_answers
 from loopwise.services.stats_review import (
     LATENCY_WINDOW,
-    _count_if,
-    _resolved_by_people,
+    count_if,
     queue_levels,
+    resolved_by_people,
 )
 from loopwise.store.tables import (
     DecisionRow,
@@ -87,11 +87,11 @@ def automation(tx: Tx, project_id: int, period: str) -> list[Row]:
         select(
             start,
             func.count(),
-            _count_if(auto),
-            _count_if(checked),
-            _count_if(right),
-            _count_if(and_(auto, checked)),
-            _count_if(and_(auto, right)),
+            count_if(auto),
+            count_if(checked),
+            count_if(right),
+            count_if(and_(auto, checked)),
+            count_if(and_(auto, right)),
         )
         .select_from(DecisionRow)
         .outerjoin(PredictionRow, PredictionRow.id == DecisionRow.prediction_id)
@@ -187,7 +187,7 @@ def latency(tx: Tx, project_id: int, period: str) -> list[Row]:
     latest :data:`LATENCY_WINDOW` items people resolved."""
     pairs = tx.session.execute(
         select(DecisionRow.created_at, DecisionRow.decided_at)
-        .where(*_resolved_by_people(project_id))
+        .where(*resolved_by_people(project_id))
         .order_by(DecisionRow.decided_at.desc(), DecisionRow.id.desc())
         .limit(LATENCY_WINDOW)
     ).all()
@@ -232,7 +232,7 @@ def agreement(tx: Tx, project: Project, period: str) -> list[Row]:
     index = {name: j for j, name in enumerate(project.labels)}
     by_item: dict[int, dict[str, int]] = defaultdict(dict)
     last: dict[int, datetime] = {}
-    for review in _answers(tx, project.id):
+    for review in review_answers(tx, project.id):
         if review.label in index:
             by_item[review.item_id].setdefault(review.reviewer, index[review.label])
             last[review.item_id] = review.created_at

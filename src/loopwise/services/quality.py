@@ -47,7 +47,7 @@ class ReviewerQuality:
     session_minutes: float
 
 
-def _answers(tx: Tx, project_id: int) -> list[ReviewRow]:
+def review_answers(tx: Tx, project_id: int) -> list[ReviewRow]:
     return list(
         tx.session.scalars(
             select(ReviewRow)
@@ -164,7 +164,7 @@ def agreement_report(ctx: Context, project_name: str, *, period: str = "day") ->
         project = mappers.project(tx.repo.project_by_name(project_name))
         by_item: dict[int, dict[str, str]] = defaultdict(dict)
         last: dict[int, datetime] = {}
-        for review in _answers(tx, project.id):
+        for review in review_answers(tx, project.id):
             assert review.label is not None
             by_item[review.item_id].setdefault(review.reviewer, review.label)
             last[review.item_id] = review.created_at

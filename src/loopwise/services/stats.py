@@ -131,7 +131,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _snapshot(tx: Tx) -> None:
+def snapshot(tx: Tx) -> None:
     """Read every figure from one snapshot: PostgreSQL's default (read committed) takes a new one
     per statement. SQLite's read transaction is a snapshot already."""
     if tx.session.get_bind().dialect.name == "postgresql":
@@ -168,7 +168,7 @@ def project_stats(ctx: Context, project_name: str) -> ProjectStats:
         No project is named ``project_name``.
     """
     with ctx.read() as tx:
-        _snapshot(tx)
+        snapshot(tx)
         project = tx.repo.project_by_name(project_name)
         status = tx.repo.item_status_counts(project.id)
         routes = {

@@ -34,7 +34,7 @@ def priority_name(level: int) -> str:
     return Priority(level).name.lower()
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
@@ -173,9 +173,9 @@ def queue_levels(tx: Tx, project_id: int) -> tuple[QueueLevel, ...]:
             task.priority,
             task.stage,
             func.count(),
-            _count_if(task.status == TaskStatus.CLAIMED.value),
+            count_if(task.status == TaskStatus.CLAIMED.value),
             func.min(task.created_at),
-            _count_if(task.due_at < tx.now),
+            count_if(task.due_at < tx.now),
         )
         .where(
             task.project_id == project_id,
@@ -200,7 +200,7 @@ def queue_levels(tx: Tx, project_id: int) -> tuple[QueueLevel, ...]:
     )
 
 
-def _resolved_by_people(project_id: int) -> list[ColumnElement[bool]]:
+def resolved_by_people(project_id: int) -> list[ColumnElement[bool]]:
     live_task_done = exists().where(
         ReviewTaskRow.item_id == DecisionRow.item_id,
         ReviewTaskRow.status == TaskStatus.DONE.value,
@@ -217,7 +217,7 @@ def _resolved_by_people(project_id: int) -> list[ColumnElement[bool]]:
 
 def review_latency(tx: Tx, project_id: int, window: int = LATENCY_WINDOW) -> LatencySummary:
     """Routing-to-resolution times of the items people resolved (see :class:`LatencySummary`)."""
-    where = _resolved_by_people(project_id)
+    where = resolved_by_people(project_id)
     total = int(tx.session.scalar(select(func.count()).select_from(DecisionRow).where(*where)) or 0)
     pairs = tx.session.execute(
         select(DecisionRow.created_at, DecisionRow.decided_at)
@@ -239,9 +239,9 @@ def sla_summary(tx: Tx, project_id: int) -> SlaSummary:
     rows = tx.session.execute(
         select(
             task.base_priority,
-            _count_if(and_(done, task.resolved_at.is_not(None))),
-            _count_if(and_(done, task.resolved_at <= task.due_at)),
-            _count_if(and_(task.status.in_(WAITING), task.due_at < tx.now)),
+            count_if(and_(done, task.resolved_at.is_not(None))),
+            count_if(and_(done, task.resolved_at <= task.due_at)),
+            count_if(and_(task.status.in_(WAITING), task.due_at < tx.now)),
         )
         .where(
             task.project_id == project_id,
@@ -270,8 +270,8 @@ def cost_inputs(tx: Tx, project_id: int, decisions: int) -> CostInputs:
     counts = tx.session.execute(
         select(
             func.count(),
-            _count_if(ReviewRow.stage == Stage.EXPERT.value),
-            _count_if(ReviewTaskRow.honeypot_id.is_not(None)),
+            count_if(ReviewRow.stage == Stage.EXPERT.value),
+            count_if(ReviewTaskRow.honeypot_id.is_not(None)),
         )
         .select_from(ReviewRow)
         .join(ReviewTaskRow, ReviewTaskRow.id == ReviewRow.task_id)
