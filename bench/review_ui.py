@@ -54,7 +54,8 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
-from tests.web.browser import CHROMIUM_ARGS, chromium_path, free_port  # noqa: E402
+from tests.servers import free_port, wait_ready  # noqa: E402
+from tests.web.browser import CHROMIUM_ARGS, chromium_path  # noqa: E402
 
 from loopwise import Loopwise, Settings  # noqa: E402
 from loopwise.core.enums import Role  # noqa: E402
@@ -111,13 +112,8 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         [str(ROOT / ".venv/bin/loopwise"), "serve", "--port", str(port), "--log-level", "warning"],
         env=env,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    if wait_ready(f"http://127.0.0.1:{port}", 60):
+        return proc
     proc.kill()
     raise RuntimeError("loopwise serve did not start")
 

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path[0] = str(ROOT)
 
-import httpx  # noqa: E402
-from tests.web.browser import CHROMIUM_ARGS, chromium_path, free_port  # noqa: E402
+from tests.servers import free_port, wait_ready  # noqa: E402
+from tests.web.browser import CHROMIUM_ARGS, chromium_path  # noqa: E402
 
 from loopwise import Loopwise, Settings  # noqa: E402
 from loopwise.core.enums import Role  # noqa: E402
@@ -55,13 +55,8 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            subprocess.run(["sleep", "0.2"], check=True)
+        if not wait_ready(base, 60):
+            raise RuntimeError("loopwise serve did not start")
         shoot(base, tokens, args.out)
     finally:
         server.terminate()

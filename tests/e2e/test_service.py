@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,9 @@ from loopwise import Loopwise, Settings
 from loopwise.datasets import load_sms_spam
 from loopwise.webhooks import Verifier
 from tests.integration.services.test_webhooks import Receiver
+from tests.servers import free_port, wait_ready
 
 LOOPWISE = str(Path(sys.executable).with_name("loopwise"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Cli:
@@ -80,7 +73,7 @@ def test_quickstart(
     secret = cli("webhooks", "add", "sms", receiver.url).strip().splitlines()[-1]
     assert secret.startswith("whsec_")
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*cli.base, "serve", "--port", str(port), "--log-level", "warning"],
         env=cli.env,
@@ -90,14 +83,7 @@ def test_quickstart(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
+        if not wait_ready(base):
             pytest.fail("the server did not become ready")
         as_shop = {"Authorization": f"Bearer {shop}"}
         as_ann = {"Authorization": f"Bearer {ann}"}

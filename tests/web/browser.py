@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import uvicorn
 
 from loopwise import Loopwise
 from loopwise.api import create_app
+from tests.servers import free_port
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -31,18 +31,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+__all__ = ["CHROMIUM_ARGS", "chromium", "chromium_path", "free_port", "live_server", "sign_in"]
 ARTIFACTS = Path(os.environ.get("LOOPWISE_TEST_ARTIFACTS", "test-artifacts")) / "ui"
 
 
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager

@@ -173,8 +173,7 @@ def _automation(tx: Tx, project: Project, period: str) -> Chart:
     )
 
 
-def _model_accuracy(tx: Tx, project: Project) -> Chart:
-    found = series.models(tx, project.id)
+def _model_accuracy(found: list[tuple[str, series.Row]]) -> Chart:
     return Chart(
         key="model_accuracy",
         title="Accuracy by model version",
@@ -314,8 +313,7 @@ def _errors(tx: Tx, project: Project) -> Chart:
     )
 
 
-def _learning_curve(tx: Tx, project: Project) -> Chart:
-    found = series.models(tx, project.id)
+def _learning_curve(found: list[tuple[str, series.Row]]) -> Chart:
     return Chart(
         key="learning_curve",
         title="Learning curve",
@@ -393,15 +391,16 @@ def dashboard(ctx: Context, project_name: str, *, period: str = "day") -> Dashbo
     with ctx.read() as tx:
         snapshot(tx)
         project = mappers.project(tx.repo.project_by_name(project_name))
+        models = series.models(tx, project.id)  # two charts, one read
         charts = (
             _automation(tx, project, period),
-            _model_accuracy(tx, project),
+            _model_accuracy(models),
             _queue(tx, project),
             _latency(tx, project, period),
             _agreement(tx, project, period),
             _reviewers(tx, project),
             _errors(tx, project),
-            _learning_curve(tx, project),
+            _learning_curve(models),
             _calibration(tx, project),
         )
         return Dashboard(charts=charts, as_of=tx.now, period=period)

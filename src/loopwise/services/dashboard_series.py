@@ -96,13 +96,7 @@ def automation(tx: Tx, project_id: int, period: str) -> list[Row]:
         .select_from(DecisionRow)
         .outerjoin(PredictionRow, PredictionRow.id == DecisionRow.prediction_id)
         .outerjoin(LabelRow, LabelRow.item_id == DecisionRow.item_id)
-        .outerjoin(
-            GoldenItemRow,
-            and_(
-                GoldenItemRow.item_id == DecisionRow.item_id,
-                GoldenItemRow.project_id == project_id,
-            ),
-        )
+        .outerjoin(GoldenItemRow, _golden_of_decision(project_id))
         .where(
             DecisionRow.project_id == project_id,
             DecisionRow.origin == DecisionOrigin.ROUTED.value,
@@ -150,6 +144,13 @@ def _verdict(stage: str, promoted: bool, rolled_back: bool, metrics: dict[str, A
     if stage == ModelStage.CANDIDATE.value:
         return "candidate"
     return "refused"
+
+
+def _golden_of_decision(project_id: int) -> ColumnElement[bool]:
+    """Joins a decision to its item's golden-set entry, if any."""
+    return and_(
+        GoldenItemRow.item_id == DecisionRow.item_id, GoldenItemRow.project_id == project_id
+    )
 
 
 def models(tx: Tx, project_id: int) -> list[tuple[str, Row]]:
@@ -335,13 +336,7 @@ def calibration(tx: Tx, project_id: int) -> ReliabilityBins:
         .join(PredictionRow, PredictionRow.id == DecisionRow.prediction_id)
         .outerjoin(LabelRow, LabelRow.item_id == DecisionRow.item_id)
         .outerjoin(HoneypotRow, HoneypotRow.item_id == DecisionRow.item_id)
-        .outerjoin(
-            GoldenItemRow,
-            and_(
-                GoldenItemRow.item_id == DecisionRow.item_id,
-                GoldenItemRow.project_id == project_id,
-            ),
-        )
+        .outerjoin(GoldenItemRow, _golden_of_decision(project_id))
         .where(
             DecisionRow.project_id == project_id,
             PredictionRow.predicted_label.is_not(None),
