@@ -4,41 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from loopwise.api import create_app
-from loopwise.api.routes.v1 import dashboard
 from loopwise.core.enums import Role
 from loopwise.services import accounts
 from tests.api.conftest import OTHER, Space, World
-
-KEYS = [
-    "automation",
-    "model_accuracy",
-    "queue",
-    "latency",
-    "agreement",
-    "reviewers",
-    "errors",
-    "learning_curve",
-    "calibration",
-]
+from tests.integration.services.test_dashboard import KEYS
 
 
 @pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    """A client of the app over the shared database, with the dashboard routes (included here
-    until ``create_app`` includes them itself)."""
-    app = create_app(loopwise=world.lw, deliver_webhooks=False)
-    if not any(getattr(r, "path", "").endswith("/dashboard") for r in app.routes):
-        app.include_router(dashboard.router, prefix="/v1")
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        yield test_client
+def client(world: World) -> TestClient:
+    """The test client of the shared served database."""
+    return world.client
 
 
 @pytest.fixture
@@ -79,7 +60,7 @@ class TestDashboard:
         body = response.json()
         assert (body["as_of"], body["period"]) == (world.clock.now().isoformat(), "day")
         found = charts(body)
-        assert list(found) == KEYS
+        assert list(found) == list(KEYS)
         stamp = int(day.timestamp())
         automation = found["automation"]
         assert automation == {
