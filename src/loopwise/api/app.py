@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from threadpoolctl import threadpool_limits
 
 from loopwise import __version__
 from loopwise.api import errors
@@ -47,6 +48,7 @@ def create_app(
     clock: Clock | None = None,
     deliver_webhooks: bool = True,
     freeze_gc: bool = False,
+    limit_threads: bool = False,
 ) -> FastAPI:
     """The ASGI application.
 
@@ -66,6 +68,10 @@ def create_app(
         (``gc.freeze``): it lives as long as the process, and each full collection otherwise
         walks it (about 95 ms with scikit-learn loaded, a request's worth of tail latency). For
         a server process (``loopwise serve``), not for one that makes many apps.
+    limit_threads:
+        At start-up, cap the BLAS and OpenMP thread pools of this process at
+        ``settings.compute_threads`` (threadpoolctl). For a server process, whose requests
+        already use every core.
     """
     settings = settings or (loopwise.settings if loopwise is not None else Settings())
     owned = loopwise is None
@@ -87,6 +93,8 @@ def create_app(
         if worker is not None:
             worker.start()
         app.state.webhook_worker = worker
+        if limit_threads:
+            threadpool_limits(limits=settings.compute_threads)
         if freeze_gc:
             gc.collect()
             gc.freeze()
@@ -122,4 +130,4 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """The factory ``uvicorn`` calls in each worker process (settings from the environment)."""
-    return create_app(Settings(), freeze_gc=True)
+    return create_app(Settings(), freeze_gc=True, limit_threads=True)
