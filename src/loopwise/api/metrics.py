@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter as Tally
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,23 +96,30 @@ class Metrics:
         return name
 
     def observe(self, events: list[dict[str, Any]]) -> None:
-        """A context observer: count what a committed transaction did."""
+        """A context observer: count what a committed transaction did.
+
+        Counts are summed per series first and each series is raised once: a bulk ingest
+        commits thousands of events, and every ``inc`` of a multiprocess counter checks the
+        process id and writes its memory-mapped file (about 5 µs an item otherwise)."""
+        counts: Tally[tuple[Counter, tuple[str, ...]]] = Tally()
         for event in events:
             action = event["action"]
             if action == "item.routed":
                 route = (event.get("after") or {}).get("route", "")
                 project = self._project(event["project_id"])
-                self.routed.labels(project, route).inc()
+                counts[self.routed, (project, route)] += 1
                 if route == "auto":
-                    self.decisions.labels(project, "auto").inc()
+                    counts[self.decisions, (project, "auto")] += 1
             elif action == "item.resolved":
                 source = (event.get("after") or {}).get("source", "")
-                self.decisions.labels(self._project(event["project_id"]), source).inc()
+                counts[self.decisions, (self._project(event["project_id"]), source)] += 1
             elif action == "review.submitted":
                 verdict = (event.get("after") or {}).get("verdict", "")
-                self.verdicts.labels(self._project(event["project_id"]), verdict).inc()
+                counts[self.verdicts, (self._project(event["project_id"]), verdict)] += 1
             elif action == "task.lease_expired":
-                self.lease_expiries.labels(self._project(event["project_id"])).inc()
+                counts[self.lease_expiries, (self._project(event["project_id"]),)] += 1
+        for (counter, labels), n in counts.items():
+            counter.labels(*labels).inc(n)
 
     def render(self) -> bytes:
         """The exposition text: this process's (or every worker's) counters and the gauges."""
