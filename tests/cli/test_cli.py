@@ -135,4 +135,4 @@ def test_bad_row_in_file_names_the_line_and_writes_nothing(run: CliRunner, tmp_p
 def test_db_upgrade_reports_head(run: CliRunner) -> None:
     code, out = invoke(run, "db", "upgrade")
     assert code == 0
-    assert "schema at 0008_active_learning_pool (head 0008_active_learning_pool)" in out
+    assert "schema at 0009_set_checked_keys (head 0009_set_checked_keys)" in out
