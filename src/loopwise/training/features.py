@@ -8,12 +8,18 @@ is then visibly unlike the training data.
 
 from __future__ import annotations
 
-from itertools import chain, repeat
+import re
+from collections.abc import Callable
+from itertools import chain, pairwise, repeat
 from typing import Any
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import (
+    TfidfVectorizer,
+    strip_accents_ascii,
+    strip_accents_unicode,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import normalize
 
@@ -78,7 +84,7 @@ def tfidf_features(vectoriser: TfidfVectorizer, documents: list[str]) -> Any:
     if dtype not in (np.float64, np.float32):
         return vectoriser.transform(documents)
     vocabulary: dict[str, int] = vectoriser.vocabulary_
-    analyse = vectoriser.build_analyzer()
+    analyse = word_terms(vectoriser) or vectoriser.build_analyzer()
     terms = [analyse(document) for document in documents]
     lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
     found = np.fromiter(
@@ -104,3 +110,51 @@ def tfidf_features(vectoriser: TfidfVectorizer, documents: list[str]) -> Any:
     if vectoriser.norm is not None:
         counts = normalize(counts, norm=vectoriser.norm, copy=False)
     return counts
+
+
+_ACCENTS: dict[Any, Callable[[str], str] | None] = {
+    None: None,
+    "unicode": strip_accents_unicode,
+    "ascii": strip_accents_ascii,
+}
+
+
+def word_terms(vectoriser: TfidfVectorizer) -> Callable[[str], list[str]] | None:
+    """The terms of one document as ``vectoriser.build_analyzer()`` gives them (in another
+    order, which counting ignores), for the plain word analysers: words, or words and pairs of
+    words, without stop words or custom steps. ``None`` for any other set-up.
+
+    scikit-learn joins each n-gram in a Python loop, index by index; pairs made by ``zip`` and
+    ``map`` cost about half (the analyser was four fifths of vectorising an ingest batch).
+    """
+    plain = (
+        vectoriser.analyzer == "word"
+        and vectoriser.input == "content"
+        and vectoriser.preprocessor is None
+        and vectoriser.tokenizer is None
+        and vectoriser.stop_words is None
+        and vectoriser.ngram_range in ((1, 1), (1, 2))
+        and isinstance(vectoriser.token_pattern, str)
+        and not isinstance(vectoriser.strip_accents, bool)
+        and vectoriser.strip_accents in _ACCENTS
+    )
+    if not plain:
+        return None
+    pattern = re.compile(vectoriser.token_pattern)
+    if pattern.groups > 1:
+        return None  # scikit-learn refuses it; let it say so
+    find, lower = pattern.findall, vectoriser.lowercase
+    accents = _ACCENTS[vectoriser.strip_accents]
+    pairs = vectoriser.ngram_range == (1, 2)
+
+    def terms(document: str) -> list[str]:
+        if lower:
+            document = document.lower()
+        if accents is not None:
+            document = accents(document)
+        words: list[str] = find(document)
+        if pairs and len(words) > 1:
+            return words + list(map(" ".join, pairwise(words)))
+        return words
+
+    return terms

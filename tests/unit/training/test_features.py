@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from loopwise.core.enums import InputKind
 from loopwise.errors import InvalidInput
 from loopwise.training import TrainedModel, fit_model, model_features
-from loopwise.training.features import tfidf_features
+from loopwise.training.features import tfidf_features, word_terms
 from loopwise.training.models import ModelInput
 from tests.factories import HAM, SPAM
 
@@ -145,6 +145,9 @@ VECTORISERS = {
     "binary, l1, no idf": {"binary": True, "norm": "l1", "use_idf": False},
     "stop words, no norm": {"stop_words": "english", "norm": None, "smooth_idf": False},
     "characters": {"analyzer": "char_wb", "ngram_range": (2, 4)},
+    "ascii accents, case kept": {"strip_accents": "ascii", "lowercase": False},
+    "a token pattern with a group": {"token_pattern": r"(?u)\b(\w)\w+\b", "ngram_range": (1, 2)},
+    "three-word phrases": {"ngram_range": (1, 3)},
     "float32": {"dtype": np.float32},
 }
 
@@ -168,3 +171,20 @@ def test_tfidf_features_are_scikit_learns_matrix(params: dict[str, Any]) -> None
     assert np.array_equal(found.indptr, expected.indptr)
     assert np.array_equal(found.indices, expected.indices)
     assert np.array_equal(found.data, expected.data)  # bit for bit, not approximately
+
+
+@pytest.mark.parametrize(
+    ("params", "fast"),
+    [
+        (VECTORISERS["the default model's"], True),
+        (VECTORISERS["ascii accents, case kept"], True),
+        (VECTORISERS["a token pattern with a group"], True),
+        (VECTORISERS["stop words, no norm"], False),
+        (VECTORISERS["characters"], False),
+        (VECTORISERS["three-word phrases"], False),
+    ],
+)
+def test_plain_word_analysers_take_the_fast_path(params: dict[str, Any], fast: bool) -> None:
+    """The matrices above are scikit-learn's either way; this says which path made them."""
+    vectoriser = TfidfVectorizer(**params).fit(HAM + SPAM)
+    assert (word_terms(vectoriser) is not None) is fast
