@@ -16,6 +16,7 @@ from scipy import sparse
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics.pairwise import cosine_distances, euclidean_distances
+from sklearn.neighbors import NearestNeighbors
 
 from loopwise.core.enums import InputKind
 from loopwise.datasets import load_sms_spam, load_trec_questions
@@ -27,6 +28,7 @@ from loopwise.scoring import (
     OODDetector,
     make_detector,
 )
+from loopwise.scoring.ood import mean_nearest_distance
 from loopwise.training import fit_model, model_features
 
 FloatArray = npt.NDArray[np.float64]
@@ -201,6 +203,40 @@ class TestKNNLeaveOneOut:
         detector = KNNDistance(k=10).fit(gaussian(4, seed=0))
         assert detector.n_neighbors_ == 3
         assert detector.score(gaussian(2, seed=1)).shape == (2,)
+
+
+class TestMeanNearestDistance:
+    """The query-time search gives what scikit-learn's ``kneighbors`` gives, block by block."""
+
+    @pytest.mark.parametrize("cosine", [True, False], ids=["cosine", "euclidean"])
+    @pytest.mark.parametrize("k", [1, 4, 37])
+    @pytest.mark.parametrize("block_bytes", [1, 8 * 37 * 5, 32 * 2**20])
+    def test_it_is_scikit_learns_mean_neighbour_distance(
+        self, cosine: bool, k: int, block_bytes: int
+    ) -> None:
+        points, queries = gaussian(37, seed=4, d=6), gaussian(23, seed=5, d=6)
+        queries[3] = 0.0  # a zero row: as far as can be by cosine
+        if cosine:
+            points /= np.linalg.norm(points, axis=1, keepdims=True)
+            queries[queries.any(axis=1)] /= np.linalg.norm(
+                queries[queries.any(axis=1)], axis=1, keepdims=True
+            )
+        metric = "cosine" if cosine else "euclidean"
+        nn = NearestNeighbors(metric=metric, algorithm="brute").fit(points)
+        expected = nn.kneighbors(queries, n_neighbors=k)[0].mean(axis=1)
+        found = mean_nearest_distance(
+            queries, points, (points**2).sum(axis=1), k, cosine, block_bytes=block_bytes
+        )
+        assert found == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+    def test_a_detector_pickled_without_its_points_scores_the_same(self) -> None:
+        x = sparse.random(80, 30, density=0.2, random_state=6, format="csr")
+        detector = KNNDistance(k=5, n_components=8).fit(x)
+        queries = sparse.random(40, 30, density=0.2, random_state=7, format="csr")
+        now = detector.score(queries)
+        old = pickle.loads(pickle.dumps(detector))
+        del old.points_, old.squared_norms_
+        assert old.score(queries) == pytest.approx(now, rel=1e-12, abs=1e-12)
 
 
 def test_dense_rows_keep_their_magnitude_unless_asked_to_normalise() -> None:
