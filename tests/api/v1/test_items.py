@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 
+from loopwise.api.routes.v1.items import bulk_json, routed_public
+from loopwise.api.schemas import BulkPublic
+from loopwise.core.enums import ItemStatus
 from loopwise.store.tables import DecisionRow, ItemRow, PredictionRow, ReviewTaskRow
 from tests.api.conftest import PROJECT, Space, World, error, iso
 from tests.factories import SPAM
@@ -277,6 +282,27 @@ class TestSubmitBulk:
         }
         assert item_count(world, space.name) == 4
         assert stored(world, space.name, "b-3")[0].meta == {"n": 3}
+
+    def test_the_answer_is_the_response_models_encoding(self, world: World, space: Space) -> None:
+        """The bulk answer is encoded without the response model: the same JSON it gives,
+        with every kind of value (a task id, no label, no confidence, no reasons)."""
+        results = world.lw.submit(
+            space.name,
+            [
+                scored("enc-0", [0.5, 0.5]),
+                scored("enc-1", [0.97, 0.03]),
+                {"external_id": "enc-1", "payload": "text of enc-1", "probabilities": [0.97, 0.03]},
+            ],
+        )
+        results.append(replace(results[0], confidence=None, predicted_label=None, reasons=()))
+        expected = BulkPublic(
+            items=[routed_public(r) for r in results],
+            decided=sum(r.status is ItemStatus.DECIDED for r in results),
+            queued=sum(r.status is ItemStatus.QUEUED for r in results),
+            duplicates=sum(r.duplicate for r in results),
+        )
+        assert orjson.loads(bulk_json(results)) == orjson.loads(expected.model_dump_json())
+        assert BulkPublic.model_validate_json(bulk_json(results)) == expected
 
     def test_one_bad_item_refuses_the_batch(self, world: World, space: Space) -> None:
         response = world.client.post(

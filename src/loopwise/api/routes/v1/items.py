@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+import orjson
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from loopwise.api.deps import MAX_ID, ExternalId, LoopwiseDep, ProjectName, allowed
@@ -31,6 +33,7 @@ from loopwise.services.items import Routed
 router = APIRouter(tags=["items and decisions"], responses=READ_ERRORS)
 MAX_WAIT = 30.0
 POLL = 0.2
+_TEXT: dict[StrEnum, str] = {m: m.value for enum in (Route, ItemStatus) for m in enum}
 
 
 def routed_public(r: Routed) -> RoutedPublic:
@@ -77,15 +80,42 @@ def submit_bulk(
     body: BulkIn,
     lw: LoopwiseDep,
     who: Annotated[Principal, Depends(allowed(Action.SUBMIT))],
-) -> BulkPublic:
+) -> Response:
     """Up to 10,000 items in one transaction: all accepted, or none (the error names the
     item, e.g. ``items[3].payload``)."""
     results = lw.submit(project, _inputs(body.items), actor=who.name)
-    return BulkPublic(
-        items=[routed_public(r) for r in results],
-        decided=sum(r.status is ItemStatus.DECIDED for r in results),
-        queued=sum(r.status is ItemStatus.QUEUED for r in results),
-        duplicates=sum(r.duplicate for r in results),
+    return Response(bulk_json(results), media_type="application/json")
+
+
+def bulk_json(results: list[Routed]) -> bytes:
+    """The ``BulkPublic`` answer, encoded straight from the results.
+
+    Building a ``RoutedPublic`` per item, which FastAPI then dumps, validates against the
+    response model and serialises, cost about 8 µs an item (a tenth of the server's time on a
+    bulk request); these values are loopwise's own, already of the schema's types.
+    ``tests/api/test_items.py`` checks the bytes against the model's own encoding."""
+    items = [
+        {
+            "item_id": r.item_id,
+            "external_id": r.external_id,
+            "status": _TEXT[r.status],
+            "route": _TEXT[r.route],
+            "label": r.final_label,
+            "predicted_label": r.predicted_label,
+            "confidence": r.confidence,
+            "reasons": list(r.reasons),
+            "ticket": r.task_id,
+            "duplicate": r.duplicate,
+        }
+        for r in results
+    ]
+    return orjson.dumps(
+        {
+            "items": items,
+            "decided": sum(r.status is ItemStatus.DECIDED for r in results),
+            "queued": sum(r.status is ItemStatus.QUEUED for r in results),
+            "duplicates": sum(r.duplicate for r in results),
+        }
     )
 
 
