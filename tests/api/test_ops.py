@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,3 +201,35 @@ class TestMetrics:
         world.client.post(space.url("/queue/claim"), headers=space.header("expert"))
         assert lease is not None
         assert value(scrape(world), "loopwise_lease_expiries_total", project=space.name) == 1
+
+
+SERVED = """
+import sys, tempfile
+from pathlib import Path
+from fastapi.testclient import TestClient
+from threadpoolctl import threadpool_info
+from loopwise import Settings
+from loopwise.api import create_app
+
+def blas():  # process-wide pools (OpenMP's are per thread: serve sets OMP_NUM_THREADS)
+    return sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+
+settings = Settings(data_dir=Path(tempfile.mkdtemp()), compute_threads=1)
+with TestClient(create_app(settings, deliver_webhooks=False, limit_threads=sys.argv[1] == "1")):
+    print(blas())
+"""
+
+
+@pytest.mark.parametrize(("limit", "pools"), [(False, "[2]"), (True, "[1]")])
+def test_a_server_process_caps_its_blas_threads(limit: bool, pools: str) -> None:
+    """In a fresh process (thread pools are process state) with two BLAS threads to start."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", SERVED, "1" if limit else "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == pools

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from loopwise.cli.common import console, handle_errors, open_loopwise
 from loopwise.services import accounts, webhooks
+from loopwise.settings import Settings
 
 users_app = typer.Typer(
     help="Accounts: people (reviewer, expert, admin) and services (client, viewer).",
@@ -42,6 +43,11 @@ def serve(
     if options.get("data_dir"):
         os.environ["LOOPWISE_DATA_DIR"] = str(options["data_dir"])
     handle_errors(lambda: open_loopwise(ctx).close())()  # migrate once, before any worker
+    # worker processes start their BLAS and OpenMP pools at this size (OpenMP's is per thread:
+    # the cap each app sets at start-up reaches only the thread that sets it)
+    threads = str(Settings().compute_threads)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, threads)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loopwise-metrics-")
     uvicorn.run(
