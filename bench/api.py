@@ -131,6 +131,7 @@ from loopwise.core.enums import TaskStatus
 from loopwise.datasets import load_sms_spam
 from loopwise.services.accounts import create_token
 from loopwise.store.tables import ItemRow, ReviewTaskRow
+from loopwise.testing import scratch_schema
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -283,29 +284,8 @@ def database(backend: str, postgres_url: str, tmp: Path) -> Iterator[Settings]:
     if backend == "sqlite":
         yield Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'loopwise.db'}")
         return
-    schema = f"bench_api_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in postgres_url else "?"
-    try:
-        yield Settings(
-            data_dir=data_dir,
-            database_url=f"{postgres_url}{sep}options=-csearch_path%3D{schema}",
-        )
-    finally:
-        with admin.connect() as conn:
-            # connections of a server that could not be stopped cleanly must not hold the drop
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE pid <> pg_backend_pid() AND datname = current_database() "
-                    "AND query ILIKE :pattern"
-                ),
-                {"pattern": f"%{schema}%"},
-            )
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(postgres_url, "bench_api", terminate=True) as url:
+        yield Settings(data_dir=data_dir, database_url=url)
 
 
 @dataclass

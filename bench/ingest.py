@@ -43,16 +43,16 @@ import platform
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event
 
 from loopwise import Loopwise, Settings
 from loopwise.datasets import load_sms_spam
+from loopwise.testing import scratch_schema
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -64,17 +64,8 @@ def database(backend: str, postgres_url: str) -> Iterator[tuple[str, Path]]:
         if backend == "sqlite":
             yield f"sqlite:///{tmp}/loopwise.db", Path(tmp)
             return
-        schema = f"bench_ingest_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in postgres_url else "?"
-        try:
-            yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}", Path(tmp)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        with scratch_schema(postgres_url, "bench_ingest") as url:
+            yield url, Path(tmp)
 
 
 class Backends:

@@ -25,40 +25,23 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 import argparse
 import json
 import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from loopwise import Loopwise, Settings
 from loopwise.datasets import load_sms_spam
 from loopwise.services.context import Tx
 from loopwise.store.db import alembic_config
 from loopwise.store.tables import DecisionRow, ItemRow, PredictionRow
+from loopwise.testing import scratch_schema
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BEFORE = "0008_active_learning_pool"
 TABLES = (ItemRow, PredictionRow, DecisionRow)
-
-
-@contextmanager
-def schema(postgres_url: str) -> Iterator[str]:
-    name = f"bench_keys_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    sep = "&" if "?" in postgres_url else "?"
-    try:
-        yield f"{postgres_url}{sep}options=-csearch_path%3D{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
 
 
 def backend_cpu(pid: int) -> float:
@@ -166,8 +149,8 @@ def main() -> int:
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        schema(args.postgres_url) as head_url,
-        schema(args.postgres_url) as old_url,
+        scratch_schema(args.postgres_url, "bench_keys") as head_url,
+        scratch_schema(args.postgres_url, "bench_keys") as old_url,
     ):
         targets = {
             "set_checked": Target(head_url, Path(tmp) / "head", downgrade=False),

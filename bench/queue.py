@@ -97,7 +97,6 @@ import shlex
 import tempfile
 import time
 import traceback
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -115,6 +114,7 @@ from sqlalchemy.engine import Connection
 from loopwise import Loopwise, Settings
 from loopwise.core.enums import ItemStatus, TaskStatus, Verdict
 from loopwise.store.tables import AuditEventRow, ItemRow, ReviewRow, ReviewTaskRow
+from loopwise.testing import scratch_schema
 
 PROJECT = "queue-bench"
 LABELS = ("ok", "flag")
@@ -175,21 +175,8 @@ def database(backend: str, postgres_url: str) -> Iterator[Settings]:
                 max_batch_items=100_000,
             )
             return
-        schema = f"bench_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in postgres_url else "?"
-        try:
-            yield Settings(
-                data_dir=data_dir,
-                database_url=f"{postgres_url}{sep}options=-csearch_path%3D{schema}",
-                max_batch_items=100_000,
-            )
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        with scratch_schema(postgres_url, "bench") as url:
+            yield Settings(data_dir=data_dir, database_url=url, max_batch_items=100_000)
 
 
 def item_batch(start: int, n: int, rng: random.Random) -> list[dict[str, Any]]:
