@@ -129,3 +129,24 @@ def test_unchanged_keys_and_unreferenced_rows_pass(routed: Loopwise) -> None:
         lonely = tx.repo.insert_many(ItemRow, item_rows(_some(routed, "project")["id"], "z", 1))
     with routed.ctx.write() as tx:
         tx.session.execute(delete(ItemRow).where(ItemRow.id == lonely[0]))
+
+
+def test_the_checks_find_their_tables_from_any_search_path(routed: Loopwise) -> None:
+    """PostgreSQL: the trigger functions keep the migration's search path, as a foreign key
+    keeps its table; a session whose path lacks the schema is checked the same."""
+    engine = routed.ctx.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has foreign keys, bound to their tables")
+    with engine.connect() as conn:
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+    item_id = _some(routed, "item")["id"]
+    insert = text(
+        f'INSERT INTO "{schema}".prediction (project_id, item_id, probabilities, confidence, '
+        "uncertainty, created_at) VALUES (1, :item, '[0.5, 0.5]', 0.5, 1.0, now())"
+    )
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET search_path TO public")
+        conn.execute(insert, {"item": item_id})  # found, although "item" is not on the path
+        with pytest.raises(IntegrityError, match="fk_prediction_item_id_item"):
+            conn.execute(insert, {"item": MISSING})
+        conn.rollback()

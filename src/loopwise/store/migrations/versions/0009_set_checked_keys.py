@@ -21,6 +21,9 @@ inserts a prediction for it could both pass their checks. loopwise never deletes
 items, predictions, model versions or calibrations, so only someone editing the database by
 hand could race this way. ``TRUNCATE`` fires no trigger (a foreign key would refuse it).
 
+The functions keep the ``search_path`` of the migration (``SET search_path FROM CURRENT``), as a
+foreign key keeps its table: a session with another path still checks the right tables.
+
 SQLite checks foreign keys in the process, at little cost: its keys stay as they are. See
 ``loopwise.store.tables.SET_CHECKED_KEYS``.
 
@@ -48,6 +51,10 @@ KEYS = (
 )
 """(table, column, referenced table); the referenced column is always ``id``. A frozen copy of
 ``SET_CHECKED_KEYS`` as of this revision."""
+
+
+_BODY = 'RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT'
+"""Every function here: a trigger in PL/pgSQL that resolves table names as the migration did."""
 
 
 def _name(table: str, column: str, target: str) -> str:
@@ -90,12 +97,12 @@ def _statements() -> list[str]:
         columns = ', '.join(f'"{column}"' for _, column, _ in keys)
         changed = ' OR '.join(f'OLD."{c}" IS DISTINCT FROM NEW."{c}"' for _, c, _ in keys)
         out += [
-            f'CREATE FUNCTION loopwise_keys_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ '
+            f'CREATE FUNCTION loopwise_keys_{table}() {_BODY} AS $$ '
             f'DECLARE bad text; BEGIN {" ".join(statement_checks)} RETURN NULL; END $$',
             f'CREATE TRIGGER loopwise_keys_{table}_insert AFTER INSERT ON "{table}" '
             'REFERENCING NEW TABLE AS loopwise_new FOR EACH STATEMENT '
             f'EXECUTE FUNCTION loopwise_keys_{table}()',
-            f'CREATE FUNCTION loopwise_keys_{table}_row() RETURNS trigger LANGUAGE plpgsql AS $$ '
+            f'CREATE FUNCTION loopwise_keys_{table}_row() {_BODY} AS $$ '
             f'DECLARE bad text; BEGIN {" ".join(row_checks)} RETURN NEW; END $$',
             f'CREATE TRIGGER loopwise_keys_{table}_update BEFORE UPDATE OF {columns} '
             f'ON "{table}" FOR EACH ROW WHEN ({changed}) '
@@ -116,7 +123,7 @@ def _statements() -> list[str]:
                 f'IF FOUND THEN {_violation(message, name, target, detail)} END IF;'
             )
         out += [
-            f'CREATE FUNCTION loopwise_referenced_{target}() RETURNS trigger LANGUAGE plpgsql '
+            f'CREATE FUNCTION loopwise_referenced_{target}() {_BODY} '
             f'AS $$ DECLARE bad text; BEGIN {" ".join(checks)} RETURN NULL; END $$',
             f'CREATE TRIGGER loopwise_referenced_{target}_delete AFTER DELETE ON "{target}" '
             'REFERENCING OLD TABLE AS loopwise_old FOR EACH STATEMENT '
@@ -126,7 +133,7 @@ def _statements() -> list[str]:
             'EXECUTE FUNCTION loopwise_referenced_id_fixed()',
         ]
     fixed = (
-        'CREATE FUNCTION loopwise_referenced_id_fixed() RETURNS trigger LANGUAGE plpgsql AS $$ '
+        f'CREATE FUNCTION loopwise_referenced_id_fixed() {_BODY} AS $$ '
         "BEGIN RAISE EXCEPTION 'the id of a row of \"%\" cannot change: other tables refer to it', "
         "TG_TABLE_NAME USING ERRCODE = 'foreign_key_violation'; END $$"
     )
