@@ -194,6 +194,27 @@ def space(world: World) -> Space:
     return world.space()
 
 
+def corrected_twice(world: World) -> Space:
+    """A project with overlap 2: two items decided by the caller's model (``a-0``, ``a-1``),
+    one (``q-1``, the model said ham at 0.6) that a reviewer and then an expert corrected to
+    spam, 30 s apart, and one that came in after and waits in the queue (``q-0``)."""
+    space = world.space(review={"overlap": 2})
+    space.submit("a-0", (0.9, 0.1))
+    space.submit("a-1", (0.2, 0.8))
+    space.submit("q-1", (0.6, 0.4))
+    for role in ("reviewer", "expert"):
+        space.token(role)
+        entry = world.lw.claim_next(space.name, space.account(role))
+        assert entry is not None
+        assert entry.item.external_id == "q-1"
+        world.clock.advance(seconds=30)
+        world.lw.submit_verdict(
+            space.name, entry.task.id, space.account(role), "correct", label="spam"
+        )
+    space.submit("q-0")
+    return space
+
+
 def iso(moment: datetime) -> str:
     """A time as the API writes it (ISO 8601, UTC as ``Z``)."""
     return moment.isoformat().replace("+00:00", "Z")

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from loopwise.core.enums import Role
 from loopwise.services import accounts
-from tests.api.conftest import OTHER, Space, World
+from tests.api.conftest import OTHER, Space, World, corrected_twice
 from tests.integration.services.test_dashboard import KEYS
 
 
@@ -30,19 +30,7 @@ def worked(world: World) -> tuple[Space, datetime]:
     now = world.clock.now()
     next_day = datetime(now.year, now.month, now.day, 1, tzinfo=UTC) + timedelta(days=1)
     world.clock.advance(seconds=(next_day - now).total_seconds())
-    space = world.space(review={"overlap": 2})
-    space.submit("a-0", (0.9, 0.1))
-    space.submit("a-1", (0.2, 0.8))
-    space.submit("q-1", (0.6, 0.4))
-    for role in ("reviewer", "expert"):
-        space.token(role)
-        entry = world.lw.claim_next(space.name, space.account(role))
-        assert entry is not None
-        world.clock.advance(seconds=30)
-        world.lw.submit_verdict(
-            space.name, entry.task.id, space.account(role), "correct", label="spam"
-        )
-    space.submit("q-0")
+    space = corrected_twice(world)
     return space, next_day - timedelta(hours=1)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from loopwise.core.policy import RoutingConfig
-from tests.api.conftest import Space, World
+from tests.api.conftest import Space, World, corrected_twice
 
 
 @pytest.fixture
@@ -14,21 +14,7 @@ def worked(world: World) -> Space:
     """Two items decided by the caller's model (``a-0``, ``a-1``), one (``q-1``, the model
     said ham) that two people both corrected to spam, a minute after it came in (overlap 2),
     and one that came in then and waits in the queue (``q-0``)."""
-    space = world.space(review={"overlap": 2})
-    space.submit("a-0", (0.9, 0.1))
-    space.submit("a-1", (0.2, 0.8))
-    space.submit("q-1", (0.6, 0.4))
-    for role in ("reviewer", "expert"):
-        space.token(role)
-        entry = world.lw.claim_next(space.name, space.account(role))
-        assert entry is not None
-        assert entry.item.external_id == "q-1"
-        world.clock.advance(seconds=30)
-        world.lw.submit_verdict(
-            space.name, entry.task.id, space.account(role), "correct", label="spam"
-        )
-    space.submit("q-0")
-    return space
+    return corrected_twice(world)
 
 
 class TestProjectStats:
