@@ -349,17 +349,14 @@ def sample_efficiency(
 
 
 def figures(report: StrategyReport) -> dict[str, Any]:
-    out: dict[str, Any] = {"aulc": report.aulc, "aulc_sd": report.aulc_sd}
-    for fraction in FRACTIONS:
-        pct = round(fraction * 100)
-        out[f"labels{pct}"] = report.labels_to[fraction]
-        out[f"accel{pct}"] = report.acceleration[fraction]
-        out[f"accel{pct}_lower_bound"] = report.lower_bound[fraction]
-    out["query_seconds_per_run"] = report.query_seconds
+    """The report's JSON with the query time per run and the mean curve to 5 places."""
+    out = report.to_json()
+    out["query_seconds_per_run"] = out.pop("query_seconds")
+    curve = out.pop("curve")
     out["curve"] = {
-        "labels": report.curve.labels.tolist(),
-        "mean": [round(v, 5) for v in report.curve.mean.tolist()],
-        "sd": [round(v, 5) for v in report.curve.sd.tolist()],
+        "labels": curve["labels"],
+        "mean": [round(v, 5) for v in curve["mean"]],
+        "sd": [round(v, 5) for v in curve["sd"]],
     }
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +66,26 @@ class StrategyReport:
     curve: CurveSummary
     query_seconds: float
     """Mean over seeds of the time spent choosing."""
+
+    def to_json(self) -> dict[str, Any]:
+        """``aulc``, ``aulc_sd``, then per fraction (95, 98, ...) ``labels95``, ``accel95`` and
+        ``accel95_lower_bound``, then ``query_seconds`` and the mean ``curve`` with its spread
+        (``labels``, ``mean``, ``sd``, ``low``, ``high``)."""
+        out: dict[str, Any] = {"aulc": self.aulc, "aulc_sd": self.aulc_sd}
+        for fraction in self.labels_to:
+            key = round(fraction * 100)
+            out[f"labels{key}"] = self.labels_to[fraction]
+            out[f"accel{key}"] = self.acceleration[fraction]
+            out[f"accel{key}_lower_bound"] = self.lower_bound[fraction]
+        out["query_seconds"] = self.query_seconds
+        out["curve"] = {
+            "labels": self.curve.labels.tolist(),
+            "mean": self.curve.mean.tolist(),
+            "sd": self.curve.sd.tolist(),
+            "low": self.curve.low.tolist(),
+            "high": self.curve.high.tolist(),
+        }
+        return out
 
 
 CurveLike = LearningCurve | CurveSummary | Sequence[tuple[float, float]]

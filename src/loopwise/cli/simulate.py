@@ -177,7 +177,7 @@ def simulate(
             "pool": pool_size,
             "full_accuracy": full_accuracy,
             "full_accuracy_sd": full_sd,
-            "strategies": {name: report_json(r) for name, r in reports.items()},
+            "strategies": {name: r.to_json() for name, r in reports.items()},
             "seconds": round(seconds, 2),
         }
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,27 +213,6 @@ def report_table(reports: Mapping[str, StrategyReport], budget: int) -> Table:
             *(_speedup(report, f) for f in FRACTIONS),
         )
     return table
-
-
-def report_json(report: StrategyReport) -> dict[str, Any]:
-    """A report as JSON: ``aulc``, ``aulc_sd``, ``labels95``, ``labels98``, ``accel95``,
-    ``accel98`` (with ``accel95_lower_bound``...), ``query_seconds`` and the mean ``curve``."""
-    out: dict[str, Any] = {"aulc": report.aulc, "aulc_sd": report.aulc_sd}
-    for fraction in FRACTIONS:
-        key = round(fraction * 100)
-        out[f"labels{key}"] = report.labels_to[fraction]
-        out[f"accel{key}"] = report.acceleration[fraction]
-        out[f"accel{key}_lower_bound"] = report.lower_bound[fraction]
-    out["query_seconds"] = report.query_seconds
-    summary = report.curve
-    out["curve"] = {
-        "labels": summary.labels.tolist(),
-        "mean": summary.mean.tolist(),
-        "sd": summary.sd.tolist(),
-        "low": summary.low.tolist(),
-        "high": summary.high.tolist(),
-    }
-    return out
 
 
 def plot_curves(
