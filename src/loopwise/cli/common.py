@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loopwise.errors import LoopwiseError
 from loopwise.services.loop import Loopwise
@@ -19,6 +20,21 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 console = Console()
+
+
+def progress_bar() -> Progress:
+    """The progress display of long commands: description, bar, done of total, time taken;
+    gone when finished."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 errors = Console(stderr=True, soft_wrap=True)
 
 

@@ -9,17 +9,10 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 from rich.table import Table
 
-from loopwise.cli.common import console, handle_errors, open_loopwise
+from loopwise.cli.common import console, handle_errors, open_loopwise, progress_bar
 from loopwise.datasets import load_labelled_csv, load_sms_spam
 from loopwise.demo import DemoConfig, RoundResult, run_demo, unique_project_name
 
@@ -93,14 +86,7 @@ def demo(
             "gate",
         ):
             table.add_column(column, justify="left" if column == "gate" else "right")
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
+        with progress_bar() as progress:
             tasks: dict[str, TaskID] = {}
 
             def on_progress(phase: str, done: int, total: int) -> None:

@@ -23,7 +23,6 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich import box
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
@@ -39,7 +38,7 @@ from loopwise.active_learning.simulate import (
     text_features,
 )
 from loopwise.active_learning.simulate import simulate as simulate_strategy
-from loopwise.cli.common import console, handle_errors
+from loopwise.cli.common import console, handle_errors, progress_bar
 from loopwise.datasets import load_labelled_csv
 from loopwise.errors import InvalidInput, UnknownStrategy
 
@@ -100,14 +99,7 @@ def simulate(
     pool_size = 0
     with (
         threadpool_limits(1),
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress,
+        progress_bar() as progress,
     ):
         task = progress.add_task("seeds x strategies", total=seeds * len(names))
         for run in range(seed, seed + seeds):
