@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -20,6 +21,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 console = Console()
+
+ProjectArg = Annotated[str, typer.Argument(help="Project name.")]
+RowsFileArg = Annotated[Path, typer.Argument(help="CSV or JSONL file.", dir_okay=False)]
+RowsFormatOption = Annotated[str | None, typer.Option("--format", help="csv or jsonl.")]
+"""What commands that read rows from a file take: the file, and its format when its name
+does not say."""
 
 
 def progress_bar() -> Progress:

@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from loopwise.cli.common import console, handle_errors, open_loopwise
+from loopwise.cli.common import (
+    ProjectArg,
+    RowsFileArg,
+    RowsFormatOption,
+    console,
+    handle_errors,
+    open_loopwise,
+)
 from loopwise.cli.demo import demo
 from loopwise.cli.io import file_format, read_items, write_labels
 from loopwise.cli.pool import pool_app
@@ -41,8 +48,6 @@ app.add_typer(webhooks_app, name="webhooks")
 app.command()(demo)
 app.command()(serve)
 app.command()(simulate)
-
-ProjectArg = Annotated[str, typer.Argument(help="Project name.")]
 
 
 @app.callback()
@@ -122,8 +127,8 @@ def project_list(ctx: typer.Context) -> None:
 def items_import(
     ctx: typer.Context,
     project: ProjectArg,
-    path: Annotated[Path, typer.Argument(help="CSV or JSONL file.", dir_okay=False)],
-    fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl.")] = None,
+    path: RowsFileArg,
+    fmt: RowsFormatOption = None,
     labelled: Annotated[
         bool, typer.Option(help="The file's 'label' column is ground truth: import resolved.")
     ] = False,

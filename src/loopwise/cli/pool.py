@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from loopwise.cli.common import console, handle_errors, open_loopwise
+from loopwise.cli.common import (
+    ProjectArg,
+    RowsFileArg,
+    RowsFormatOption,
+    console,
+    handle_errors,
+    open_loopwise,
+)
 from loopwise.cli.io import file_format, read_items
 
 pool_app = typer.Typer(
     help="Active learning: the unlabelled pool and the queries that queue its best items.",
     no_args_is_help=True,
 )
-ProjectArg = Annotated[str, typer.Argument(help="Project name.")]
 
 
 @pool_app.command("add")
@@ -23,8 +28,8 @@ ProjectArg = Annotated[str, typer.Argument(help="Project name.")]
 def pool_add(
     ctx: typer.Context,
     project: ProjectArg,
-    path: Annotated[Path, typer.Argument(help="CSV or JSONL file.", dir_okay=False)],
-    fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl.")] = None,
+    path: RowsFileArg,
+    fmt: RowsFormatOption = None,
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 5000,
 ) -> None:
     """Add unlabelled candidates (a 'label' column is ignored: import labels with

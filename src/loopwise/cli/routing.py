@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from loopwise.cli.charts import reliability_svg
-from loopwise.cli.common import console, handle_errors, open_loopwise
+from loopwise.cli.common import ProjectArg, console, handle_errors, open_loopwise
 from loopwise.core.policy import dump_policy
 from loopwise.errors import InvalidInput
 from loopwise.services.routing import RoutingReport
@@ -18,7 +18,6 @@ from loopwise.services.routing import RoutingReport
 routing_app = typer.Typer(
     help="Routing policy, calibration and certified thresholds.", no_args_is_help=True
 )
-ProjectArg = Annotated[str, typer.Argument(help="Project name.")]
 
 
 @routing_app.command("show")
