@@ -327,10 +327,14 @@ def test_a_lost_answer_is_retried_without_recording_the_verdict_twice(
     dropped: list[str] = []
 
     def answer_lost(route: Any) -> None:
-        # the verdict reaches the server, its answer never reaches the page
-        route.fetch()
-        dropped.append(route.request.url)
-        route.abort("connectionreset")
+        # the verdict reaches the server, its answer never reaches the page (aborted even if
+        # the fetch fails, so that the page is never left waiting: the checks below then say
+        # what went wrong instead of a timeout)
+        try:
+            route.fetch()
+            dropped.append(route.request.url)
+        finally:
+            route.abort("connectionreset")
 
     page.route("**/verdict", answer_lost)
     page.keyboard.press("Enter")
