@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
+import httpx
 import pytest
 
 from loopwise.client import ApiError, Client, Item
@@ -127,6 +129,80 @@ class TestSubmitMany:
     def test_nothing_to_submit_sends_nothing(self, connect: Connect, space: Space) -> None:
         counting = Counting()
         assert connect("client", transport=counting).submit_many(space.name, []) == []
+        assert counting.requests == []
+
+
+class Overlapping(httpx.BaseTransport):
+    """Passes requests on, holding the first ``meet`` until that many are in flight together
+    (so a client that never overlaps them fails within 10 s), and records the most at once."""
+
+    def __init__(self, meet: int) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.barrier = threading.Barrier(meet, timeout=10)
+        self.lock = threading.Lock()
+        self.sent = self.in_flight = self.most = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.sent += 1
+            first = self.sent <= self.barrier.parties
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            if first:
+                self.barrier.wait()
+            response = self.inner.handle_request(request)
+            response.read()
+            return response
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class TestSubmitManyAtOnce:
+    def test_batches_overlap_up_to_the_concurrency_and_answer_in_order(
+        self, connect: Connect, space: Space
+    ) -> None:
+        overlapping = Overlapping(meet=3)
+        client = connect("client", transport=overlapping)
+        items = [coin(f"o-{i}") for i in range(650)]
+        results = client.submit_many(space.name, items, batch_size=100, concurrency=3)
+        assert [r.external_id for r in results] == [f"o-{i}" for i in range(650)]
+        assert len({r.item_id for r in results}) == 650
+        assert (overlapping.sent, overlapping.most) == (7, 3)
+
+    def test_the_earliest_failing_batch_is_raised_once_the_others_are_answered(
+        self, connect: Connect, space: Space
+    ) -> None:
+        overlapping = Overlapping(meet=2)
+        client = connect("client", transport=overlapping)
+        items = [coin(f"f-{i}") for i in range(600)]
+        items[350] = Item("bad", external_id="f-350", probabilities=[1.0])
+        items[450] = Item("bad too", external_id="f-450", probabilities=[1.0])
+        with pytest.raises(InvalidInput) as caught:
+            client.submit_many(space.name, items, batch_size=100, concurrency=2)
+        assert caught.value.field == "items[350].probabilities"
+        assert overlapping.in_flight == 0
+        assert overlapping.sent <= 5  # batch 3 failed: at most batch 4 was beside it
+        assert client.decision(space.name, "f-299").status is ItemStatus.QUEUED
+        with pytest.raises(ItemNotFound):
+            client.decision(space.name, "f-300")
+
+    @pytest.mark.parametrize("concurrency", [0, 33, True, 2.0])
+    def test_a_concurrency_out_of_range_is_refused_before_sending(
+        self, connect: Connect, space: Space, concurrency: object
+    ) -> None:
+        counting = Counting()
+        with pytest.raises(InvalidInput) as caught:
+            connect("client", transport=counting).submit_many(
+                space.name,
+                [coin("x")],
+                concurrency=concurrency,  # type: ignore[arg-type]
+            )
+        assert caught.value.field == "concurrency"
         assert counting.requests == []
 
 

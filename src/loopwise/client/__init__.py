@@ -20,7 +20,8 @@ Reviewers use ``claim``, ``heartbeat``, ``verdict``, ``release`` and ``undo`` wi
 token; admins manage projects, models and webhooks. Errors are drawn in :mod:`._errors`.
 """
 
-from loopwise.client._client import Client, ItemLike
+from loopwise.client._bulk import ItemLike
+from loopwise.client._client import Client
 from loopwise.client._errors import ApiError, ServerError, ServiceUnavailable
 from loopwise.client._models import (
     Decision,

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
 import httpx
 
-from loopwise.client._errors import ApiError
+from loopwise.client._bulk import ItemLike, item_json, submit_batches
 from loopwise.client._models import (
     Decision,
     DecisionsPage,
-    Item,
     Me,
     ModelVersion,
     Project,
@@ -42,29 +39,14 @@ from loopwise.core.policy import RoutingConfig
 from loopwise.core.review import ReviewConfig
 from loopwise.errors import InvalidInput
 
-MAX_BATCH = 10_000
-"""Items the service accepts in one bulk request."""
 MAX_WAIT = 30.0
 """Seconds the service waits at most for a decision (``decision(..., wait=)``)."""
 MAX_PAGE = 1000
 """Decisions the service returns at most per page."""
-_ITEM_INDEX = re.compile(r"^items\[(\d+)\]")
-
-ItemLike = Item | Mapping[str, Any]
-"""An :class:`Item`, or a mapping with its fields (``{"payload": ..., "external_id": ...}``)."""
-
-
-def _item_json(item: ItemLike) -> dict[str, Any]:
-    return item.to_json() if isinstance(item, Item) else dict(item)
 
 
 def _config_json(config: Mapping[str, Any] | RoutingConfig | ReviewConfig) -> dict[str, Any]:
     return config.to_json() if isinstance(config, RoutingConfig | ReviewConfig) else dict(config)
-
-
-def _shift(field: str, offset: int) -> str:
-    """``items[3].payload`` of a batch starting at ``offset`` -> ``items[{offset + 3}].payload``."""
-    return _ITEM_INDEX.sub(lambda m: f"items[{int(m.group(1)) + offset}]", field)
 
 
 def _text_lines(chunks: Iterable[str]) -> Iterator[str]:
@@ -222,13 +204,18 @@ class Client(Reports):
         Routed
             ``decided`` with its ``label``, or ``queued`` with a ``ticket``.
         """
-        body = _item_json(item)
+        body = item_json(item)
         path = self._path("projects", project, "items")
         data = self._json("POST", path, body=body, idempotent=body.get("external_id") is not None)
         return parse(Routed, data)
 
     def submit_many(
-        self, project: str, items: Iterable[ItemLike], *, batch_size: int = 1000
+        self,
+        project: str,
+        items: Iterable[ItemLike],
+        *,
+        batch_size: int = 1000,
+        concurrency: int = 1,
     ) -> list[Routed]:
         """Predict and route many items, ``batch_size`` per request.
 
@@ -245,6 +232,11 @@ class Client(Reports):
             at a time (a generator of millions is fine).
         batch_size:
             Items per request, 1 to 10,000.
+        concurrency:
+            Requests in flight at once, 1 to 32. More than one pays when the service runs
+            several workers (``loopwise serve --workers N`` on PostgreSQL): one batch's
+            database work overlaps the next one's scoring. Answers still come in the order
+            given; the batches in flight beside a failing one may be accepted too.
 
         Returns
         -------
@@ -257,23 +249,12 @@ class Client(Reports):
             Among others; ``field`` names the item by its position in ``items``
             (``items[2503].payload``), not in its batch.
         """
-        if not 1 <= batch_size <= MAX_BATCH:
-            raise InvalidInput(f"must be between 1 and {MAX_BATCH:,}", field="batch_size")
-        pending = iter(items)
         path = self._path("projects", project, "items", "bulk")
-        results: list[Routed] = []
-        start = 0
-        while chunk := [_item_json(item) for item in islice(pending, batch_size)]:
-            idempotent = all(body.get("external_id") is not None for body in chunk)
-            try:
-                data = self._json("POST", path, body={"items": chunk}, idempotent=idempotent)
-            except ApiError as exc:
-                if exc.field:
-                    exc.field = _shift(exc.field, start)
-                raise
-            results.extend(parse_list(Routed, data["items"]))
-            start += len(chunk)
-        return results
+
+        def post(chunk: list[dict[str, Any]], idempotent: bool) -> Any:
+            return self._json("POST", path, body={"items": chunk}, idempotent=idempotent)
+
+        return submit_batches(post, items, batch_size=batch_size, concurrency=concurrency)
 
     def decision(self, project: str, external_id: str, *, wait: float = 0) -> Decision:
         """An item's decision.
