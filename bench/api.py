@@ -44,7 +44,10 @@ Protocol
    ``single_p50_ms`` / ``single_p99_ms`` (it follows the bulk runs, so the tables hold tens of
    thousands of items, as they would in service). Then ``--bulk-clients`` clients (threads,
    2 by default, 0 to skip) send batches of 1,000 at the same time for ``--ingest-seconds``:
-   ``bulk_concurrent_items_per_s`` (items over the wall time). On PostgreSQL every table of the
+   ``bulk_concurrent_items_per_s`` (items over the wall time). Last, ``loopwise.Client``'s own
+   ``submit_many`` (batches of 1,000, the answers parsed) for ``--ingest-seconds`` each with
+   ``concurrency`` 1 and 2: ``client_submit_many_items_per_s`` (items over the call's wall
+   time; one warm-up batch first). On PostgreSQL every table of the
    schema is ``ANALYZE``d before each timed run (the test server runs with autovacuum off; a
    production server's autovacuum would keep statistics current), ``--no-analyze`` to skip.
 4. **Review (timed).** Enough open review tasks are made first (untimed bulk requests carrying
@@ -127,6 +130,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, func, select, text
 
 from loopwise import Loopwise, Settings
+from loopwise.client import Client
 from loopwise.core.enums import TaskStatus
 from loopwise.datasets import load_sms_spam
 from loopwise.services.accounts import create_token
@@ -790,9 +794,11 @@ def run_ingest(
             f"p99 {r['request_p99_ms']:.0f} ms; CPU cores client {r['cpu']['client_cores']:.2f} "
             f"server {r['cpu']['server_cores']:.2f} postgres {r['cpu']['postgres_cores']:.2f}"
         )
+    out["client"] = client_runs(server, setup, items, args, postgres, url, prof, console)
     out["warmup"] = {"items": warm.items, "errors": dict(warm.errors), "dups": warm.duplicates}
     out["accepted"] = (
-        warm.items
+        sum(r["items"] for r in out["client"].values())
+        + warm.items
         - warm.duplicates
         + sum(r["items"] - r["duplicates"] for r in out["bulk"].values())
         + out["single"]["items"]
@@ -800,6 +806,51 @@ def run_ingest(
         + sum(r["items"] - r["duplicates"] for r in out["concurrent"].values())
     )
     return out
+
+
+def client_runs(
+    server: Server,
+    setup: Setup,
+    items: Items,
+    args: argparse.Namespace,
+    postgres: bool,
+    url: str,
+    prof: Profiler,
+    console: Console,
+) -> dict[str, dict[str, Any]]:
+    """``loopwise.Client.submit_many`` (batches of 1,000), as a user loading data calls it, one
+    request at a time and with ``concurrency=2``: items over the call's wall time, the client's
+    own parsing of the answers included. Fresh items until ``--ingest-seconds`` have passed."""
+    out: dict[str, dict[str, Any]] = {}
+    for concurrency in (1, 2):
+        with Client(server.base_url, setup.client_token, timeout=300) as client:
+            client.submit_many(PROJECT, items.rows(1000), concurrency=concurrency)  # warm
+            quiet = before_timing(url, args)
+            fresh = rows_until(items, time.monotonic() + args.ingest_seconds)
+            with prof.run(f"client{concurrency}"), CpuMeter(server.pgid, postgres, quiet) as meter:
+                results = client.submit_many(PROJECT, fresh, concurrency=concurrency)
+        n = len(results) + 1000
+        r: dict[str, Any] = {
+            "concurrency": concurrency,
+            "items": n,
+            "items_per_s": len(results) / meter.wall,
+            "duplicates": sum(x.duplicate for x in results),
+            "cpu": meter.summary(len(results)),
+        }
+        out[f"concurrency_{concurrency}"] = r
+        console.print(
+            f"  Client.submit_many, concurrency {concurrency}: {len(results):,} items, "
+            f"[bold]{r['items_per_s']:,.0f} items/s[/] (wall); CPU cores client "
+            f"{r['cpu']['client_cores']:.2f} server {r['cpu']['server_cores']:.2f} postgres "
+            f"{r['cpu']['postgres_cores']:.2f}"
+        )
+    return out
+
+
+def rows_until(items: Items, until: float) -> Iterator[dict[str, Any]]:
+    """New items, a thousand at a time, until ``time.monotonic()`` passes ``until``."""
+    while time.monotonic() < until:
+        yield from items.rows(1000)
 
 
 def top_up(server: Server, setup: Setup, items: Items, url: str, wanted: int) -> dict[str, int]:
@@ -1081,6 +1132,7 @@ def bench_backend(
     errors += sum(sum(r["errors"].values()) for r in reviews.values())
     duplicates = ingest["warmup"]["dups"] + ingest["single"]["duplicates"]
     duplicates += sum(r["duplicates"] for r in ingest["bulk"].values())
+    duplicates += sum(r["duplicates"] for r in ingest["client"].values())
     result: dict[str, Any] = {
         "bulk_items_per_s": bulk,
         "single_p50_ms": ingest["single"]["request_p50_ms"],
@@ -1091,6 +1143,9 @@ def bench_backend(
         "request times (send to whole answer read), as the Label Studio figures were taken",
         "bulk_concurrent_items_per_s": {
             k: r["items_per_s"] for k, r in ingest["concurrent"].items()
+        },
+        "client_submit_many_items_per_s": {
+            k: r["items_per_s"] for k, r in ingest["client"].items()
         },
         "workers": workers,
         "launcher": launcher,
