@@ -114,16 +114,28 @@ class TestSubmitMany:
         assert caught.value.field is not None
         assert caught.value.field.startswith("items[5]")
 
-    @pytest.mark.parametrize("size", [0, 10_001])
-    def test_a_batch_size_out_of_range_is_refused_before_sending(
-        self, connect: Connect, space: Space, size: int
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [
+            ("batch_size", 0),
+            ("batch_size", 10_001),
+            ("concurrency", 0),
+            ("concurrency", 33),
+            ("concurrency", True),
+            ("concurrency", 2.0),
+        ],
+    )
+    def test_an_option_out_of_range_is_refused_before_sending(
+        self, connect: Connect, space: Space, option: str, value: object
     ) -> None:
         counting = Counting()
         with pytest.raises(InvalidInput) as caught:
             connect("client", transport=counting).submit_many(
-                space.name, [coin("x")], batch_size=size
+                space.name,
+                [coin("x")],
+                **{option: value},  # type: ignore[arg-type]
             )
-        assert caught.value.field == "batch_size"
+        assert caught.value.field == option
         assert counting.requests == []
 
     def test_nothing_to_submit_sends_nothing(self, connect: Connect, space: Space) -> None:
@@ -190,20 +202,6 @@ class TestSubmitManyAtOnce:
         assert client.decision(space.name, "f-299").status is ItemStatus.QUEUED
         with pytest.raises(ItemNotFound):
             client.decision(space.name, "f-300")
-
-    @pytest.mark.parametrize("concurrency", [0, 33, True, 2.0])
-    def test_a_concurrency_out_of_range_is_refused_before_sending(
-        self, connect: Connect, space: Space, concurrency: object
-    ) -> None:
-        counting = Counting()
-        with pytest.raises(InvalidInput) as caught:
-            connect("client", transport=counting).submit_many(
-                space.name,
-                [coin("x")],
-                concurrency=concurrency,  # type: ignore[arg-type]
-            )
-        assert caught.value.field == "concurrency"
-        assert counting.requests == []
 
 
 class TestDecisions:
