@@ -3,9 +3,11 @@ at once, answered in the order given.
 
 Several requests at once pay where the service has several workers (``loopwise serve
 --workers N`` on PostgreSQL): one batch's database work then overlaps the next batch's
-scoring, which one request cannot do (``docs/benchmarks.md``, the HTTP section). The threads
-only wait on sockets; the caller's iterable is read in the calling thread, at most
-``concurrency`` batches ahead, so memory stays bounded by the batches in flight.
+scoring, which one request cannot do (``docs/benchmarks.md``, the HTTP section), and the
+client's own encoding and parsing stop sitting between requests. Worker threads send each batch
+and parse its answer over the one thread-safe ``httpx.Client``; the caller's iterable is read in
+the calling thread only, one batch beyond those in flight, so memory stays bounded by
+``concurrency + 1`` batches.
 """
 
 from __future__ import annotations
