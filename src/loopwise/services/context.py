@@ -212,6 +212,11 @@ def retry_on_conflict(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+SQLITE_WRITE_WAIT_S = 30.0
+"""Seconds a write transaction waits for this process's other writers on SQLite (as long as
+SQLite's own busy timeout)."""
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -232,8 +237,10 @@ class Context:
     _reads: sessionmaker[Session] = field(init=False)
     _writes: sessionmaker[Session] = field(init=False)
     _single: sessionmaker[Session] = field(init=False)
+    _one_writer: threading.RLock | None = field(init=False)
 
     def __post_init__(self) -> None:
+        self._one_writer = threading.RLock() if self.engine.dialect.name == "sqlite" else None
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(writer(self.engine), expire_on_commit=False)
         single = self.engine
@@ -245,7 +252,7 @@ class Context:
     def write(self) -> Iterator[Tx]:
         """A write transaction: committed once, with its audit events and the webhook
         messages they announce, or rolled back whole."""
-        with self._writes() as session, session.begin():
+        with self._writer_turn(), self._writes() as session, session.begin():
             tx = Tx(Repository(session), self.clock.now())
             yield tx
             queued = 0
@@ -264,6 +271,30 @@ class Context:
                     wake()
                 except Exception:
                     log.exception("observer %r failed after a commit", wake)
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """On SQLite, wait for this process's other write transactions in a lock before
+        ``BEGIN IMMEDIATE``.
+
+        SQLite lets one transaction write at a time, and a writer that finds the lock taken
+        polls for it, sleeping 1, 2, 5, 10 ... 100 ms between tries: with 32 reviewers one
+        unlucky request kept losing the race for half a second (claim + submit p99 550-960 ms
+        at 0.5 s think time, p50 9 ms). Waiting in a lock hands the turn over the moment the
+        last writer finishes. It orders writers of this process only; other processes still
+        meet SQLite's own wait. After ``SQLITE_WRITE_WAIT_S`` the transaction goes ahead
+        anyway and SQLite's busy timeout decides, as before. Re-entrant: a write opened
+        inside another one meets SQLite's lock as it did."""
+        gate = self._one_writer
+        if gate is None:
+            yield
+            return
+        held = gate.acquire(timeout=SQLITE_WRITE_WAIT_S)
+        try:
+            yield
+        finally:
+            if held:
+                gate.release()
 
     @contextmanager
     def single_read(self) -> Iterator[Session]:
