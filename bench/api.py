@@ -1258,9 +1258,10 @@ def report_table(results: dict[str, dict[str, Any]]) -> Table:
                 ("  verdict p50 / p99, ms",
                  f"{fmt(run['verdict_p50_ms'], '.1f')} / {fmt(run['verdict_p99_ms'], '.1f')}",
                  "", "", None),
-                ("  claim + verdict p99, ms", fmt(run["claim_submit_p99_ms"], ".1f"), "",
-                 "< 100" if tracked else "",
-                 run["claim_submit_p99_ms"] < TARGET_CLAIM_SUBMIT_P99_MS if tracked else None),
+                # the target against every run: with no think time (the tracked key) and at a
+                # person's pace; docs/benchmarks.md gives both readings
+                ("  claim + verdict p99, ms", fmt(run["claim_submit_p99_ms"], ".1f"), "", "< 100",
+                 run["claim_submit_p99_ms"] < TARGET_CLAIM_SUBMIT_P99_MS),
                 ("  reviews/s", fmt(run["reviews_per_s"], ".1f"),
                  ls["per_s"] if tracked else "", "", None),
                 ("  CPU cores client / server / postgres",
