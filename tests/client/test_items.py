@@ -11,8 +11,8 @@ import pytest
 from loopwise.client import ApiError, Client, Item
 from loopwise.core.enums import ItemStatus, Route
 from loopwise.errors import InvalidInput, ItemNotFound, NotAllowed
-from tests.client.conftest import SEEDED, Connect, Counting, Space, api
-from tests.factories import HAM
+from tests.client.conftest import SEEDED, Connect, Counting, Space, World, api
+from tests.factories import HAM, NO_HOLDOUT, seeded_model
 
 
 def coin(external_id: str) -> Item:
@@ -21,11 +21,15 @@ def coin(external_id: str) -> Item:
 
 
 class TestSubmit:
-    @pytest.mark.usefixtures("retrainable")  # a model decides
     def test_a_confident_item_is_decided_and_an_unsure_one_queued(
-        self, connect: Connect, space: Space
+        self, connect: Connect, world: World
     ) -> None:
-        client = connect("client")
+        # Every seed label trains. Which labels a project holds out depends on its id (the
+        # order tests run in): with HAM[0] held out, the model gave it 0.648, below 0.75, in
+        # about one run in six.
+        space = world.space(training=NO_HOLDOUT)
+        seeded_model(world.lw, space.name)
+        client = connect("client", on=space)
         decided = client.submit(space.name, {"payload": HAM[0], "external_id": "d-1"})
         assert (decided.status, decided.route) == (ItemStatus.DECIDED, Route.AUTO)
         assert decided.label == decided.predicted_label == "ham"
