@@ -128,6 +128,7 @@ def test_reviewers_in_parallel_never_share_a_task_nor_lose_an_item(
     may_split = {r.item_id for r in routed if item_number(r.external_id) % SPLIT_EVERY == 0}
     assert escalated <= may_split
     statuses = Counter(i["status"] for i in rows(lw, "item"))
-    assert statuses == {"resolved": ITEMS - len(escalated), "queued": len(escalated)}
+    # Counter to Counter: a status with no items (no 1-1 split this run) counts as 0
+    assert statuses == Counter({"resolved": ITEMS - len(escalated), "queued": len(escalated)})
     assert len(rows(lw, "label")) == ITEMS - len(escalated)
     assert_no_item_lost(lw, "sms", [r.external_id for r in routed])
