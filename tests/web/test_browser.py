@@ -9,6 +9,7 @@ project's numbers. Each page is saved as a screenshot under ``test-artifacts/ui/
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,15 @@ def test_a_lease_taken_over_is_said_plainly_and_nothing_is_recorded(
     page = browser.new_page()
     sign_in(page, base, tokens["rita"], f"/ui/projects/{PROJECT}/review")
     shown = int(wait_for_task(page))
+    # The page claims the next task while rita reads this one. Let that claim land first, or
+    # it may take the task released below (before "other" can) and leave "other" the next.
+    held_by_rita = select(ReviewTaskRow.id).where(
+        ReviewTaskRow.claimed_by == "rita", ReviewTaskRow.status == "claimed"
+    )
+    deadline = time.monotonic() + 10
+    while len(rows(lw, held_by_rita)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(rows(lw, held_by_rita)) == 2
     lw.release(PROJECT, shown, "rita")  # as if the lease had lapsed...
     lw.add_reviewer("other", role=Role.REVIEWER, projects=[PROJECT])
     taken = lw.claim_next(PROJECT, "other")  # ...and someone else took the task
