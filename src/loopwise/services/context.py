@@ -278,13 +278,14 @@ class Context:
         ``BEGIN IMMEDIATE``.
 
         SQLite lets one transaction write at a time, and a writer that finds the lock taken
-        polls for it, sleeping 1, 2, 5, 10 ... 100 ms between tries: with 32 reviewers one
-        unlucky request kept losing the race for half a second (claim + submit p99 550-960 ms
-        at 0.5 s think time, p50 9 ms). Waiting in a lock hands the turn over the moment the
-        last writer finishes. It orders writers of this process only; other processes still
-        meet SQLite's own wait. After ``SQLITE_WRITE_WAIT_S`` the transaction goes ahead
-        anyway and SQLite's busy timeout decides, as before. Re-entrant: a write opened
-        inside another one meets SQLite's lock as it did."""
+        polls for it, sleeping 1, 2, 5, 10 ... 100 ms between tries: with 32 reviewers an
+        unlucky request kept losing the race for a second or more (claim + submit p99 1.2-1.4 s
+        at 0.5 s think time, 0.2 s with this lock; ``docs/benchmarks.md``, the HTTP section).
+        Waiting in a lock hands the turn over the moment the last writer finishes. It orders
+        writers of this process only; other processes still meet SQLite's own wait. After
+        ``SQLITE_WRITE_WAIT_S`` the transaction goes ahead anyway and SQLite's busy timeout
+        decides, as before. Re-entrant: a write opened inside another one meets SQLite's lock as
+        it did."""
         gate = self._one_writer
         if gate is None:
             yield
