@@ -797,7 +797,7 @@ def run_ingest(
     out["client"] = client_runs(server, setup, items, args, postgres, url, prof, console)
     out["warmup"] = {"items": warm.items, "errors": dict(warm.errors), "dups": warm.duplicates}
     out["accepted"] = (
-        sum(r["items"] for r in out["client"].values())
+        sum(r["items"] - r["duplicates"] for r in out["client"].values())
         + warm.items
         - warm.duplicates
         + sum(r["items"] - r["duplicates"] for r in out["bulk"].values())
