@@ -20,8 +20,10 @@ name                       picks
 ``expected_model_change``  longest expected gradient
 ``margin_diverse``         margin, skipping near-duplicates of earlier picks
 ``falcun``                 margin plus diversity in probability space, drawn (FALCUN)
+``bait``                   greedy batch that most lowers the predictive variance over the
+                           pool (Fisher information of the logistic regression; BAIT)
 ``default``                ``kmeans`` cold; then on sparse features margin_diverse with 10%
-                           exploration, on dense features falcun
+                           exploration, on dense features bait (falcun if too wide for it)
 =========================  ================================================================
 
 Any of them explores with ``make_strategy(name, explore=0.1)`` (:class:`Explore`).
@@ -34,11 +36,13 @@ from loopwise.active_learning.committee import KLConsensus, VoteEntropy, bootstr
 from loopwise.active_learning.diversity import Coreset, KMeansSampling, k_center_greedy
 from loopwise.active_learning.gradient import Badge, ExpectedModelChange
 from loopwise.active_learning.hybrid import ClusterMargin, DensityWeighted, Falcun
+from loopwise.active_learning.information import Bait
 from loopwise.active_learning.registry import (
     DEFAULT_COLD,
     DEFAULT_DENSE,
     DEFAULT_EXPLORE,
     DEFAULT_HYBRID,
+    DEFAULT_WIDE,
     STRATEGIES,
     Default,
     make_strategy,
@@ -51,8 +55,10 @@ __all__ = [
     "DEFAULT_DENSE",
     "DEFAULT_EXPLORE",
     "DEFAULT_HYBRID",
+    "DEFAULT_WIDE",
     "STRATEGIES",
     "Badge",
+    "Bait",
     "ClusterMargin",
     "Coreset",
     "Default",

@@ -43,12 +43,16 @@ class Pool:
         ``m = 0``: none.
     committee:
         ``(c, n, k)`` class probabilities of ``c >= 2`` models (query by committee).
+    labelled_probabilities:
+        ``(m, k)`` the current model's class probabilities for the labelled items (``bait``
+        weighs what each has already taught the model by them).
     """
 
     features: Matrix
     probabilities: FloatArray | None = None
     labelled: Matrix | None = None
     committee: FloatArray | None = None
+    labelled_probabilities: FloatArray | None = None
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
@@ -60,6 +64,7 @@ class Pool:
             probabilities=None if self.probabilities is None else self.probabilities[rows],
             labelled=self.labelled,
             committee=None if self.committee is None else self.committee[:, rows],
+            labelled_probabilities=self.labelled_probabilities,
         )
 
 
@@ -90,9 +95,9 @@ class QueryStrategy(ABC):
             ``n`` is larger than the pool.
         InvalidInput
             ``n`` is not a positive whole number; features with NaN or infinity, or of
-            another width than the labelled items'; probabilities or a committee of the wrong
-            shape or not rows summing to 1; a committee of fewer than two; a field the
-            strategy needs is missing.
+            another width than the labelled items'; probabilities (the labelled items' too) or
+            a committee of the wrong shape or not rows summing to 1; a committee of fewer than
+            two; a field the strategy needs is missing.
         """
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise InvalidInput(f"must be a whole number of at least 1, got {n!r}", field="n")
@@ -155,6 +160,16 @@ def check_pool(pool: Pool) -> None:
         )
     if pool.probabilities is not None:
         _check_rows(pool.probabilities, (n,), "pool.probabilities")
+    if pool.labelled_probabilities is not None:
+        m = 0 if labelled is None else labelled.shape[0]
+        _check_rows(pool.labelled_probabilities, (m,), "pool.labelled_probabilities")
+        classes = np.shape(pool.labelled_probabilities)[1]
+        if pool.probabilities is not None and np.shape(pool.probabilities)[1] != classes:
+            raise InvalidInput(
+                f"have {classes} classes, the pool's probabilities "
+                f"{np.shape(pool.probabilities)[1]}",
+                field="pool.labelled_probabilities",
+            )
     if pool.committee is not None:
         committee = np.asarray(pool.committee)
         if committee.ndim != 3 or committee.shape[1] != n:

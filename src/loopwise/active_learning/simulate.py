@@ -343,7 +343,8 @@ def strategy_chooser(
                 step.rng,
                 len(step.classes),
             )
-        pool = Pool(unlabelled, step.probabilities, labelled, committee)
+        known = aligned_proba(step.model, labelled, step.classes)
+        pool = Pool(unlabelled, step.probabilities, labelled, committee, known)
         return strategy.query(pool, step.n, seed=step.rng)
 
     return choose

@@ -239,7 +239,8 @@ def query(
             seed,
             len(found.project.labels),
         )
-    pool = Pool(features, probabilities, labelled=labelled, committee=committee)
+    known = None if model is None or labelled is None else model.predict_proba_features(labelled)
+    pool = Pool(features, probabilities, labelled, committee, known)
     picked = chooser.query(pool, size, seed=seed)
     with ctx.write() as tx:
         chosen = _queue(tx, found, name, picked, probabilities, actor)

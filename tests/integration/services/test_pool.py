@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from loopwise import Loopwise
-from loopwise.active_learning import STRATEGIES
+from loopwise.active_learning import STRATEGIES, Bait, Pool
 from loopwise.errors import (
     DuplicateExternalId,
     EmptyPool,
@@ -24,9 +24,11 @@ from loopwise.training import features
 from tests.factories import (
     NO_HOLDOUT,
     add_reviewers,
+    make_tabular_project,
     make_text_project,
     seeded_model,
     sms_rows,
+    tabular_rows,
 )
 from tests.integration.helpers import events, nothing_written, one, refused, rows
 
@@ -267,3 +269,40 @@ def test_every_strategy_chooses_in_the_loop(lw: Loopwise, strategy: str) -> None
     assert len({c.external_id for c in result.chosen}) == 4
     again = lw.query("sms", 4, strategy=strategy, seed=0)
     assert not {c.external_id for c in again.chosen} & {c.external_id for c in result.chosen}
+
+
+@pytest.mark.parametrize("strategy", ["default", "bait"])
+def test_on_a_table_bait_gets_the_models_probabilities_for_the_labelled_items(
+    lw: Loopwise, strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tabular features are dense and narrow, so the default is ``bait``, which weighs each
+    labelled item by the production model's probabilities for it."""
+    make_tabular_project(lw, training=NO_HOLDOUT)
+    lw.set_active_learning("loans", {"explore": 0.0})
+    lw.import_labels("loans", tabular_rows(20))
+    candidate = lw.train("loans")
+    lw.promote("loans", candidate.version, force=True)
+    lw.add_to_pool(
+        "loans",
+        [
+            {"external_id": f"cand-{i}", "payload": {"features": [25.0 + i, 10.0 + 2 * i, 7.0 * i]}}
+            for i in range(30)
+        ],
+    )
+    seen: list[Pool] = []
+    select = Bait.select
+
+    def spy(self: Bait, pool: Pool, n: int, rng: np.random.Generator) -> Any:
+        seen.append(pool)
+        return select(self, pool, n, rng)
+
+    monkeypatch.setattr(Bait, "select", spy)
+    result = lw.query("loans", 4, strategy=strategy, seed=0)
+    assert len({c.external_id for c in result.chosen}) == 4
+    (pool,) = seen
+    assert pool.labelled is not None
+    assert pool.labelled_probabilities is not None
+    assert pool.labelled_probabilities.shape == (20, 2)
+    np.testing.assert_allclose(pool.labelled_probabilities.sum(axis=1), 1.0)
+    # the production model's own probabilities: it fits the training rows, so it is sure of most
+    assert (pool.labelled_probabilities.max(axis=1) > 0.5).all()

@@ -1,5 +1,5 @@
 """Seeded pools for the active-learning tests: dense or CSR features, probabilities, a committee
-of three and a few labelled rows, all aligned."""
+of three and a few labelled rows with the model's probabilities for them, all aligned."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def as_kind(values: npt.ArrayLike, kind: str) -> Any:
 
 def make_pool(kind: str = "dense", *, n: int = N, seed: int = 0) -> Pool:
     """Features with about 40% zeros (so CSR is really sparse), Dirichlet probabilities, a
-    committee of three and four labelled rows."""
+    committee of three and four labelled rows with probabilities of their own."""
     rng = np.random.default_rng(seed)
     features = rng.random((n, D))
     features[features < 0.4] = 0.0
@@ -33,6 +33,7 @@ def make_pool(kind: str = "dense", *, n: int = N, seed: int = 0) -> Pool:
         probabilities=rng.dirichlet(np.ones(K), n),
         labelled=as_kind(rng.random((4, D)), kind),
         committee=rng.dirichlet(np.ones(K), (3, n)),
+        labelled_probabilities=rng.dirichlet(np.ones(K), 4),
     )
 
 
@@ -43,7 +44,7 @@ def one_sided(kind: str = "dense", *, n: int = N, seed: int = 0) -> Pool:
     rest = rng.dirichlet(np.ones(K - 1), n) * rng.uniform(0.01, 0.2, (n, 1))
     probs = np.column_stack([1.0 - rest.sum(axis=1), rest])
     committee = np.stack([probs, probs**2 / (probs**2).sum(axis=1, keepdims=True), probs])
-    return Pool(pool.features, probs, pool.labelled, committee)
+    return Pool(pool.features, probs, pool.labelled, committee, pool.labelled_probabilities)
 
 
 def all_tied(kind: str = "dense", *, n: int = N, one_hot: bool = False) -> Pool:
@@ -56,4 +57,5 @@ def all_tied(kind: str = "dense", *, n: int = N, one_hot: bool = False) -> Pool:
         probabilities=probs,
         labelled=as_kind([row], kind),
         committee=np.stack([probs, probs, probs]),
+        labelled_probabilities=probs[:1],
     )

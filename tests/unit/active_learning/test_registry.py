@@ -10,7 +10,9 @@ from loopwise.active_learning import (
     DEFAULT_DENSE,
     DEFAULT_EXPLORE,
     DEFAULT_HYBRID,
+    DEFAULT_WIDE,
     Badge,
+    Bait,
     Default,
     DensityWeighted,
     Explore,
@@ -23,9 +25,9 @@ from loopwise.errors import InvalidInput, UnknownStrategy
 from tests.unit.active_learning.factories import KINDS, make_pool
 
 
-def test_the_default_is_kmeans_then_margin_without_duplicates_or_falcun() -> None:
+def test_the_default_is_kmeans_then_margin_without_duplicates_or_bait() -> None:
     assert (DEFAULT_HYBRID, DEFAULT_EXPLORE, DEFAULT_COLD) == ("margin_diverse", 0.1, "kmeans")
-    assert DEFAULT_DENSE == "falcun"
+    assert (DEFAULT_DENSE, DEFAULT_WIDE) == ("bait", "falcun")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -43,11 +45,25 @@ def test_with_a_model_on_sparse_features_the_default_uses_the_exploring_hybrid()
     assert default.query(pool, 10, seed=2).tolist() == hybrid.query(pool, 10, seed=2).tolist()
 
 
-def test_with_a_model_on_dense_features_the_default_uses_falcun() -> None:
+def test_with_a_model_on_dense_features_the_default_uses_bait() -> None:
     pool = make_pool("dense")
-    assert isinstance(Default().dense, Falcun)
-    expected = Falcun().query(pool, 10, seed=2)
+    assert isinstance(Default().dense, Bait)
+    expected = Bait().query(pool, 10, seed=2)
     assert Default().query(pool, 10, seed=2).tolist() == expected.tolist()
+
+
+def test_on_dense_features_too_wide_for_bait_the_default_uses_falcun() -> None:
+    rng = np.random.default_rng(4)
+    wide = rng.normal(size=(12, 2048))  # (2048 + 1)^2 cells for two classes: over the limit
+    probs = rng.dirichlet(np.ones(2), 12)
+    pool = Pool(wide, probs, wide[:2], labelled_probabilities=probs[:2])
+    with pytest.raises(InvalidInput) as refused:
+        Bait().query(pool, 3, seed=0)
+    assert refused.value.field == "pool.features"
+    narrower = Pool(wide[:, :2047], probs, wide[:2, :2047], labelled_probabilities=probs[:2])
+    expected = Bait().query(narrower, 3, seed=0).tolist()
+    assert Default().query(narrower, 3, seed=0).tolist() == expected
+    assert Default().query(pool, 3, seed=0).tolist() == Falcun().query(pool, 3, seed=0).tolist()
 
 
 def test_the_default_can_be_reconfigured() -> None:
