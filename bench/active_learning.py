@@ -1,15 +1,16 @@
 """Active-learning benchmark: sample efficiency against scikit-activeml, then query speed.
 
-Run ``.venv/bin/python bench/active_learning.py [--seeds 5] [--datasets sms_spam,trec_questions,
-digits,breast_cancer] [--strategies NAMES] [--jobs 2] [--quick] [--only efficiency|speed]
-[--json PATH] [--png-dir DIR]``.
+Run ``.venv/bin/python bench/active_learning.py [--seeds 5] [--first-seed 0]
+[--datasets sms_spam,trec_questions,digits,breast_cancer] [--strategies NAMES] [--jobs 2]
+[--quick] [--only efficiency|speed] [--json PATH] [--png-dir DIR]``.
 
 Protocol
 --------
 1. **Data.** The bundled SMS spam (5,160 texts, 2 labels) and TREC questions (5,381, 6 coarse
    labels), and scikit-learn's bundled digits (1,797 x 64, 10 classes) and breast cancer
    (569 x 30, 2 classes); nothing is downloaded.
-2. **Splits, features, model.** Per seed (``0 .. seeds-1``) and data set: a stratified split,
+2. **Splits, features, model.** Per seed (``0 .. seeds-1``; ``--first-seed`` moves the range,
+   for seeds outside the benchmark's) and data set: a stratified split,
    30% test, the rest the pool; features fitted on the pool only: TF-IDF exactly as
    ``tfidf_logreg`` computes it (sparse) for text, standardised columns for tables. The model is
    loopwise's default logistic regression for those features
@@ -307,7 +308,7 @@ def _worker_init() -> None:
 def sample_efficiency(
     names: Sequence[str],
     keys: dict[str, list[str]],
-    seeds: int,
+    seeds: Sequence[int],
     budgets: dict[str, int],
     jobs: int,
     console: Console,
@@ -328,10 +329,10 @@ def sample_efficiency(
             console=console,
         ) as progress,
     ):
-        bars = {n: progress.add_task(n, total=seeds * len(keys[n])) for n in names}
+        bars = {n: progress.add_task(n, total=len(seeds) * len(keys[n])) for n in names}
         futures: dict[Future[tuple[LearningCurve, float, float]], tuple[str, int, str]] = {}
         for name in names:
-            for seed in range(seeds):
+            for seed in seeds:
                 for key in keys[name]:
                     job = executor.submit(run_task, name, seed, key, budgets[name])
                     futures[job] = (name, seed, key)
@@ -348,7 +349,7 @@ def sample_efficiency(
             full[name][seed] = accuracy
     for name in names:
         for key in list(curves[name]):
-            if f"{name}/{key}" in errors or len(curves[name][key]) != seeds:
+            if f"{name}/{key}" in errors or len(curves[name][key]) != len(seeds):
                 del curves[name][key]
             else:
                 curves[name][key].sort(key=lambda c: c.seed)
@@ -563,6 +564,9 @@ def speed_table(ours: dict[str, Any], theirs: dict[str, Any], scale: float) -> T
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=None, help="default 5 (2 with --quick)")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1"
+    )
     parser.add_argument("--datasets", default=None, help=f"comma-separated from {DATASETS}")
     parser.add_argument("--strategies", default=None, help="comma-separated; skactiveml:NAME too")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -609,7 +613,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"processes; {len(wanted)} strategies"
         )
     curves, full, errors = (
-        sample_efficiency(names, keys, seeds, budgets, args.jobs, console)
+        sample_efficiency(
+            names,
+            keys,
+            range(args.first_seed, args.first_seed + seeds),
+            budgets,
+            args.jobs,
+            console,
+        )
         if names
         else ({}, {}, {})
     )
@@ -637,6 +648,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "skipped": skipped[name],
         }
         datasets[name] = {key: figures(report) for key, report in reports.items()}
+        for key, runs in curves[name].items():
+            datasets[name][key]["aulc_by_seed"] = [
+                round(normalised_aulc(c, budget), 6) for c in runs
+            ]
         console.print(efficiency_table(name, reports, info[name]))
         if args.png_dir is not None:
             from loopwise.cli.simulate import plot_curves
@@ -736,6 +751,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "speed_scale": scale,
             "seeds": seeds,
+            "first_seed": args.first_seed,
             "quick": args.quick,
             "versions": {
                 "scikit-learn": sklearn.__version__,
