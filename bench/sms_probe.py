@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             curves[model][strategy].append(curve)
             if strategy == STRATEGIES[0]:
                 full[model].append(accuracy)
-    console = Console()
+    console = Console(width=120)
     table = Table(title=f"SMS spam, {args.seeds} seeds, budget {args.budget}", title_justify="left")
     for column in (
         "model",

@@ -26,9 +26,9 @@ from loopwise.active_learning.base import FloatArray, IntArray, Matrix, Pool, Qu
 from loopwise.errors import InvalidInput
 
 MAX_FISHER_CELLS = 1 << 22
-"""Largest ``classes x (features + 1)^2`` the Fisher blocks may take (4M floats, 32 MB a
-matrix kind): 2,047 features for two classes, 647 for ten. Wider features go to strategies
-that never form a ``d x d`` matrix."""
+"""Largest ``blocks x (features + 1)^2`` the Fisher blocks may take (a block per class, one for
+two classes; 4M floats, 32 MB a matrix kind): up to 2,047 features for two classes, 646 for
+ten. Wider features go to strategies that never form a ``d x d`` matrix."""
 
 INTERCEPT_RIDGE = 1e-3
 """Precision on the intercept, which the model does not penalise: a floor that keeps ``G``

@@ -30,10 +30,11 @@ DEFAULT_DENSE = "bait"
 """What ``default`` uses once there is a model, on dense features (tables, embeddings): BAIT's
 criterion, the labels that most lower the model's predictive variance over the pool (Fisher
 information of the logistic regression). Against FALCUN, the previous choice, on seeds outside
-the benchmark's, paired (100 seeds, 100-199, chosen on; then 100 more, 200-299, to confirm):
-digits AULC +0.0017 and +0.0035 (standard error 0.0003-0.0004), breast cancer +0.0013 and
-+0.0010 (0.0003). Its draw takes no exploration share. Not on sparse TF-IDF, where a
-``d x d`` block per class does not fit; see :data:`DEFAULT_WIDE` for wide dense features."""
+the benchmark's, paired (100 seeds, 100-199, chosen on; then 100 more, 200-299, to confirm;
+``bench/active_learning.py --first-seed 100 --seeds 100``): digits AULC +0.0017 and +0.0035
+(standard error 0.0003-0.0004), breast cancer +0.0013 and +0.0011 (0.0003). It takes no
+exploration share. Not on sparse TF-IDF, where a ``d x d`` block per class does not fit; see
+:data:`DEFAULT_WIDE` for wide dense features."""
 
 DEFAULT_WIDE = "falcun"
 """What ``default`` uses on dense features too wide for :data:`DEFAULT_DENSE`'s Fisher blocks

@@ -55,8 +55,8 @@ from loopwise.training.models import TrainedModel, model_inputs
 FEATURE_CHUNK = 5_000
 """Candidates whose features are computed (and stored) at a time."""
 LABELLED_LIMIT = 5_000
-"""Most recent labelled items whose features diversity strategies keep away from (and a
-committee learns from)."""
+"""Most recent labelled items whose features diversity strategies keep away from (a committee
+learns from them, and ``bait`` counts what they taught the model by its probabilities for them)."""
 COMMITTEE_SIZE = 5
 """Models in a query-by-committee's bootstrap committee."""
 
