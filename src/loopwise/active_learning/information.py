@@ -121,9 +121,11 @@ class Bait(QueryStrategy):
         rows = np.arange(total) if total <= shortlist else top(weights.sum(axis=1), shortlist)
         drawn = np.arange(total) if total <= self.sample else rng.choice(total, self.sample, False)
         x = with_intercept(_rows(pool.features, rows))
+        whole = total <= min(shortlist, self.sample)  # both are the whole pool, in order
+        sample = x if whole else with_intercept(_rows(pool.features, drawn))
         w = weights[rows]
         blocks = [
-            _Block(x, w[:, b], precision, _mean_fisher(pool.features, drawn, weights[drawn, b]))
+            _Block(x, w[:, b], precision, _mean_fisher(sample, weights[drawn, b]))
             for b, precision in enumerate(self._precisions(pool, weights.shape[1], width))
         ]
         picks: list[int] = []
@@ -190,7 +192,6 @@ def _rows(features: Matrix, rows: IntArray) -> Matrix:
     return np.asarray(features)[rows]
 
 
-def _mean_fisher(features: Matrix, rows: IntArray, weights: FloatArray) -> FloatArray:
-    """``(d + 1, d + 1)`` the mean of ``w x x^T`` over ``rows``."""
-    x = with_intercept(_rows(features, rows))
-    return np.asarray((x * weights[:, None]).T @ x / max(len(rows), 1), dtype=np.float64)
+def _mean_fisher(x: FloatArray, weights: FloatArray) -> FloatArray:
+    """``(d + 1, d + 1)`` the mean of ``w x x^T`` over the rows of ``x`` (with intercept)."""
+    return np.asarray((x * weights[:, None]).T @ x / max(len(x), 1), dtype=np.float64)

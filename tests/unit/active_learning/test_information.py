@@ -112,6 +112,18 @@ def test_a_large_pool_is_shortlisted_by_fisher_weight() -> None:
     assert Bait(candidates=400).query(pool, 5, seed=0).tolist() == brute_force_greedy(pool, 5)
 
 
+def test_the_pools_fisher_information_may_come_from_a_seeded_sample() -> None:
+    pool = random_pool(400, 3, 3, 11)
+    sampled = Bait(sample=60)
+    first = sampled.query(pool, 5, seed=2)
+    assert len(set(first.tolist())) == 5
+    assert sampled.query(pool, 5, seed=2).tolist() == first.tolist()
+    # a sample of 60 estimates F well enough that its first pick is among the whole pool's first
+    # ten (a broken estimate, F = 0, leaves every gain 0 and the pick to a draw among 400)
+    exact = Bait().query(pool, 10, seed=2).tolist()
+    assert first[0] in exact
+
+
 def test_certain_predictions_leave_nothing_to_learn_and_the_picks_are_drawn() -> None:
     rows = np.random.default_rng(0).normal(size=(8, 3))
     certain = np.tile([[1.0, 0.0]], (8, 1))
