@@ -306,3 +306,20 @@ def test_on_a_table_bait_gets_the_models_probabilities_for_the_labelled_items(
     np.testing.assert_allclose(pool.labelled_probabilities.sum(axis=1), 1.0)
     # the production model's own probabilities: it fits the training rows, so it is sure of most
     assert (pool.labelled_probabilities.max(axis=1) > 0.5).all()
+
+
+def test_bait_on_a_real_vocabulary_is_refused_by_field_and_the_default_still_chooses(
+    lw: Loopwise,
+) -> None:
+    """TF-IDF of 400 texts has thousands of columns: ``bait``'s ``d x d`` blocks do not fit, so
+    asking for it is a clear error that writes nothing, and the default (margin without
+    near-duplicates on sparse features) is unaffected."""
+    make_text_project(lw, training=NO_HOLDOUT)
+    lw.import_labels("sms", sms_rows(400))
+    candidate = lw.train("sms")
+    lw.promote("sms", candidate.version, force=True)
+    lw.add_to_pool("sms", candidates(10, skip=400))
+    with refused(lw, InvalidInput, "pool.features") as info:
+        lw.query("sms", 2, strategy="bait")
+    assert "too many" in str(info.value)
+    assert len(lw.query("sms", 2, seed=0).chosen) == 2
