@@ -23,6 +23,7 @@ import numpy as np
 from scipy import sparse
 
 from loopwise.active_learning.base import FloatArray, IntArray, Matrix, Pool, QueryStrategy, top
+from loopwise.active_learning.geometry import take
 from loopwise.errors import InvalidInput
 
 MAX_FISHER_CELLS = 1 << 22
@@ -120,9 +121,9 @@ class Bait(QueryStrategy):
         shortlist = max(self.candidates, 20 * n)
         rows = np.arange(total) if total <= shortlist else top(weights.sum(axis=1), shortlist)
         drawn = np.arange(total) if total <= self.sample else rng.choice(total, self.sample, False)
-        x = with_intercept(_rows(pool.features, rows))
+        x = with_intercept(take(pool.features, rows))
         whole = total <= min(shortlist, self.sample)  # both are the whole pool, in order
-        sample = x if whole else with_intercept(_rows(pool.features, drawn))
+        sample = x if whole else with_intercept(take(pool.features, drawn))
         w = weights[rows]
         blocks = [
             _Block(x, w[:, b], precision, _mean_fisher(sample, weights[drawn, b]))
@@ -184,12 +185,6 @@ class _Block:
         self.m -= c * xg * (2.0 * xh - c * float(g @ fg) * xg)
         self.q -= c * xg * xg
         self.inverse -= c * np.outer(g, g)
-
-
-def _rows(features: Matrix, rows: IntArray) -> Matrix:
-    if sparse.issparse(features):
-        return sparse.csr_matrix(features)[rows]
-    return np.asarray(features)[rows]
 
 
 def _mean_fisher(x: FloatArray, weights: FloatArray) -> FloatArray:
