@@ -99,6 +99,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy
 import sklearn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -561,6 +562,17 @@ def speed_table(ours: dict[str, Any], theirs: dict[str, Any], scale: float) -> T
     return table
 
 
+def cpu_model() -> str | None:
+    """The processor's name (Linux), recorded with the figures: the same code gives figures that
+    differ in the last bits on another processor (see docs/benchmarks.md)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return platform.processor() or None
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=None, help="default 5 (2 with --quick)")
@@ -757,9 +769,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "scikit-learn": sklearn.__version__,
                 "scikit-activeml": skactiveml.__version__,
                 "numpy": np.__version__,
+                "scipy": scipy.__version__,
             },
             "blas_threads": [i.get("num_threads") for i in threadpool_info()],
+            "blas": [
+                {key: i.get(key) for key in ("internal_api", "version", "architecture")}
+                for i in threadpool_info()
+            ],
             "machine": {
+                "cpu": cpu_model(),
                 "cpu_count": os.cpu_count(),
                 "python": platform.python_version(),
                 "platform": platform.platform(),
