@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sklearn.datasets import load_breast_cancer
 from typer.testing import CliRunner
 
 from loopwise.cli.main import app
@@ -112,6 +113,75 @@ def test_bad_input_is_one_line_naming_the_option(sms_csv: Path, tmp_path: Path) 
         ([str(sms_csv), "--initial", "20", "--budget", "10"], "error budget: must be at least"),
         ([str(sms_csv), "--budget", "301"], "error budget: is larger than the pool (300 texts"),
         ([str(sms_csv), "--strategies", "margin,oracle"], "error strategies: 'oracle' is not"),
+    ]
+    for args, message in cases:
+        code, out = invoke(*args)
+        assert code == 2, (args, out)
+        assert " ".join(out.split()).startswith(message), (args, out)
+
+
+@pytest.fixture(scope="module")
+def table_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-learn's bundled breast-cancer table: an id column, the label, 30 numeric columns
+    (300 rows)."""
+    bunch = load_breast_cancer()
+    names = [name.replace(" ", "_") for name in bunch.feature_names]
+    path = tmp_path_factory.mktemp("simulate") / "cells.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["external_id", "label", *names])
+        for i in range(300):
+            label = bunch.target_names[bunch.target[i]]
+            writer.writerow([f"c{i}", label, *(repr(float(v)) for v in bunch.data[i])])
+    return path
+
+
+def test_a_table_is_simulated_on_its_numeric_columns_with_the_dense_default(
+    table_csv: Path, tmp_path: Path
+) -> None:
+    out_json = tmp_path / "table.json"
+    args = ["--strategies", "default,bait,margin", "--seeds", "2", "--batch", "5"]
+    code, out = invoke(str(table_csv), *args, "--budget", "40", "--json", str(out_json))
+    assert code == 0, out
+    assert "cells: 300 rows x 30 features, labels benign, malignant; pool " in " ".join(out.split())
+    figures = json.loads(out_json.read_text(encoding="utf-8"))
+    assert (figures["kind"], figures["items"]) == ("tabular", 300)
+    assert figures["features"][:2] == ["mean_radius", "mean_texture"]
+    assert len(figures["features"]) == 30  # external_id and label are not features
+    assert set(figures["strategies"]) == {"random", "default", "bait", "margin"}
+    assert 0.8 < figures["full_accuracy"] <= 1.0
+    reports = figures["strategies"]
+    # On 30 standardised columns the default is bait, pick for pick.
+    assert reports["default"]["curve"] == reports["bait"]["curve"]
+    assert reports["default"]["curve"]["labels"] == [10, 15, 20, 25, 30, 35, 40]
+
+
+def test_a_table_uses_only_the_features_named(table_csv: Path, tmp_path: Path) -> None:
+    out_json = tmp_path / "two.json"
+    code, out = invoke(
+        str(table_csv),
+        *("--features", "worst_radius, mean_texture", "--strategies", "margin"),
+        *("--seeds", "1", "--budget", "20", "--json", str(out_json)),
+    )
+    assert code == 0, out
+    assert "300 rows x 2 features" in out
+    figures = json.loads(out_json.read_text(encoding="utf-8"))
+    assert figures["features"] == ["worst_radius", "mean_texture"]
+
+
+def test_bad_tables_are_one_line_naming_file_row_and_column(
+    table_csv: Path, sms_csv: Path, tmp_path: Path
+) -> None:
+    words = write(
+        tmp_path / "words.csv", ["label", "x", "note"], [["a", "1", "hi"], ["b", "2", "yo"]]
+    )
+    nan = write(tmp_path / "nan.csv", ["label", "x"], [["a", "1"], ["b", "nan"], ["a", "2"]])
+    cases = [
+        ([str(words)], f"error {words}:2:note: is not a number: 'hi'"),
+        ([str(nan)], f"error {nan}:3:x: must be a finite number, got 'nan'"),
+        ([str(table_csv), "--features", "mean_radius,size"], f"error {table_csv}: has no column"),
+        ([str(sms_csv), "--features", "x"], "error features: are for a table"),
+        ([str(table_csv), "--budget", "300"], "error budget: is larger than the pool (225 rows"),
     ]
     for args, message in cases:
         code, out = invoke(*args)

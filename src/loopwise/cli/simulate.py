@@ -1,7 +1,8 @@
 """``loopwise simulate``: replay a labelled CSV as the oracle to compare query strategies.
 
-Per seed: a stratified pool / test split, TF-IDF fitted on the pool's texts (as
-``tfidf_logreg``), the model trained on the whole pool (the full-data accuracy), then every
+Per seed: a stratified pool / test split, features fitted on the pool (TF-IDF of the texts as
+``tfidf_logreg`` computes it, or a table's numeric columns standardised), loopwise's default
+model for them trained on the whole pool (the full-data accuracy), then every
 strategy from the same initial set (:mod:`loopwise.active_learning.simulate`). The table gives
 the normalised area under the learning curve (mean accuracy over the budget, mean ± sd over
 seeds), the labels at which the mean curve reaches 95% and 98% of the full-data accuracy, and
@@ -35,15 +36,21 @@ from loopwise.active_learning.simulate import (
     fit,
     mean_sd,
     stratified_split,
+    tabular_features,
     text_features,
 )
 from loopwise.active_learning.simulate import simulate as simulate_strategy
 from loopwise.cli.common import console, handle_errors, progress_bar
-from loopwise.datasets import load_labelled_csv
+from loopwise.datasets import TextDataset, load_labelled
 from loopwise.errors import InvalidInput, UnknownStrategy
 
 FRACTIONS = (0.95, 0.98)
 BASELINE = "random"
+
+
+def split_names(value: str) -> list[str]:
+    """Comma-separated names, stripped; empty ones dropped."""
+    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 def parse_strategies(value: str | None) -> list[str]:
@@ -54,8 +61,7 @@ def parse_strategies(value: str | None) -> list[str]:
     UnknownStrategy
         ``field="strategies"``: a name nobody registered.
     """
-    names = sorted(STRATEGIES) if value is None else [s.strip() for s in value.split(",")]
-    names = [n for n in names if n]
+    names = sorted(STRATEGIES) if value is None else split_names(value)
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
         raise UnknownStrategy(
@@ -67,7 +73,19 @@ def parse_strategies(value: str | None) -> list[str]:
 
 @handle_errors
 def simulate(
-    data: Annotated[Path, typer.Argument(help="CSV with label,text columns.", dir_okay=False)],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: label,text columns, or label and numeric feature columns.", dir_okay=False
+        ),
+    ],
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="A table's feature columns, comma-separated (default: all but label and "
+            "external_id)."
+        ),
+    ] = None,
     strategies: Annotated[
         str | None,
         typer.Option(help="Comma-separated strategies (default: all); random always runs."),
@@ -89,10 +107,18 @@ def simulate(
     names = parse_strategies(strategies)
     if budget < initial:
         raise InvalidInput(f"must be at least --initial ({initial}), got {budget}", field="budget")
-    dataset = load_labelled_csv(data)
-    texts, targets = list(dataset.texts), np.asarray(dataset.labels)
+    dataset = load_labelled(data, features=None if features is None else split_names(features))
+    if isinstance(dataset, TextDataset):
+        kind, unit = "text", "texts"
+        make_features = partial(text_features, list(dataset.texts))
+        shape = f"{len(dataset)} texts"
+    else:
+        kind, unit = "tabular", "rows"
+        make_features = partial(tabular_features, dataset.values)
+        shape = f"{len(dataset)} rows x {len(dataset.feature_names)} features"
+    targets = np.asarray(dataset.labels)
     if min(np.unique(targets, return_counts=True)[1]) < 2:
-        raise InvalidInput("needs at least two texts of each label to split", field=str(data))
+        raise InvalidInput(f"needs at least two {unit} of each label to split", field=str(data))
     started = time.perf_counter()
     curves: dict[str, list[LearningCurve]] = {name: [] for name in names}
     full: list[float] = []
@@ -107,19 +133,19 @@ def simulate(
             pool_size = len(pool)
             if budget > pool_size:
                 raise InvalidInput(
-                    f"is larger than the pool ({pool_size} texts after holding out "
+                    f"is larger than the pool ({pool_size} {unit} after holding out "
                     f"{len(test)} for testing)",
                     field="budget",
                 )
-            features = text_features(texts, pool)
-            make = partial(default_estimator, features)
-            whole = fit(make, features[pool], targets[pool])
-            full.append(0.0 if whole is None else _accuracy(whole, features[test], targets[test]))
+            matrix = make_features(pool)
+            make = partial(default_estimator, matrix)
+            whole = fit(make, matrix[pool], targets[pool])
+            full.append(0.0 if whole is None else _accuracy(whole, matrix[test], targets[test]))
             for name in names:
                 progress.update(task, description=f"seed {run}: {name}")
                 curves[name].append(
                     simulate_strategy(
-                        features,
+                        matrix,
                         targets,
                         test=test,
                         strategy=name,
@@ -134,7 +160,7 @@ def simulate(
     reports = compare(curves, full_accuracy=full_accuracy, budget=budget, fractions=FRACTIONS)
     seconds = time.perf_counter() - started
     console.print(
-        f"[bold]{dataset.name}[/]: {len(dataset)} texts, labels {', '.join(dataset.label_set)}; "
+        f"[bold]{dataset.name}[/]: {shape}, labels {', '.join(dataset.label_set)}; "
         f"pool {pool_size}, test {len(targets) - pool_size}; {seeds} seed(s), {initial} initial "
         f"labels, {batch} per step, budget {budget}. Full-data accuracy "
         f"{full_accuracy:.4f} ± {full_sd:.4f}.",
@@ -159,7 +185,9 @@ def simulate(
     if json_path is not None:
         out = {
             "data": str(data),
-            "texts": len(dataset),
+            "kind": kind,
+            "items": len(dataset),
+            "features": None if isinstance(dataset, TextDataset) else list(dataset.feature_names),
             "labels": list(dataset.label_set),
             "seeds": list(range(seed, seed + seeds)),
             "initial": initial,

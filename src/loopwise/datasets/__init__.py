@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import csv
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import numpy.typing as npt
 
 from loopwise.errors import InvalidInput
+
+ID_COLUMN = "external_id"
+"""A table's column that names its rows, never a feature (as in the item files the CLI reads)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,31 @@ class TextDataset:
         return len(self.texts)
 
 
+@dataclass(frozen=True)
+class TableDataset:
+    """Rows of numeric features with their labels, in file order."""
+
+    name: str
+    feature_names: tuple[str, ...]
+    values: npt.NDArray[np.float64]
+    """``(rows, features)`` float64, every value finite."""
+    labels: tuple[str, ...]
+
+    @property
+    def label_set(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.labels)))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _open(path: Path) -> TextIO:
+    try:
+        return path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InvalidInput(f"cannot be read: {exc.strerror}", field=str(path)) from None
+
+
 def load_labelled_csv(path: str | Path, *, name: str | None = None) -> TextDataset:
     """Read a CSV with ``label`` and ``text`` columns; repeated texts keep their first label.
 
@@ -36,10 +70,7 @@ def load_labelled_csv(path: str | Path, *, name: str | None = None) -> TextDatas
         labels. The field names the file (and row).
     """
     path = Path(path)
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InvalidInput(f"cannot be read: {exc.strerror}", field=str(path)) from None
+    handle = _open(path)
     texts: list[str] = []
     labels: list[str] = []
     seen: set[str] = set()
@@ -64,6 +95,113 @@ def load_labelled_csv(path: str | Path, *, name: str | None = None) -> TextDatas
     return TextDataset(name or path.stem, tuple(texts), tuple(labels))
 
 
+def load_labelled_table(
+    path: str | Path, *, features: Sequence[str] | None = None, name: str | None = None
+) -> TableDataset:
+    """Read a CSV with a ``label`` column and numeric feature columns: those named by
+    ``features``, else every column but ``label`` and ``external_id``. Every row is kept (equal
+    rows are data here, unlike repeated texts).
+
+    Raises
+    ------
+    InvalidInput
+        The file is missing or empty, lacks ``label`` or a named feature column, has no feature
+        column, an empty label, or a feature value that is empty, not a number or not finite
+        (``nan``, ``inf``); fewer than two labels. The field names the file (and row and
+        column); ``features`` names a feature asked for twice.
+    """
+    path = Path(path)
+    with _open(path) as handle:
+        reader = csv.reader(handle)
+        header = [column.strip() for column in next(reader, [])]
+        if "label" not in header:
+            raise InvalidInput("needs a 'label' column", field=str(path))
+        twice = next((c for c in header if header.count(c) > 1), None)
+        if twice is not None:
+            raise InvalidInput(f"has the column {twice!r} twice", field=str(path))
+        columns = _feature_columns(header, features, path)
+        at = [header.index(column) for column in columns]
+        label_at = header.index("label")
+        rows: list[list[float]] = []
+        labels: list[str] = []
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise InvalidInput(
+                    f"has {len(row)} fields; the header has {len(header)}", field=f"{path}:{line}"
+                )
+            label = row[label_at].strip()
+            if not label:
+                raise InvalidInput("has an empty label", field=f"{path}:{line}")
+            rows.append([_finite(row[i], f"{path}:{line}:{header[i]}") for i in at])
+            labels.append(label)
+    if len(set(labels)) < 2:
+        raise InvalidInput("needs at least two distinct labels", field=str(path))
+    values = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(columns))
+    return TableDataset(name or path.stem, tuple(columns), values, tuple(labels))
+
+
+def _feature_columns(header: list[str], features: Sequence[str] | None, path: Path) -> list[str]:
+    if features is None:
+        columns = [c for c in header if c not in ("label", ID_COLUMN)]
+        if not columns:
+            raise InvalidInput("has no feature column beside 'label'", field=str(path))
+        return columns
+    columns = list(features)
+    if not columns:
+        raise InvalidInput("names no column", field="features")
+    for column in columns:
+        if columns.count(column) > 1:
+            raise InvalidInput(f"names {column!r} twice", field="features")
+        if column not in header:
+            raise InvalidInput(f"has no column {column!r} (asked for in features)", field=str(path))
+        if column == "label":
+            raise InvalidInput("'label' is the target, not a feature", field="features")
+    return columns
+
+
+def _finite(value: str, field: str) -> float:
+    text = value.strip()
+    if not text:
+        raise InvalidInput("is empty; every feature needs a number", field=field)
+    try:
+        number = float(text)
+    except ValueError:
+        raise InvalidInput(
+            f"is not a number: {text!r} (name the numeric columns in features)", field=field
+        ) from None
+    if not math.isfinite(number):
+        raise InvalidInput(f"must be a finite number, got {text!r}", field=field)
+    return number
+
+
+def load_labelled(
+    path: str | Path, *, features: Sequence[str] | None = None
+) -> TextDataset | TableDataset:
+    """A labelled CSV as texts if it has a ``text`` column (and no ``features`` are named), else
+    as a table (:func:`load_labelled_table`).
+
+    Raises
+    ------
+    InvalidInput
+        As the two readers; ``features`` named for a file with a ``text`` column.
+    """
+    path = Path(path)
+    with _open(path) as handle:
+        header = [column.strip() for column in next(csv.reader(handle), [])]
+    if not header:
+        raise InvalidInput("is empty; it needs a header row", field=str(path))
+    if "text" in header:
+        if features is not None:
+            raise InvalidInput(
+                "are for a table; this file has a 'text' column, whose TF-IDF is the features",
+                field="features",
+            )
+        return load_labelled_csv(path)
+    return load_labelled_table(path, features=features)
+
+
 def load_sms_spam() -> TextDataset:
     """SMS Spam Collection (Almeida and Gómez Hidalgo, 2011; CC BY 4.0): 5,160 distinct texts."""
     ref = resources.files(__package__).joinpath("sms_spam.csv")
@@ -78,4 +216,12 @@ def load_trec_questions() -> TextDataset:
         return load_labelled_csv(path, name="trec_questions")
 
 
-__all__ = ["TextDataset", "load_labelled_csv", "load_sms_spam", "load_trec_questions"]
+__all__ = [
+    "TableDataset",
+    "TextDataset",
+    "load_labelled",
+    "load_labelled_csv",
+    "load_labelled_table",
+    "load_sms_spam",
+    "load_trec_questions",
+]
