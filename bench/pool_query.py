@@ -1,0 +1,234 @@
+"""Active learning in the loop: ``Loopwise.query`` on a large unlabelled pool.
+
+Run ``.venv/bin/python bench/pool_query.py [--backend sqlite|postgres|both]
+[--postgres-url URL] [--rows 100000] [--kinds tabular,text] [--queries 5] [--json PATH]``.
+
+Protocol
+--------
+1. **Seed.** A fresh database per backend and kind (PostgreSQL: a new schema on
+   ``--postgres-url``, dropped at the end; SQLite: a file in a temporary directory). *Tabular*: a
+   project of 20 numeric features, rows drawn from a standard Gaussian, labelled by the sign of a
+   random linear function. *Text*: the bundled SMS spam texts, cycled, each with a counter
+   appended (every candidate is a new text). 500 labelled rows imported, the default model
+   trained and promoted, the active-learning settings left at their defaults (the ``default``
+   strategy: ``bait`` on the table, ``margin_diverse`` with 10% exploration on TF-IDF).
+2. **Pool.** ``--rows`` candidates added with ``add_to_pool`` in batches of 10,000:
+   ``add_items_per_s``.
+3. **Queries.** ``--queries`` queries of 100 in a row, each queueing its picks for review. The
+   first computes and stores every candidate's features (``first_query_s``); the others find
+   them in the feature store (``query_s``: the median). Each query's candidates are the pool less
+   the picks of the queries before.
+4. **Baseline, same run.** The strategy alone (``strategy_s``, median of 3): the same strategy,
+   asked for 100 from the same features and the production model's probabilities, computed
+   beforehand, as a library user holding the arrays would call it. ``query_s - strategy_s`` is
+   what the loop adds: reading the candidates, their features and the labelled items, scoring
+   the pool with the model, and writing the 100 items, predictions, decisions, tasks and audit
+   events in one transaction.
+
+``OMP_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` are 1, as in the other benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as ``python bench/pool_query.py``, this file's directory comes first on ``sys.path``,
+# where ``bench/queue.py`` would shadow the standard library's ``queue`` (which scikit-learn
+# imports).
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.remove(sys.path[0])
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loopwise import Loopwise, Settings, TrainingConfig
+from loopwise.active_learning import Pool, make_strategy
+from loopwise.core.enums import InputKind
+from loopwise.datasets import load_sms_spam
+from loopwise.testing import scratch_schema
+from loopwise.training.features import model_features
+from loopwise.training.models import model_inputs
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+LABELLED = 500
+BATCH = 10_000
+PICKS = 100
+FEATURES = 20
+
+
+@contextmanager
+def database(backend: str, postgres_url: str) -> Iterator[tuple[str, Path]]:
+    """A URL to an empty database and a data directory, both removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="lw-pool-") as tmp:
+        if backend == "sqlite":
+            yield f"sqlite:///{tmp}/loopwise.db", Path(tmp)
+            return
+        with scratch_schema(postgres_url, "bench_pool") as url:
+            yield url, Path(tmp)
+
+
+def rows_of(kind: str, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(labelled, candidates)``: ``LABELLED`` labelled rows and ``count`` unlabelled ones."""
+    if kind == "tabular":
+        rng = np.random.default_rng(0)
+        weights = rng.normal(size=FEATURES)
+        values = rng.normal(size=(LABELLED + count, FEATURES))
+        labels = np.where(values @ weights > 0, "yes", "no")
+        labelled = [
+            {
+                "external_id": f"l{i}",
+                "payload": {"features": values[i].tolist()},
+                "label": labels[i],
+            }
+            for i in range(LABELLED)
+        ]
+        candidates = [
+            {"external_id": f"c{i}", "payload": {"features": values[LABELLED + i].tolist()}}
+            for i in range(count)
+        ]
+        return labelled, candidates
+    data = load_sms_spam()
+    texts, rest = data.texts, len(data.texts) - LABELLED
+    labelled = [
+        {"external_id": f"l{i}", "payload": texts[i], "label": data.labels[i]}
+        for i in range(LABELLED)
+    ]
+    candidates = [
+        {"external_id": f"c{i}", "payload": f"{texts[LABELLED + i % rest]} {i}"}
+        for i in range(count)
+    ]
+    return labelled, candidates
+
+
+def project(lw: Loopwise, kind: str) -> None:
+    no_holdout = TrainingConfig(holdout_share=0.0, golden_share=0.0)
+    if kind == "tabular":
+        names = [f"f{i}" for i in range(FEATURES)]
+        lw.create_project(
+            "pool", ["no", "yes"], input_kind="tabular", feature_names=names, training=no_holdout
+        )
+    else:
+        lw.create_project("pool", ["ham", "spam"], training=no_holdout)
+
+
+def strategy_alone(lw: Loopwise, kind: str, picks: set[str], candidates: list[Any]) -> float:
+    """The project's strategy on arrays computed beforehand: median seconds of 3."""
+    found = lw.production_model("pool")
+    assert found is not None
+    _, model = found
+    left = [c for c in candidates if c["external_id"] not in picks]
+    labelled, _ = rows_of(kind, 0)
+    input_kind = InputKind(kind)
+
+    def features_of(rows: list[dict[str, Any]]) -> Any:
+        payloads = [r["payload"] if kind == "tabular" else {"text": r["payload"]} for r in rows]
+        return model_features(model, model_inputs(input_kind, payloads))
+
+    features, known = features_of(left), features_of(labelled)
+    strategy = make_strategy("default", explore=lw.project("pool").active_learning.explore)
+    seconds = []
+    for seed in range(3):
+        began = time.perf_counter()
+        pool = Pool(
+            features,
+            model.predict_proba_features(features),
+            known,
+            None,
+            model.predict_proba_features(known),
+        )
+        strategy.query(pool, PICKS, seed=seed)
+        seconds.append(time.perf_counter() - began)
+    return statistics.median(seconds)
+
+
+def run(backend: str, kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    labelled, candidates = rows_of(kind, args.rows)
+    with database(backend, args.postgres_url) as (url, directory):
+        lw = Loopwise(Settings(database_url=url, data_dir=directory))
+        project(lw, kind)
+        lw.import_labels("pool", labelled)
+        lw.promote("pool", lw.train("pool").version, force=True)
+        began = time.perf_counter()
+        for start in range(0, len(candidates), BATCH):
+            lw.add_to_pool("pool", candidates[start : start + BATCH])
+        added = time.perf_counter() - began
+        seconds, picks, strategy = [], set(), ""
+        for seed in range(args.queries):
+            began = time.perf_counter()
+            result = lw.query("pool", PICKS, seed=seed)
+            seconds.append(time.perf_counter() - began)
+            assert len(result.chosen) == PICKS
+            picks |= {c.external_id for c in result.chosen}
+            strategy = result.strategy
+        alone = strategy_alone(lw, kind, picks, candidates)
+        lw.close()
+    steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
+    out = {
+        "backend": backend,
+        "kind": kind,
+        "rows": args.rows,
+        "strategy": strategy,
+        "add_items_per_s": round(args.rows / added),
+        "first_query_s": round(seconds[0], 3),
+        "query_s": round(steady, 3),
+        "query_seconds": [round(s, 3) for s in seconds],
+        "strategy_s": round(alone, 3),
+        "loop_overhead_s": round(steady - alone, 3),
+    }
+    print(
+        f"{backend:>8} {kind:>7}: add {out['add_items_per_s']:,} items/s; first query "
+        f"{out['first_query_s']:.2f} s, then {out['query_s']:.3f} s (the strategy alone "
+        f"{out['strategy_s']:.3f} s)",
+        flush=True,
+    )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--postgres-url", default=os.environ.get("LOOPWISE_BENCH_PG", DEFAULT_PG))
+    parser.add_argument("--rows", type=int, default=100_000, help="candidates in the pool")
+    parser.add_argument("--kinds", default="tabular,text", help="tabular, text or both")
+    parser.add_argument("--queries", type=int, default=5, help="queries of 100 in a row (>= 2)")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args(argv)
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if not kinds or set(kinds) - {"tabular", "text"}:
+        parser.error("--kinds: tabular, text or both")
+    if args.queries < 2 or args.rows < PICKS * args.queries:
+        parser.error(f"--queries must be at least 2 and --rows at least {PICKS} x --queries")
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    began = time.perf_counter()
+    runs = [run(backend, kind, args) for backend in backends for kind in kinds]
+    results = {
+        "runs": runs,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
