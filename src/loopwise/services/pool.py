@@ -12,7 +12,7 @@ item that was submitted as an item meanwhile, or chosen by an earlier query, is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import func, select, update
 
 from loopwise.active_learning import Pool, bootstrap_committee, make_strategy
 from loopwise.core.active import ActiveLearningConfig, parse_active_learning
@@ -40,6 +40,7 @@ from loopwise.services.items import prepare_items
 from loopwise.services.tasks import task_values
 from loopwise.store import mappers
 from loopwise.store.features import FeatureStore
+from loopwise.store.pool import candidate_ids, fresh_pool_statistics, payloads_by_id
 from loopwise.store.tables import (
     DecisionRow,
     ItemRow,
@@ -192,9 +193,10 @@ class _Candidates:
     project: Project
     model_row: ModelVersionRow | None
     ids: list[int]
-    payloads: dict[int, dict[str, Any]]
-    labelled: list[tuple[int, dict[str, Any], str]]
-    """Item id, payload and label of the project's most recent labels (``LABELLED_LIMIT``)."""
+    """Pool-item ids of the waiting candidates, ascending (their payloads are read only where
+    features are missing: :func:`_pool_payloads`)."""
+    labelled: list[tuple[int, str]]
+    """Item id and label of the project's most recent labels (``LABELLED_LIMIT``)."""
 
 
 def query(
@@ -254,19 +256,12 @@ def query(
 
 def _candidates(ctx: Context, project_name: str) -> _Candidates:
     """The project, its production model, and every waiting candidate not submitted since."""
+    fresh_pool_statistics(ctx.engine)
     with ctx.read() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))
-        submitted = exists().where(
-            ItemRow.project_id == project.id, ItemRow.external_id == PoolItemRow.external_id
-        )
-        rows = tx.session.execute(
-            select(PoolItemRow.id, PoolItemRow.payload)
-            .where(PoolItemRow.project_id == project.id, PoolItemRow.item_id.is_(None), ~submitted)
-            .order_by(PoolItemRow.id)
-        ).all()
+        ids = candidate_ids(tx.session, project.id)
         labelled = tx.session.execute(
-            select(ItemRow.id, ItemRow.payload, LabelRow.value)
-            .join(ItemRow, ItemRow.id == LabelRow.item_id)
+            select(LabelRow.item_id, LabelRow.value)
             .where(LabelRow.project_id == project.id)
             .order_by(LabelRow.id.desc())
             .limit(LABELLED_LIMIT)
@@ -274,10 +269,21 @@ def _candidates(ctx: Context, project_name: str) -> _Candidates:
         return _Candidates(
             project,
             tx.repo.production_model(project.id),
-            [int(i) for i, _ in rows],
-            {int(i): payload for i, payload in rows},
-            [(int(i), payload, str(value)) for i, payload, value in labelled],
+            ids,
+            [(int(i), str(value)) for i, value in labelled],
         )
+
+
+def _pool_payloads(ctx: Context, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Payloads of pool items by id (pool payloads never change once added)."""
+    with ctx.read() as tx:
+        return payloads_by_id(tx.session, PoolItemRow, ids)
+
+
+def _item_payloads(ctx: Context, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Payloads of items by id (an item's payload never changes)."""
+    with ctx.read() as tx:
+        return payloads_by_id(tx.session, ItemRow, ids)
 
 
 def _labelled(ctx: Context, found: _Candidates, model: TrainedModel | None) -> tuple[Any, Any]:
@@ -285,14 +291,13 @@ def _labelled(ctx: Context, found: _Candidates, model: TrainedModel | None) -> t
     labelled items; ``(None, empty)`` with no model (the cold-start space is the pool's own)
     or no label."""
     index = {name: i for i, name in enumerate(found.project.labels)}
-    known = [(item_id, p, index[v]) for item_id, p, v in found.labelled if v in index]
+    known = [(item_id, index[v]) for item_id, v in found.labelled if v in index]
     if model is None or found.model_row is None or not known:
         return None, np.zeros(0, dtype=np.int64)
-    ids = [item_id for item_id, _, _ in known]
-    payloads = {item_id: p for item_id, p, _ in known}
+    ids = [item_id for item_id, _ in known]
     space = f"model-{found.model_row.id}-items"
-    features = _stored(ctx, found, model, space, ids, payloads)
-    return features, np.asarray([y for _, _, y in known], dtype=np.int64)
+    features = _stored(ctx, found.project, model, space, ids, _item_payloads)
+    return features, np.asarray([y for _, y in known], dtype=np.int64)
 
 
 def _features(ctx: Context, found: _Candidates, model: TrainedModel | None) -> Any:
@@ -301,34 +306,35 @@ def _features(ctx: Context, found: _Candidates, model: TrainedModel | None) -> A
     itself (TF-IDF fitted on its texts, or standardised columns), not stored."""
     kind = found.project.input_kind
     if model is None or found.model_row is None:
-        return _cold_features(kind, [found.payloads[i] for i in found.ids])
+        payloads = _pool_payloads(ctx, found.ids)
+        return _cold_features(kind, [payloads[i] for i in found.ids])
     space = f"model-{found.model_row.id}"
-    return _stored(ctx, found, model, space, found.ids, found.payloads)
+    return _stored(ctx, found.project, model, space, found.ids, _pool_payloads)
 
 
 def _stored(
     ctx: Context,
-    found: _Candidates,
+    project: Project,
     model: TrainedModel,
     space: str,
     ids: list[int],
-    payloads: dict[int, dict[str, Any]],
+    payloads: Callable[[Context, Sequence[int]], dict[int, dict[str, Any]]],
 ) -> Any:
-    """Features of ``ids`` in ``space``: read from the store, the missing computed and added."""
+    """Features of ``ids`` in ``space``: read from the store; the missing computed from their
+    ``payloads`` (read a chunk at a time) and added."""
     store = FeatureStore(ctx.settings.artifacts)
-    project = found.project
+    wanted = np.asarray(ids, dtype=np.int64)
     stored_ids, stored = store.load(project.id, space)
-    have = set(stored_ids.tolist())
-    missing = [i for i in ids if i not in have]
+    missing = wanted[~np.isin(wanted, stored_ids)]
     for start in range(0, len(missing), FEATURE_CHUNK):
         chunk = missing[start : start + FEATURE_CHUNK]
-        inputs = model_inputs(project.input_kind, [payloads[i] for i in chunk])
-        rows = model_features(model, inputs)
-        store.append(project.id, space, np.asarray(chunk, dtype=np.int64), rows)
-    if missing:
+        read = payloads(ctx, chunk.tolist())
+        inputs = model_inputs(project.input_kind, [read[int(i)] for i in chunk])
+        store.append(project.id, space, chunk, model_features(model, inputs))
+    if len(missing):
         stored_ids, stored = store.load(project.id, space)
-    position = {int(i): row for row, i in enumerate(stored_ids.tolist())}
-    return stored[np.asarray([position[i] for i in ids], dtype=np.int64)]
+    order = np.argsort(stored_ids, kind="stable")  # stored ids are distinct (see load)
+    return stored[order[np.searchsorted(stored_ids, wanted, sorter=order)]]
 
 
 def _cold_features(kind: InputKind, payloads: list[dict[str, Any]]) -> Any:
@@ -352,7 +358,8 @@ def _queue(
     as score: the strategy's first pick is served first). A candidate another query took
     meanwhile is skipped."""
     project, now = found.project, tx.now
-    order = [found.ids[int(i)] for i in picked]
+    row_of = {found.ids[int(i)]: int(i) for i in picked}
+    order = list(row_of)
     rank = {pool_id: r for r, pool_id in enumerate(order)}
     claimed = tx.session.execute(
         update(PoolItemRow)
@@ -364,20 +371,20 @@ def _queue(
     claimed = sorted(claimed, key=lambda row: rank[int(row[0])])
     if not claimed:
         return ()
-    row_of = {pool_id: int(i) for i, pool_id in enumerate(found.ids)}
     pool_rows = tx.session.execute(
-        select(PoolItemRow.id, PoolItemRow.meta).where(
+        select(PoolItemRow.id, PoolItemRow.meta, PoolItemRow.payload).where(
             PoolItemRow.id.in_([int(c[0]) for c in claimed])
         )
     ).all()
-    meta = {int(i): m for i, m in pool_rows}
+    meta = {int(i): m for i, m, _ in pool_rows}
+    payload = {int(i): p for i, _, p in pool_rows}
     item_ids = tx.repo.insert_many(
         ItemRow,
         [
             {
                 "project_id": project.id,
                 "external_id": external_id,
-                "payload": found.payloads[int(pool_id)],
+                "payload": payload[int(pool_id)],
                 "payload_sha256": digest,
                 "meta": meta[int(pool_id)],
                 "status": ItemStatus.QUEUED.value,

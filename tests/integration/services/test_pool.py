@@ -193,13 +193,28 @@ class TestQuery:
             computed.append(len(inputs))
             return real(model, inputs)
 
+        read: list[tuple[str, int]] = []
+        real_pool, real_items = pool_service._pool_payloads, pool_service._item_payloads
+
+        def pool_payloads(ctx: Any, ids: Any) -> Any:
+            read.append(("pool", len(ids)))
+            return real_pool(ctx, ids)
+
+        def item_payloads(ctx: Any, ids: Any) -> Any:
+            read.append(("items", len(ids)))
+            return real_items(ctx, ids)
+
         monkeypatch.setattr(pool_service, "model_features", counted)
+        monkeypatch.setattr(pool_service, "_pool_payloads", pool_payloads)
+        monkeypatch.setattr(pool_service, "_item_payloads", item_payloads)
         lw.query("sms", 2, strategy="margin")
         lw.query("sms", 2, strategy="margin")
         lw.add_to_pool("sms", candidates(35))
         lw.query("sms", 2, strategy="margin")
         # once for the pool and the 24 labelled items, then only the five candidates added
         assert computed == [30, 24, 5]
+        # and only their payloads are read: a query on stored features reads none
+        assert read == [("pool", 30), ("items", 24), ("pool", 5)]
         store = FeatureStore(lw.settings.artifacts)
         project = lw.project("sms").id
         production = lw.production_model("sms")

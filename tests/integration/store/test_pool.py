@@ -1,0 +1,81 @@
+"""The pool's statements: which candidates a query chooses from, payloads read by id, and (on
+PostgreSQL) a plan that probes the items' unique index per candidate whatever the statistics."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from loopwise import Loopwise
+from loopwise.store import pool as store_pool
+from loopwise.store.tables import ItemRow, PoolItemRow
+from tests.factories import make_text_project
+from tests.integration.helpers import rows
+
+
+def candidates(n: int, start: int = 0) -> list[dict[str, Any]]:
+    return [{"external_id": f"c{i}", "payload": f"text {i}"} for i in range(start, start + n)]
+
+
+def pool_ids(lw: Loopwise) -> dict[str, int]:
+    return {r["external_id"]: r["id"] for r in rows(lw, "pool_item")}
+
+
+def test_waiting_candidates_leave_out_the_chosen_and_the_submitted(lw: Loopwise) -> None:
+    project = make_text_project(lw)
+    lw.add_to_pool("sms", candidates(6))
+    lw.submit("sms", [{"external_id": "c2", "payload": "text 2"}])  # sent as an item meanwhile
+    ids = pool_ids(lw)
+    with lw.ctx.write() as tx:  # as if a query had chosen c4
+        tx.session.execute(
+            text("UPDATE pool_item SET item_id = :i WHERE id = :p"),
+            {"i": rows(lw, "item")[0]["id"], "p": ids["c4"]},
+        )
+    with lw.ctx.read() as tx:
+        waiting = store_pool.candidate_ids(tx.session, project.id)
+    assert waiting == sorted(ids[c] for c in ("c0", "c1", "c3", "c5"))
+
+
+def test_payloads_are_read_by_id_in_chunks(lw: Loopwise, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_text_project(lw)
+    lw.add_to_pool("sms", candidates(5))
+    lw.submit("sms", [{"external_id": "i0", "payload": "an item"}])
+    monkeypatch.setattr(store_pool, "PAYLOAD_CHUNK", 2)
+    ids = pool_ids(lw)
+    wanted = [ids["c4"], ids["c0"], ids["c3"]]
+    with lw.ctx.read() as tx:
+        pool = store_pool.payloads_by_id(tx.session, PoolItemRow, wanted)
+        items = store_pool.payloads_by_id(tx.session, ItemRow, [rows(lw, "item")[0]["id"]])
+        nothing = store_pool.payloads_by_id(tx.session, PoolItemRow, [])
+    assert pool == {
+        ids["c4"]: {"text": "text 4"},
+        ids["c0"]: {"text": "text 0"},
+        ids["c3"]: {"text": "text 3"},
+    }
+    assert list(items.values()) == [{"text": "an item"}]
+    assert nothing == {}
+
+
+def test_statistics_are_sampled_again_once_a_table_outgrows_them(lw: Loopwise) -> None:
+    project = make_text_project(lw)
+    lw.submit("sms", [{"external_id": f"i{i}", "payload": f"item {i}"} for i in range(300)])
+    lw.add_to_pool("sms", candidates(3000))
+    engine = lw.ctx.engine
+    if engine.dialect.name != "postgresql":
+        assert store_pool.fresh_pool_statistics(engine) == []  # SQLite plans by its indexes
+        return
+    # Neither table was ever sampled; both are past the slack.
+    assert store_pool.fresh_pool_statistics(engine) == ["item", "pool_item"]
+    statement = store_pool.waiting_candidates(project.id)
+    with engine.connect() as conn:
+        sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = "\n".join(row[0] for row in conn.execute(text("EXPLAIN " + sql)))
+    # Planned on what the tables hold, external ids are matched by a hash or an index; before,
+    # every candidate was compared with every item (a join filter on external_id).
+    assert not re.search(r"Filter: .*external_id", plan), plan
+    assert store_pool.fresh_pool_statistics(engine) == []  # fresh: nothing to do
+    lw.add_to_pool("sms", candidates(3200, start=3000))  # the pool more than doubles
+    assert store_pool.fresh_pool_statistics(engine) == ["pool_item"]
