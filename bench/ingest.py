@@ -41,10 +41,8 @@ import argparse
 import json
 import platform
 import statistics
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,20 +50,9 @@ from sqlalchemy import event
 
 from loopwise import Loopwise, Settings
 from loopwise.datasets import load_sms_spam
-from loopwise.testing import scratch_schema
+from loopwise.testing import scratch_database
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def database(backend: str, postgres_url: str) -> Iterator[tuple[str, Path]]:
-    """A URL to an empty database and a data directory, both removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="lw-ingest-") as tmp:
-        if backend == "sqlite":
-            yield f"sqlite:///{tmp}/loopwise.db", Path(tmp)
-            return
-        with scratch_schema(postgres_url, "bench_ingest") as url:
-            yield url, Path(tmp)
 
 
 class Backends:
@@ -99,7 +86,7 @@ class Backends:
 def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     data = load_sms_spam()
     texts = data.texts
-    with database(backend, args.postgres_url) as (url, directory):
+    with scratch_database(backend, args.postgres_url, "bench_ingest") as (url, directory):
         lw = Loopwise(Settings(database_url=url, data_dir=directory))
         lw.create_project("sms", list(data.label_set))
         lw.import_labels(

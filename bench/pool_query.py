@@ -46,10 +46,8 @@ import argparse
 import json
 import platform
 import statistics
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +58,7 @@ from loopwise import Loopwise, Settings, TrainingConfig
 from loopwise.active_learning import Pool, make_strategy
 from loopwise.core.enums import InputKind
 from loopwise.datasets import load_sms_spam
-from loopwise.testing import scratch_schema
+from loopwise.testing import scratch_database
 from loopwise.training.features import model_features
 from loopwise.training.models import model_inputs
 
@@ -69,17 +67,6 @@ LABELLED = 500
 BATCH = 10_000
 PICKS = 100
 FEATURES = 20
-
-
-@contextmanager
-def database(backend: str, postgres_url: str) -> Iterator[tuple[str, Path]]:
-    """A URL to an empty database and a data directory, both removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="lw-pool-") as tmp:
-        if backend == "sqlite":
-            yield f"sqlite:///{tmp}/loopwise.db", Path(tmp)
-            return
-        with scratch_schema(postgres_url, "bench_pool") as url:
-            yield url, Path(tmp)
 
 
 def rows_of(kind: str, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -158,7 +145,7 @@ def strategy_alone(lw: Loopwise, kind: str, picks: set[str], candidates: list[An
 
 def run(backend: str, kind: str, args: argparse.Namespace) -> dict[str, Any]:
     labelled, candidates = rows_of(kind, args.rows)
-    with database(backend, args.postgres_url) as (url, directory):
+    with scratch_database(backend, args.postgres_url, "bench_pool") as (url, directory):
         lw = Loopwise(Settings(database_url=url, data_dir=directory))
         project(lw, kind)
         lw.import_labels("pool", labelled)

@@ -1,10 +1,13 @@
-"""A scratch PostgreSQL schema: what the tests and the benchmarks run each database in."""
+"""A scratch PostgreSQL schema, or a scratch SQLite file: what the tests and the benchmarks run
+each database in."""
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -39,3 +42,18 @@ def scratch_schema(
                 )
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def scratch_database(
+    backend: str, postgres_url: str, prefix: str = "lw"
+) -> Iterator[tuple[str, Path]]:
+    """A URL to an empty database (``backend`` ``"sqlite"``: a file; else a
+    :func:`scratch_schema` of ``postgres_url``) and an empty data directory, both removed on
+    exit."""
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
+        if backend == "sqlite":
+            yield f"sqlite:///{tmp}/loopwise.db", Path(tmp)
+            return
+        with scratch_schema(postgres_url, prefix.replace("-", "_")) as url:
+            yield url, Path(tmp)
