@@ -40,7 +40,12 @@ from loopwise.services.items import prepare_items
 from loopwise.services.tasks import task_values
 from loopwise.store import mappers
 from loopwise.store.features import FeatureStore
-from loopwise.store.pool import candidate_ids, fresh_pool_statistics, payloads_by_id
+from loopwise.store.pool import (
+    candidate_ids,
+    fresh_pool_statistics,
+    known_candidates,
+    payloads_by_id,
+)
 from loopwise.store.tables import (
     DecisionRow,
     ItemRow,
@@ -108,17 +113,11 @@ def add_to_pool(
                     "with import_labels",
                     field=f"rows[{i}].{extra[0]}",
                 )
+    fresh_pool_statistics(ctx.engine)
     with ctx.write() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))
         prepared = [p for p in prepare_items(ctx, project, rows, name="rows") if not p.repeat]
-        ids = [p.external_id for p in prepared]
-        known = dict(
-            tx.session.execute(
-                select(PoolItemRow.external_id, PoolItemRow.payload_sha256).where(
-                    PoolItemRow.project_id == project.id, PoolItemRow.external_id.in_(ids)
-                )
-            ).all()
-        )
+        known = known_candidates(tx.session, project.id, [p.external_id for p in prepared])
         fresh = []
         for p in prepared:
             digest = known.get(p.external_id)

@@ -59,6 +59,22 @@ def test_payloads_are_read_by_id_in_chunks(lw: Loopwise, monkeypatch: pytest.Mon
     assert nothing == {}
 
 
+def test_known_candidates_are_found_by_external_id_in_chunks(
+    lw: Loopwise, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_text_project(lw)
+    other = make_text_project(lw, "other")
+    lw.add_to_pool("sms", candidates(5))
+    lw.add_to_pool("other", candidates(1, start=7))
+    monkeypatch.setattr(store_pool, "PAYLOAD_CHUNK", 2)
+    digests = {r["external_id"]: r["payload_sha256"] for r in rows(lw, "pool_item")}
+    with lw.ctx.read() as tx:
+        known = store_pool.known_candidates(tx.session, project.id, ["c4", "x", "c0", "c7", "c1"])
+        elsewhere = store_pool.known_candidates(tx.session, other.id, ["c0", "c7"])
+    assert known == {"c4": digests["c4"], "c0": digests["c0"], "c1": digests["c1"]}
+    assert elsewhere == {"c7": digests["c7"]}  # another project's pool is not this one's
+
+
 def test_statistics_are_sampled_again_once_a_table_outgrows_them(lw: Loopwise) -> None:
     project = make_text_project(lw)
     lw.submit("sms", [{"external_id": f"i{i}", "payload": f"item {i}"} for i in range(300)])
@@ -67,8 +83,9 @@ def test_statistics_are_sampled_again_once_a_table_outgrows_them(lw: Loopwise) -
     if engine.dialect.name != "postgresql":
         assert store_pool.fresh_pool_statistics(engine) == []  # SQLite plans by its indexes
         return
-    # Neither table was ever sampled; both are past the slack.
-    assert store_pool.fresh_pool_statistics(engine) == ["item", "pool_item"]
+    # add_to_pool sampled the 300 items (never sampled, past the slack) before it added to
+    # the pool, which its 3,000 candidates have now outgrown.
+    assert store_pool.fresh_pool_statistics(engine) == ["pool_item"]
     statement = store_pool.waiting_candidates(project.id)
     with engine.connect() as conn:
         sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
