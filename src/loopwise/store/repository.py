@@ -6,9 +6,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ARRAY, String, any_, bindparam, exists, func, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from loopwise.core.enums import ItemStatus, ModelStage, TaskStatus
@@ -26,6 +37,27 @@ from loopwise.store.tables import (
     ReviewerRow,
     ReviewTaskRow,
 )
+
+
+def one_parameter_in(
+    session: Session, column: Any, values: Sequence[Any], kind: type[String] | type[BigInteger]
+) -> list[ColumnElement[bool]]:
+    """Conditions that together select the rows whose ``column`` is one of ``values``, the
+    values going to the database as one parameter, not one each (a batch has thousands; as
+    ``IN`` lists of 5,000 parameters psycopg spent 2.2 of 2.3 s building the statements that
+    read 100,000 pool payloads): an array on PostgreSQL (``= ANY``), a JSON array on SQLite
+    (``json_each``); other databases get ``IN`` lists of 900."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        values_ = bindparam("values", list(values), type_=ARRAY(kind()))
+        return [cast(ColumnElement[bool], column == any_(values_))]
+    if dialect == "sqlite":
+        each = func.json_each(json.dumps(list(values))).table_valued("value")
+        return [cast(ColumnElement[bool], column.in_(select(each.c.value)))]
+    return [
+        cast(ColumnElement[bool], column.in_(values[start : start + 900]))
+        for start in range(0, len(values), 900)
+    ]
 
 
 class Repository:
@@ -60,26 +92,12 @@ class Repository:
     ) -> dict[str, ItemRow]:
         """The project's items with these external ids (absent ones are left out).
 
-        The ids go to the database as one parameter, not one each (a batch has thousands):
-        an array on PostgreSQL (``= ANY``), a JSON array on SQLite (``json_each``); other
-        databases get ``IN`` lists of 900.
+        The ids go to the database as one parameter (:func:`one_parameter_in`).
         """
         if not external_ids:
             return {}
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            ids = bindparam("ids", list(external_ids), type_=ARRAY(String))
-            chunks = [ItemRow.external_id == any_(ids)]
-        elif dialect == "sqlite":
-            each = func.json_each(json.dumps(list(external_ids))).table_valued("value")
-            chunks = [ItemRow.external_id.in_(select(each.c.value))]
-        else:
-            chunks = [
-                ItemRow.external_id.in_(external_ids[start : start + 900])
-                for start in range(0, len(external_ids), 900)
-            ]
         found: dict[str, ItemRow] = {}
-        for where in chunks:
+        for where in one_parameter_in(self.session, ItemRow.external_id, external_ids, String):
             rows = self.session.scalars(
                 select(ItemRow).where(ItemRow.project_id == project_id, where)
             )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from loopwise import Loopwise
@@ -39,11 +38,10 @@ def test_waiting_candidates_leave_out_the_chosen_and_the_submitted(lw: Loopwise)
     assert waiting == sorted(ids[c] for c in ("c0", "c1", "c3", "c5"))
 
 
-def test_payloads_are_read_by_id_in_chunks(lw: Loopwise, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_payloads_are_read_by_id(lw: Loopwise) -> None:
     make_text_project(lw)
     lw.add_to_pool("sms", candidates(5))
     lw.submit("sms", [{"external_id": "i0", "payload": "an item"}])
-    monkeypatch.setattr(store_pool, "PAYLOAD_CHUNK", 2)
     ids = pool_ids(lw)
     wanted = [ids["c4"], ids["c0"], ids["c3"]]
     with lw.ctx.read() as tx:
@@ -59,14 +57,11 @@ def test_payloads_are_read_by_id_in_chunks(lw: Loopwise, monkeypatch: pytest.Mon
     assert nothing == {}
 
 
-def test_known_candidates_are_found_by_external_id_in_chunks(
-    lw: Loopwise, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_known_candidates_are_found_by_external_id(lw: Loopwise) -> None:
     project = make_text_project(lw)
     other = make_text_project(lw, "other")
     lw.add_to_pool("sms", candidates(5))
     lw.add_to_pool("other", candidates(1, start=7))
-    monkeypatch.setattr(store_pool, "PAYLOAD_CHUNK", 2)
     digests = {r["external_id"]: r["payload_sha256"] for r in rows(lw, "pool_item")}
     with lw.ctx.read() as tx:
         known = store_pool.known_candidates(tx.session, project.id, ["c4", "x", "c0", "c7", "c1"])
