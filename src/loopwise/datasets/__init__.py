@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -116,7 +117,8 @@ def load_labelled_table(
         header = [column.strip() for column in next(reader, [])]
         if "label" not in header:
             raise InvalidInput("needs a 'label' column", field=str(path))
-        twice = next((c for c in header if header.count(c) > 1), None)
+        counts = Counter(header)
+        twice = next((c for c in header if counts[c] > 1), None)
         if twice is not None:
             raise InvalidInput(f"has the column {twice!r} twice", field=str(path))
         columns = _feature_columns(header, features, path)
