@@ -7,7 +7,10 @@ promoted) and are stored per ``(project, space)`` under ``<artifact dir>/pool``:
 ``.npz`` files, each holding the pool-item ids and their rows (sparse CSR or dense float64).
 Every query appends a chunk for the candidates added since; a chunk is written to a temporary
 file and renamed, so a reader never sees half of one, and several workers may append at once
-(a row found twice is read once).
+(a row found twice is read once). Once a space holds more than :data:`COMPACT_AFTER` chunks, a
+load writes what it read as one chunk and removes the ones merged (a pool fed a little at a
+time would otherwise be read from thousands of files at every query); a reader that finds a
+chunk gone meanwhile reads the folder again, where the merged chunk holds its rows.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ import numpy.typing as npt
 from scipy import sparse
 
 IntArray = npt.NDArray[np.int64]
+COMPACT_AFTER = 32
+"""Chunks a space may hold before a load merges them into one."""
+LOAD_ATTEMPTS = 5
+"""Listings a load tries when chunks are merged away under it."""
 _SPACE = re.compile(r"^[a-z0-9-]{1,64}$")
 
 
@@ -42,30 +49,18 @@ class FeatureStore:
         """Every stored ``(ids, rows)`` of the space, in the order they were added (a sparse
         matrix if the chunks are sparse); ``(empty, None)`` when nothing is stored."""
         folder = self._folder(project_id, space)
-        chunks = sorted(folder.glob("*.npz")) if folder.is_dir() else []
-        ids: list[IntArray] = []
-        rows: list[Any] = []
-        for path in chunks:
-            with np.load(path, allow_pickle=False) as data:
-                ids.append(np.asarray(data["ids"], dtype=np.int64))
-                if "data" in data:
-                    rows.append(
-                        sparse.csr_matrix(
-                            (data["data"], data["indices"], data["indptr"]),
-                            shape=tuple(data["shape"]),
-                        )
-                    )
-                else:
-                    rows.append(np.asarray(data["dense"], dtype=np.float64))
-        if not ids:
-            return np.zeros(0, dtype=np.int64), None
-        all_ids = np.concatenate(ids)
-        matrix = sparse.vstack(rows, format="csr") if sparse.issparse(rows[0]) else np.vstack(rows)
-        _, first = np.unique(all_ids, return_index=True)
-        if len(first) < len(all_ids):  # two workers stored the same rows: keep one of each
-            keep = np.sort(first)
-            all_ids, matrix = all_ids[keep], matrix[keep]
-        return all_ids, matrix
+        for _ in range(LOAD_ATTEMPTS):
+            chunks = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+            try:
+                ids, rows = _read(chunks)
+            except FileNotFoundError:  # merged into a new chunk meanwhile: list them again
+                continue
+            if ids is not None and len(chunks) > COMPACT_AFTER:
+                self._write(folder, ids, rows)
+                for path in chunks:
+                    path.unlink(missing_ok=True)
+            return (np.zeros(0, dtype=np.int64), None) if ids is None else (ids, rows)
+        raise RuntimeError(f"the chunks of {folder} kept changing while being read")
 
     def append(self, project_id: int, space: str, ids: IntArray, rows: Any) -> None:
         """Store ``rows`` (one per id) as a new chunk of the space."""
@@ -75,7 +70,12 @@ class FeatureStore:
             return
         folder = self._folder(project_id, space)
         folder.mkdir(parents=True, exist_ok=True)
-        fields: dict[str, Any] = {"ids": np.asarray(ids, dtype=np.int64)}
+        self._write(folder, np.asarray(ids, dtype=np.int64), rows)
+
+    @staticmethod
+    def _write(folder: Path, ids: IntArray, rows: Any) -> None:
+        """One chunk, written to a temporary file and renamed into place."""
+        fields: dict[str, Any] = {"ids": ids}
         if sparse.issparse(rows):
             csr = sparse.csr_matrix(rows, dtype=np.float64)
             fields |= {
@@ -95,3 +95,31 @@ class FeatureStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _read(chunks: list[Path]) -> tuple[IntArray | None, Any]:
+    """The chunks' ids and rows stacked, each id once (its first row); ``(None, None)`` for
+    none. Raises ``FileNotFoundError`` if a chunk is gone."""
+    ids: list[IntArray] = []
+    rows: list[Any] = []
+    for path in chunks:
+        with np.load(path, allow_pickle=False) as data:
+            ids.append(np.asarray(data["ids"], dtype=np.int64))
+            if "data" in data:
+                rows.append(
+                    sparse.csr_matrix(
+                        (data["data"], data["indices"], data["indptr"]),
+                        shape=tuple(data["shape"]),
+                    )
+                )
+            else:
+                rows.append(np.asarray(data["dense"], dtype=np.float64))
+    if not ids:
+        return None, None
+    all_ids = np.concatenate(ids)
+    matrix = sparse.vstack(rows, format="csr") if sparse.issparse(rows[0]) else np.vstack(rows)
+    _, first = np.unique(all_ids, return_index=True)
+    if len(first) < len(all_ids):  # two workers stored the same rows: keep one of each
+        keep = np.sort(first)
+        all_ids, matrix = all_ids[keep], matrix[keep]
+    return all_ids, matrix

@@ -1,0 +1,94 @@
+"""The pool's feature store: chunks appended and read back by id, merged into one once there
+are many, and a load that finds a chunk merged away under it reads the folder again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from loopwise.store import features
+from loopwise.store.features import COMPACT_AFTER, FeatureStore
+
+
+def chunks(root: Path) -> list[Path]:
+    return sorted((root / "pool" / "project-1" / "model-1").glob("*.npz"))
+
+
+def fill(store: FeatureStore, count: int, *, sparse_rows: bool = False) -> np.ndarray:
+    """``count`` chunks of two rows each, ids ``2k`` and ``2k + 1``; every row ``[id, -id]``."""
+    for k in range(count):
+        ids = np.asarray([2 * k, 2 * k + 1], dtype=np.int64)
+        rows: Any = np.column_stack([ids, -ids]).astype(np.float64)
+        store.append(1, "model-1", ids, sparse.csr_matrix(rows) if sparse_rows else rows)
+    return np.arange(2 * count, dtype=np.int64)
+
+
+def dense(rows: Any) -> np.ndarray:
+    return np.asarray(rows.toarray() if sparse.issparse(rows) else rows)
+
+
+@pytest.mark.parametrize("sparse_rows", [False, True])
+def test_many_chunks_are_merged_into_one_with_the_same_rows(
+    tmp_path: Path, sparse_rows: bool
+) -> None:
+    store = FeatureStore(tmp_path)
+    expected = fill(store, COMPACT_AFTER + 1, sparse_rows=sparse_rows)
+    ids, rows = store.load(1, "model-1")
+    assert len(chunks(tmp_path)) == 1
+    again_ids, again_rows = store.load(1, "model-1")
+    for got_ids, got_rows in ((ids, rows), (again_ids, again_rows)):
+        assert sorted(got_ids.tolist()) == expected.tolist()
+        assert sparse.issparse(got_rows) == sparse_rows
+        np.testing.assert_array_equal(dense(got_rows), np.column_stack([got_ids, -got_ids]))
+
+
+def test_a_few_chunks_stay_as_they_are(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path)
+    fill(store, COMPACT_AFTER)
+    ids, _ = store.load(1, "model-1")
+    assert len(ids) == 2 * COMPACT_AFTER
+    assert len(chunks(tmp_path)) == COMPACT_AFTER
+
+
+def test_rows_stored_twice_are_merged_once(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path)
+    fill(store, COMPACT_AFTER)
+    ids = np.asarray([0, 1], dtype=np.int64)  # another worker stored the first chunk again
+    store.append(1, "model-1", ids, np.asarray([[0.0, 0.0], [1.0, -1.0]]))
+    loaded, rows = store.load(1, "model-1")
+    assert len(chunks(tmp_path)) == 1
+    assert sorted(loaded.tolist()) == list(range(2 * COMPACT_AFTER))
+    np.testing.assert_array_equal(rows, np.column_stack([loaded, -loaded]))
+
+
+def test_a_load_that_finds_its_chunks_merged_away_reads_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FeatureStore(tmp_path)
+    expected = fill(store, COMPACT_AFTER + 1)
+    real = features._read
+    calls: list[int] = []
+
+    def raced(listed: list[Path]) -> Any:
+        calls.append(len(listed))
+        if len(calls) == 1:  # another worker merges the chunks after this one listed them
+            monkeypatch.setattr(features, "_read", real)
+            store.load(1, "model-1")
+            monkeypatch.setattr(features, "_read", raced)
+        return real(listed)
+
+    monkeypatch.setattr(features, "_read", raced)
+    ids, rows = store.load(1, "model-1")
+    assert calls == [COMPACT_AFTER + 1, 1]  # the first listing failed; the second saw the merge
+    assert sorted(ids.tolist()) == expected.tolist()
+    np.testing.assert_array_equal(rows, np.column_stack([ids, -ids]))
+    assert len(chunks(tmp_path)) == 1
+
+
+def test_an_empty_space_loads_as_nothing(tmp_path: Path) -> None:
+    ids, rows = FeatureStore(tmp_path).load(1, "model-1")
+    assert (len(ids), rows) == (0, None)
