@@ -101,6 +101,17 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         Action.MANAGE, 404, f"{P}/models/promote", lambda: {"version": 999}
     ),
     ("POST", f"{P}/models/rollback"): Sample(Action.MANAGE, 409, f"{P}/models/rollback"),
+    ("POST", f"{P}/pool"): Sample(
+        Action.SUBMIT, 200, f"{P}/pool", lambda: {"items": [{"payload": "an unlabelled text"}]}
+    ),
+    ("GET", f"{P}/pool"): Sample(Action.READ_STATS, 200, f"{P}/pool"),
+    ("POST", f"{P}/pool/query"): Sample(
+        Action.SUBMIT, 422, f"{P}/pool/query", lambda: {"strategy": "no-such-strategy"}
+    ),
+    ("GET", f"{P}/active-learning"): Sample(Action.READ_PROJECT, 200, f"{P}/active-learning"),
+    ("PUT", f"{P}/active-learning"): Sample(
+        Action.MANAGE, 200, f"{P}/active-learning", lambda: {"batch": 20}
+    ),
     ("GET", f"{P}/stats"): Sample(Action.READ_STATS, 200, f"{P}/stats"),
     ("GET", f"{P}/stats/reviewers"): Sample(Action.READ_STATS, 200, f"{P}/stats/reviewers"),
     ("GET", f"{P}/stats/agreement"): Sample(Action.READ_STATS, 200, f"{P}/stats/agreement"),

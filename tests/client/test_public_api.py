@@ -15,7 +15,9 @@ from loopwise.client import _models
 from tests.unit.test_architecture import ADAPTER_LIBRARIES, imported_modules
 
 EXPECTED = [
+    "ActiveLearning",
     "ApiError",
+    "Chosen",
     "Client",
     "Decision",
     "DecisionsPage",
@@ -23,9 +25,11 @@ EXPECTED = [
     "ItemLike",
     "Me",
     "ModelVersion",
+    "PoolStatus",
     "Prediction",
     "Project",
     "Promotion",
+    "QueryResult",
     "QueueEntry",
     "Review",
     "Routed",
@@ -53,6 +57,10 @@ MIRRORS: list[tuple[type, type[BaseModel]]] = [
     (_models.VerdictResult, schemas.VerdictPublic),
     (_models.ModelVersion, schemas.ModelVersionPublic),
     (_models.Promotion, schemas.PromotionPublic),
+    (_models.PoolStatus, schemas.PoolStatusPublic),
+    (_models.Chosen, schemas.ChosenPublic),
+    (_models.QueryResult, schemas.QueryPublic),
+    (_models.ActiveLearning, schemas.ActiveLearningPublic),
     (_models.Webhook, schemas.WebhookPublic),
     (_models.WebhookMessage, schemas.MessagePublic),
 ]

@@ -24,6 +24,7 @@ from loopwise.api.routes.v1 import (
     items,
     labels,
     models,
+    pool,
     projects,
     review,
     stats,
@@ -120,7 +121,7 @@ def create_app(
     app.state.metrics = metrics
     errors.install(app)
     app.include_router(ops.router)
-    for module in (projects, items, review, labels, models, stats, dashboard, webhooks):
+    for module in (projects, items, review, labels, models, pool, stats, dashboard, webhooks):
         app.include_router(module.router, prefix="/v1")
     web.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_request_bytes)

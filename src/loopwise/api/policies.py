@@ -8,7 +8,8 @@ token's account, never a name in the request).
 action                 admin  client  reviewer  expert  viewer
 =====================  =====  ======  ========  ======  ======
 read_project           yes    yes     yes       yes     yes
-submit                 yes    yes
+submit (items, pool    yes    yes
+candidates, queries)
 read_decisions         yes    yes                       yes
 review                 yes            yes       yes
 read_queue             yes            yes       yes     yes

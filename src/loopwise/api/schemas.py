@@ -296,6 +296,62 @@ class CountPublic(BaseModel):
     count: int
 
 
+# -- active learning --------------------------------------------------------------------------
+class PoolItemIn(_In):
+    """One unlabelled candidate: a payload as for items, no label and no probabilities."""
+
+    payload: JsonValue
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, JsonValue] | None = None
+
+
+class PoolIn(_In):
+    items: list[PoolItemIn] = Field(min_length=1, max_length=10_000)
+
+
+class PoolAddedPublic(BaseModel):
+    added: int = Field(description="Candidates new to the pool")
+    skipped: int = Field(description="Already in the pool with the same payload, or repeated")
+
+
+class PoolStatusPublic(_Out):
+    waiting: int = Field(description="Candidates no query has chosen yet")
+    chosen: int = Field(description="Candidates queries turned into review tasks")
+
+
+class QueryIn(_In):
+    n: int | None = Field(
+        default=None, ge=1, le=10_000, description="How many (default: the project's batch)"
+    )
+    strategy: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Default: the project's"
+    )
+    seed: int | None = Field(default=None, ge=0, le=MAX_ID)
+
+
+class ChosenPublic(_Out):
+    rank: int = Field(description="0 is the strategy's first pick, served first")
+    external_id: str
+    item_id: int
+    task_id: int
+    predicted_label: str | None
+    confidence: float | None
+
+
+class QueryPublic(_Out):
+    strategy: str
+    considered: int = Field(description="Candidates the strategy chose from")
+    model_version: int | None = Field(description="The production model that scored them")
+    chosen: list[ChosenPublic]
+
+
+class ActiveLearningPublic(_Out):
+    strategy: str
+    batch: int
+    explore: float
+    requery_after_promotion: bool
+
+
 # -- models -----------------------------------------------------------------------------------
 class ModelVersionPublic(_Out):
     version: int
@@ -316,6 +372,9 @@ class PromotionPublic(BaseModel):
     promoted: bool
     forced: bool
     report: dict[str, Any]
+    query: QueryPublic | None = Field(
+        default=None, description="The active-learning query the promotion set off, if any"
+    )
 
 
 # -- webhooks and accounts --------------------------------------------------------------------

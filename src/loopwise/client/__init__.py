@@ -17,21 +17,26 @@ failures, and the library's own error classes (``except ItemNotFound`` works the
             train_on(row["payload"], row["label"])
 
 Reviewers use ``claim``, ``heartbeat``, ``verdict``, ``release`` and ``undo`` with their own
-token; admins manage projects, models and webhooks. Errors are drawn in :mod:`._errors`.
+token; admins manage projects, models and webhooks. Active learning: ``add_to_pool`` unlabelled
+candidates, ``query`` to queue the most informative for review. Errors are drawn in :mod:`._errors`.
 """
 
 from loopwise.client._bulk import ItemLike
 from loopwise.client._client import Client
 from loopwise.client._errors import ApiError, ServerError, ServiceUnavailable
 from loopwise.client._models import (
+    ActiveLearning,
+    Chosen,
     Decision,
     DecisionsPage,
     Item,
     Me,
     ModelVersion,
+    PoolStatus,
     Prediction,
     Project,
     Promotion,
+    QueryResult,
     QueueEntry,
     Review,
     Routed,
@@ -43,7 +48,9 @@ from loopwise.client._models import (
 )
 
 __all__ = [
+    "ActiveLearning",
     "ApiError",
+    "Chosen",
     "Client",
     "Decision",
     "DecisionsPage",
@@ -51,9 +58,11 @@ __all__ = [
     "ItemLike",
     "Me",
     "ModelVersion",
+    "PoolStatus",
     "Prediction",
     "Project",
     "Promotion",
+    "QueryResult",
     "QueueEntry",
     "Review",
     "Routed",

@@ -32,6 +32,7 @@ from loopwise.client._models import (
     parse,
     parse_list,
 )
+from loopwise.client._pool import ActiveLearningMethods
 from loopwise.client._reports import Reports
 from loopwise.client._session import Session
 from loopwise.core.enums import ItemStatus, Route, Stage, Verdict
@@ -62,7 +63,7 @@ def _text_lines(chunks: Iterable[str]) -> Iterator[str]:
         yield rest
 
 
-class Client(Reports):
+class Client(Reports, ActiveLearningMethods):
     """A client of the loopwise HTTP service.
 
     Parameters

@@ -233,12 +233,56 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
+class PoolStatus:
+    """How many candidates wait in a project's pool, and how many queries chose."""
+
+    waiting: int
+    chosen: int
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """One candidate a query queued for review: ``rank`` 0 is the strategy's first pick."""
+
+    rank: int
+    external_id: str
+    item_id: int
+    task_id: int
+    predicted_label: str | None
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What an active-learning query did: the strategy, how many candidates it chose from,
+    the production model that scored them (``None``: a cold start) and the chosen, best
+    first."""
+
+    strategy: str
+    considered: int
+    model_version: int | None
+    chosen: tuple[Chosen, ...]
+
+
+@dataclass(frozen=True)
+class ActiveLearning:
+    """A project's active-learning settings (see ``docs/active-learning.md``)."""
+
+    strategy: str
+    batch: int
+    explore: float
+    requery_after_promotion: bool
+
+
+@dataclass(frozen=True)
 class Promotion:
-    """The gate's answer: ``promoted`` (``forced`` past a refusal) and its ``report``."""
+    """The gate's answer: ``promoted`` (``forced`` past a refusal) and its ``report``; the
+    active-learning ``query`` the promotion set off, if any."""
 
     promoted: bool
     forced: bool
     report: dict[str, Any]
+    query: QueryResult | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, Version, allowed
 from loopwise.api.policies import Action
+from loopwise.api.routes.v1.pool import query_public
 from loopwise.api.schemas import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -63,11 +64,16 @@ def evaluate(
 def promote(
     project: ProjectName, lw: LoopwiseDep, who: Manager, body: PromoteIn | None = None
 ) -> PromotionPublic:
-    """Promote a candidate (the latest by default) if the gate passes it, or with ``force``."""
+    """Promote a candidate (the latest by default) if the gate passes it, or with ``force``.
+    When the project's active learning says so and candidates wait, the promotion also queries
+    the pool with the new model (``query``)."""
     body = body or PromoteIn()
     result = lw.promote(project, body.version, force=body.force, actor=who.name)
     return PromotionPublic(
-        promoted=result.promoted, forced=result.forced, report=result.report.to_json()
+        promoted=result.promoted,
+        forced=result.forced,
+        report=result.report.to_json(),
+        query=None if result.query is None else query_public(result.query),
     )
 
 

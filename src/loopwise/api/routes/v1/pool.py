@@ -1,0 +1,103 @@
+"""Active learning over HTTP: the unlabelled pool, its status, queries that queue its most
+informative candidates for review, and the project's settings for them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+
+from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
+from loopwise.api.policies import Action
+from loopwise.api.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    ActiveLearningPublic,
+    PoolAddedPublic,
+    PoolIn,
+    PoolStatusPublic,
+    QueryIn,
+    QueryPublic,
+)
+from loopwise.errors import InvalidInput, LoopwiseError
+from loopwise.services.accounts import Principal
+from loopwise.services.pool import QueryResult
+
+router = APIRouter(tags=["active learning"], responses=READ_ERRORS)
+Submitter = Annotated[Principal, Depends(allowed(Action.SUBMIT))]
+
+
+def query_public(result: QueryResult) -> QueryPublic:
+    return QueryPublic.model_validate(result)
+
+
+@router.post("/projects/{project}/pool", responses=WRITE_ERRORS, response_model=PoolAddedPublic)
+def add_to_pool(
+    project: ProjectName, body: PoolIn, lw: LoopwiseDep, who: Submitter
+) -> PoolAddedPublic:
+    """Add unlabelled candidates, all or none. A candidate already in the pool with the same
+    payload is skipped (so a retried request adds nothing twice); under a known external id
+    with another payload the request is refused (409)."""
+    rows = [r.model_dump(exclude_none=True) for r in body.items]
+    try:
+        added = lw.add_to_pool(project, rows, actor=who.name)
+    except LoopwiseError as exc:  # the service names its argument (rows[3]); this body, items
+        if exc.field is not None and exc.field.startswith("rows"):
+            exc.field = "items" + exc.field.removeprefix("rows")
+        raise
+    return PoolAddedPublic(added=added, skipped=len(rows) - added)
+
+
+@router.get("/projects/{project}/pool", response_model=PoolStatusPublic)
+def pool_status(
+    project: ProjectName,
+    lw: LoopwiseDep,
+    _: Annotated[Principal, Depends(allowed(Action.READ_STATS))],
+) -> PoolStatusPublic:
+    return PoolStatusPublic.model_validate(lw.pool_status(project))
+
+
+@router.post("/projects/{project}/pool/query", responses=WRITE_ERRORS, response_model=QueryPublic)
+def query(
+    project: ProjectName, lw: LoopwiseDep, who: Submitter, body: QueryIn | None = None
+) -> QueryPublic:
+    """Score the waiting candidates with the production model and queue the strategy's best
+    ``n`` for review (the ``discovery`` priority), best first; one transaction. With no model
+    yet the strategy chooses by diversity. An empty pool, more than is left or an unknown
+    strategy is refused (422, ``field`` naming it)."""
+    body = body or QueryIn()
+    result = lw.query(project, body.n, strategy=body.strategy, seed=body.seed, actor=who.name)
+    return query_public(result)
+
+
+@router.get("/projects/{project}/active-learning", response_model=ActiveLearningPublic)
+def get_active_learning(
+    project: ProjectName,
+    lw: LoopwiseDep,
+    _: Annotated[Principal, Depends(allowed(Action.READ_PROJECT))],
+) -> ActiveLearningPublic:
+    return ActiveLearningPublic.model_validate(lw.project(project).active_learning)
+
+
+@router.put(
+    "/projects/{project}/active-learning",
+    responses=WRITE_ERRORS,
+    response_model=ActiveLearningPublic,
+)
+def set_active_learning(
+    project: ProjectName,
+    lw: LoopwiseDep,
+    who: Annotated[Principal, Depends(allowed(Action.MANAGE))],
+    config: Annotated[
+        dict[str, Any],
+        Body(description="strategy, batch, explore, requery_after_promotion (see docs)"),
+    ],
+) -> ActiveLearningPublic:
+    """Replace the settings whole (a field left out takes its default); audited."""
+    try:
+        settings = lw.set_active_learning(project, config, actor=who.name)
+    except InvalidInput as exc:  # the service names a project's setting; this body is them
+        if exc.field is not None and exc.field.startswith("active_learning"):
+            exc.field = exc.field.removeprefix("active_learning").removeprefix(".") or "body"
+        raise
+    return ActiveLearningPublic.model_validate(settings)

@@ -1,0 +1,55 @@
+"""The active-learning half of :class:`~loopwise.client.Client`: the unlabelled pool, queries
+and their settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from loopwise.client._models import ActiveLearning, PoolStatus, QueryResult, parse
+from loopwise.client._reports import Transport
+
+
+class ActiveLearningMethods(Transport):
+    """Pool, queries and settings (see :class:`~loopwise.client.Client`)."""
+
+    def add_to_pool(self, project: str, candidates: Iterable[Mapping[str, Any]]) -> int:
+        """Add unlabelled candidates (``payload``, optional ``external_id`` and ``metadata``; at
+        most 10,000), all or none; returns how many were new (one already in the pool with
+        the same payload is skipped, so a retried call adds nothing twice). Raises
+        ``DuplicateExternalId`` for a known id with another payload."""
+        body = {"items": [dict(c) for c in candidates]}
+        data = self._json("POST", self._path("projects", project, "pool"), body=body)
+        return int(data["added"])
+
+    def pool_status(self, project: str) -> PoolStatus:
+        """How many candidates wait, and how many queries chose."""
+        return parse(PoolStatus, self._json("GET", self._path("projects", project, "pool")))
+
+    def query(
+        self,
+        project: str,
+        n: int | None = None,
+        *,
+        strategy: str | None = None,
+        seed: int | None = None,
+    ) -> QueryResult:
+        """Queue the ``n`` (the project's batch) most informative waiting candidates for
+        review, chosen by ``strategy`` (the project's). Raises ``EmptyPool``,
+        ``NotEnoughInPool``, ``UnknownStrategy``."""
+        body = {
+            k: v for k, v in (("n", n), ("strategy", strategy), ("seed", seed)) if v is not None
+        }
+        path = self._path("projects", project, "pool", "query")
+        return parse(QueryResult, self._json("POST", path, body=body))
+
+    def active_learning(self, project: str) -> ActiveLearning:
+        """The project's active-learning settings."""
+        path = self._path("projects", project, "active-learning")
+        return parse(ActiveLearning, self._json("GET", path))
+
+    def set_active_learning(self, project: str, settings: Mapping[str, Any]) -> ActiveLearning:
+        """Replace the project's active-learning settings (``strategy``, ``batch``,
+        ``explore``, ``requery_after_promotion``; one left out takes its default)."""
+        path = self._path("projects", project, "active-learning")
+        return parse(ActiveLearning, self._json("PUT", path, body=dict(settings)))

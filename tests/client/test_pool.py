@@ -1,0 +1,65 @@
+"""Active learning through the Python client, against the real service: the pool, queries, the
+settings, a promotion's query, and the library's errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopwise.client import ActiveLearning, Chosen, PoolStatus, QueryResult
+from loopwise.errors import DuplicateExternalId, EmptyPool, InvalidInput, NotAllowed
+from tests.client.conftest import Connect, Space, World
+
+
+def candidates(n: int) -> list[dict[str, str]]:
+    texts = ("see you at {}", "win a free prize now {}")
+    return [{"external_id": f"c{i}", "payload": texts[i % 2].format(i)} for i in range(n)]
+
+
+def test_candidates_are_added_and_the_best_queued(
+    connect: Connect, world: World, retrainable: Space
+) -> None:
+    client = connect("client")
+    assert client.add_to_pool(retrainable.name, candidates(8)) == 8
+    assert client.add_to_pool(retrainable.name, candidates(9)) == 1  # a retry adds nothing twice
+    assert client.pool_status(retrainable.name) == PoolStatus(waiting=9, chosen=0)
+    result = client.query(retrainable.name, 3, strategy="margin", seed=0)
+    assert isinstance(result, QueryResult)
+    assert (result.strategy, result.considered, result.model_version) == ("margin", 9, 1)
+    assert [c.rank for c in result.chosen] == [0, 1, 2]
+    assert all(isinstance(c, Chosen) and c.task_id > 0 for c in result.chosen)
+    retrainable.token("reviewer")  # the account, made on first use
+    entry = world.lw.claim_next(retrainable.name, retrainable.account("reviewer"))
+    assert entry is not None
+    assert entry.item.external_id == result.chosen[0].external_id  # the first pick first
+    assert client.pool_status(retrainable.name) == PoolStatus(waiting=6, chosen=3)
+
+
+def test_settings_and_a_promotions_query(connect: Connect, world: World, seeded: Space) -> None:
+    admin = connect("admin")
+    assert admin.active_learning(seeded.name) == ActiveLearning("default", 50, 0.1, True)
+    changed = admin.set_active_learning(seeded.name, {"batch": 2})
+    assert changed == ActiveLearning("default", 2, 0.1, True)
+    connect("client").add_to_pool(seeded.name, candidates(5))
+    admin.train(seeded.name)
+    promotion = admin.promote(seeded.name, force=True)
+    assert promotion.promoted
+    assert promotion.query is not None
+    assert (promotion.query.considered, len(promotion.query.chosen)) == (5, 2)
+
+
+def test_errors_are_the_librarys(connect: Connect, space: Space) -> None:
+    client = connect("client")
+    with pytest.raises(EmptyPool) as empty:
+        client.query(space.name, 1)
+    assert empty.value.field == "pool"
+    client.add_to_pool(space.name, candidates(1))
+    with pytest.raises(DuplicateExternalId) as clash:
+        client.add_to_pool(space.name, [{"external_id": "c0", "payload": "another text"}])
+    assert clash.value.field == "items[0].external_id"
+    with pytest.raises(InvalidInput) as bad:
+        connect("admin").set_active_learning(space.name, {"explore": 1.5})
+    assert bad.value.field == "explore"
+    with pytest.raises(NotAllowed):
+        connect("client").set_active_learning(space.name, {"batch": 5})  # admins' setting
+    with pytest.raises(NotAllowed):
+        connect("reviewer").query(space.name, 1)
