@@ -155,6 +155,26 @@ def test_a_bulk_is_retried_only_if_every_item_has_an_external_id() -> None:
     assert len(script.requests) == 1
 
 
+def test_pool_candidates_are_retried_only_with_ids_and_a_query_never_once_sent() -> None:
+    script = Script(httpx.ReadTimeout("slow"), httpx.Response(200, json={"added": 1, "skipped": 0}))
+    client, _ = mock_client(script)
+    assert client.add_to_pool("sms", [{"payload": "hi", "external_id": "u-1"}]) == 1
+    assert len(script.requests) == 2
+
+    script = Script(httpx.ReadTimeout("slow"), httpx.Response(200, json={"added": 1, "skipped": 0}))
+    client, _ = mock_client(script)
+    with pytest.raises(ServiceUnavailable):
+        client.add_to_pool("sms", [{"payload": "hi"}])
+    assert len(script.requests) == 1
+
+    answer = {"strategy": "margin", "considered": 3, "model_version": 1, "chosen": []}
+    script = Script(httpx.ReadTimeout("slow"), httpx.Response(200, json=answer))
+    client, _ = mock_client(script)
+    with pytest.raises(ServiceUnavailable):  # a second query would queue another batch
+        client.query("sms", 1)
+    assert len(script.requests) == 1
+
+
 def test_retries_zero_sends_once() -> None:
     script = Script(httpx.Response(503))
     client, sleeps = mock_client(script, retries=0)

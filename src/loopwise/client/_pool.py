@@ -18,8 +18,11 @@ class ActiveLearningMethods(Transport):
         most 10,000), all or none; returns how many were new (one already in the pool with
         the same payload is skipped, so a retried call adds nothing twice). Raises
         ``DuplicateExternalId`` for a known id with another payload."""
-        body = {"items": [dict(c) for c in candidates]}
-        data = self._json("POST", self._path("projects", project, "pool"), body=body)
+        rows = [dict(c) for c in candidates]
+        # sent again after a network failure only if every row has its id (as items are)
+        idempotent = all(row.get("external_id") is not None for row in rows)
+        path = self._path("projects", project, "pool")
+        data = self._json("POST", path, body={"items": rows}, idempotent=idempotent)
         return int(data["added"])
 
     def pool_status(self, project: str) -> PoolStatus:
@@ -36,7 +39,8 @@ class ActiveLearningMethods(Transport):
     ) -> QueryResult:
         """Queue the ``n`` (the project's batch) most informative waiting candidates for
         review, chosen by ``strategy`` (the project's). Raises ``EmptyPool``,
-        ``NotEnoughInPool``, ``UnknownStrategy``."""
+        ``NotEnoughInPool``, ``UnknownStrategy``. Not sent again after a network failure
+        once sent (a second query would queue another batch)."""
         body = {
             k: v for k, v in (("n", n), ("strategy", strategy), ("seed", seed)) if v is not None
         }
