@@ -90,8 +90,9 @@ def fresh_statistics(engine: Engine, tables: Sequence[Table]) -> list[str]:
     doubled since it was last sampled, and name those sampled. Nothing on SQLite, which plans
     by its indexes.
 
-    Autovacuum samples a table once a tenth of it changed, but up to a minute later; a plan
-    made meanwhile on the older figures can be ruinous. The pool query's anti-join against
+    Autovacuum samples a table once a tenth of it changed, but up to a minute later (and never
+    where it is off, as on the server the figures below come from); a plan made meanwhile on
+    the older figures can be ruinous. The pool query's anti-join against
     the project's items, planned right after a bulk load (100,000 candidates thought none,
     600 items thought four), compared every candidate with every item: 4.2 s, against 7 ms
     for 20,000 once the tables were sampled (``EXPLAIN ANALYZE``).
