@@ -1,4 +1,5 @@
-"""Engine creation and schema migrations, run automatically on first use of a database."""
+"""Engine creation, schema migrations (run automatically on first use of a database) and fresh
+planner statistics on PostgreSQL."""
 
 from __future__ import annotations
 
