@@ -18,7 +18,8 @@ body over the size limit               413
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -58,6 +59,21 @@ def status_of(error: LoopwiseError) -> int:
         if isinstance(error, kind):
             return status
     return 400
+
+
+@contextmanager
+def body_fields(service: str, body: str = "") -> Iterator[None]:
+    """Errors raised inside name the request's fields rather than the service's: a ``field``
+    that starts with ``service`` (its argument, ``rows[3].payload``, or a project setting,
+    ``review.overlap``) starts with ``body`` instead (``items[3].payload``); with no ``body``,
+    the settings are the request body itself (``overlap``; the whole of it: ``body``)."""
+    try:
+        yield
+    except LoopwiseError as exc:
+        if exc.field is not None and exc.field.startswith(service):
+            rest = exc.field.removeprefix(service)
+            exc.field = body + rest if body else rest.removeprefix(".") or "body"
+        raise
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
+from loopwise.api.errors import body_fields
 from loopwise.api.policies import Action
 from loopwise.api.schemas import (
     READ_ERRORS,
@@ -19,7 +20,6 @@ from loopwise.api.schemas import (
     QueryIn,
     QueryPublic,
 )
-from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.services.accounts import Principal
 from loopwise.services.pool import QueryResult
 
@@ -39,12 +39,8 @@ def add_to_pool(
     payload is skipped (so a retried request adds nothing twice); under a known external id
     with another payload the request is refused (409)."""
     rows = [r.model_dump(exclude_none=True) for r in body.items]
-    try:
+    with body_fields("rows", "items"):
         added = lw.add_to_pool(project, rows, actor=who.name)
-    except LoopwiseError as exc:  # the service names its argument (rows[3]); this body, items
-        if exc.field is not None and exc.field.startswith("rows"):
-            exc.field = "items" + exc.field.removeprefix("rows")
-        raise
     return PoolAddedPublic(added=added, skipped=len(rows) - added)
 
 
@@ -94,10 +90,6 @@ def set_active_learning(
     ],
 ) -> ActiveLearningPublic:
     """Replace the settings whole (a field left out takes its default); audited."""
-    try:
+    with body_fields("active_learning"):
         settings = lw.set_active_learning(project, config, actor=who.name)
-    except InvalidInput as exc:  # the service names a project's setting; this body is them
-        if exc.field is not None and exc.field.startswith("active_learning"):
-            exc.field = exc.field.removeprefix("active_learning").removeprefix(".") or "body"
-        raise
     return ActiveLearningPublic.model_validate(settings)

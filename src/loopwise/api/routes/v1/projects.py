@@ -8,11 +8,11 @@ from fastapi import APIRouter, Body, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, allowed, allowed_anywhere
+from loopwise.api.errors import body_fields
 from loopwise.api.policies import Action, may
 from loopwise.api.schemas import READ_ERRORS, WRITE_ERRORS, MePublic, ProjectCreate, ProjectPublic
 from loopwise.core.entities import Project
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY
-from loopwise.errors import InvalidInput
 from loopwise.services.accounts import Principal
 
 router = APIRouter(tags=["projects"], responses=READ_ERRORS)
@@ -100,11 +100,6 @@ def set_review_config(
     who: Annotated[Principal, Depends(allowed(Action.MANAGE))],
     config: Annotated[dict[str, Any], Body(description="Review settings (see docs/review.md)")],
 ) -> ProjectPublic:
-    try:
+    with body_fields("review"):
         lw.set_review_config(project, config, actor=who.name)
-    except InvalidInput as exc:
-        # the service names a project's setting (review.overlap); this body is the settings
-        if exc.field is not None and exc.field.startswith("review"):
-            exc.field = exc.field.removeprefix("review").removeprefix(".") or "body"
-        raise
     return project_public(lw.project(project))
