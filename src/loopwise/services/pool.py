@@ -5,20 +5,20 @@ informative items into review tasks.
 ``query`` scores every waiting candidate with the production model, asks a strategy from
 :mod:`loopwise.active_learning` for the best ``n``, and makes each chosen one an item, queued
 for review at the ``discovery`` priority with the strategy's choice as its reason, in one
-transaction. Features are computed once per model and kept (:mod:`loopwise.store.features`);
-with no model yet the strategy chooses on features of the pool itself (a cold start). A pool
-item that was submitted as an item meanwhile, or chosen by an earlier query, is never chosen.
+transaction. Features are computed once per model and kept, and a model's are removed once
+another is in production (:mod:`.pool_features`); with no model yet the strategy chooses on
+features of the pool itself (a cold start). A pool item that was submitted as an item
+meanwhile, or chosen by an earlier query, is never chosen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 from sqlalchemy import func, select, update
 
@@ -27,7 +27,6 @@ from loopwise.core.active import ActiveLearningConfig, parse_active_learning
 from loopwise.core.entities import Project
 from loopwise.core.enums import (
     DecisionOrigin,
-    InputKind,
     ItemStatus,
     Priority,
     Route,
@@ -35,16 +34,15 @@ from loopwise.core.enums import (
 )
 from loopwise.errors import DuplicateExternalId, EmptyPool, InvalidInput
 from loopwise.scoring import entropy
+from loopwise.services import pool_features
 from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.services.items import prepare_items
 from loopwise.services.tasks import task_values
 from loopwise.store import mappers
-from loopwise.store.features import FeatureStore
 from loopwise.store.pool import (
     candidate_ids,
     fresh_pool_statistics,
     known_candidates,
-    payloads_by_id,
 )
 from loopwise.store.tables import (
     DecisionRow,
@@ -55,11 +53,8 @@ from loopwise.store.tables import (
     PredictionRow,
     ReviewTaskRow,
 )
-from loopwise.training.features import model_features
-from loopwise.training.models import TrainedModel, model_inputs
+from loopwise.training.models import TrainedModel
 
-FEATURE_CHUNK = 5_000
-"""Candidates whose features are computed (and stored) at a time."""
 LABELLED_LIMIT = 5_000
 """Most recent labelled items whose features diversity strategies keep away from (a committee
 learns from them, and ``bait`` counts what they taught the model by its probabilities for them)."""
@@ -193,7 +188,7 @@ class _Candidates:
     model_row: ModelVersionRow | None
     ids: list[int]
     """Pool-item ids of the waiting candidates, ascending (their payloads are read only where
-    features are missing: :func:`_pool_payloads`)."""
+    features are missing: :func:`.pool_features.stored_features`)."""
     labelled: list[tuple[int, str]]
     """Item id and label of the project's most recent labels (``LABELLED_LIMIT``)."""
 
@@ -254,7 +249,8 @@ def query(
 
 
 def _candidates(ctx: Context, project_name: str) -> _Candidates:
-    """The project, its production model, and every waiting candidate not submitted since."""
+    """The project, its production model, and every waiting candidate not submitted since;
+    the feature spaces of other models are removed."""
     fresh_pool_statistics(ctx.engine)
     with ctx.read() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))
@@ -265,24 +261,15 @@ def _candidates(ctx: Context, project_name: str) -> _Candidates:
             .order_by(LabelRow.id.desc())
             .limit(LABELLED_LIMIT)
         ).all()
-        return _Candidates(
+        found = _Candidates(
             project,
             tx.repo.production_model(project.id),
             ids,
             [(int(i), str(value)) for i, value in labelled],
         )
-
-
-def _pool_payloads(ctx: Context, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Payloads of pool items by id (pool payloads never change once added)."""
-    with ctx.read() as tx:
-        return payloads_by_id(tx.session, PoolItemRow, ids)
-
-
-def _item_payloads(ctx: Context, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Payloads of items by id (an item's payload never changes)."""
-    with ctx.read() as tx:
-        return payloads_by_id(tx.session, ItemRow, ids)
+    model_id = None if found.model_row is None else found.model_row.id
+    pool_features.retire_spaces(ctx, project.id, model_id)
+    return found
 
 
 def _labelled(ctx: Context, found: _Candidates, model: TrainedModel | None) -> tuple[Any, Any]:
@@ -294,55 +281,22 @@ def _labelled(ctx: Context, found: _Candidates, model: TrainedModel | None) -> t
     if model is None or found.model_row is None or not known:
         return None, np.zeros(0, dtype=np.int64)
     ids = [item_id for item_id, _ in known]
-    space = f"model-{found.model_row.id}-items"
-    features = _stored(ctx, found.project, model, space, ids, _item_payloads)
-    return features, np.asarray([y for _, y in known], dtype=np.int64)
+    space = pool_features.items_space(found.model_row.id)
+    payloads = pool_features.item_payloads
+    rows = pool_features.stored_features(ctx, found.project, model, space, ids, payloads)
+    return rows, np.asarray([y for _, y in known], dtype=np.int64)
 
 
 def _features(ctx: Context, found: _Candidates, model: TrainedModel | None) -> Any:
-    """The candidates' features, in ``found.ids`` order: the stored ones of the production
-    model's space, the missing computed and stored now; with no model, features of the pool
-    itself (TF-IDF fitted on its texts, or standardised columns), not stored."""
-    kind = found.project.input_kind
+    """The candidates' features, in ``found.ids`` order (see :mod:`.pool_features`)."""
     if model is None or found.model_row is None:
-        payloads = _pool_payloads(ctx, found.ids)
-        return _cold_features(kind, [payloads[i] for i in found.ids])
-    space = f"model-{found.model_row.id}"
-    return _stored(ctx, found.project, model, space, found.ids, _pool_payloads)
-
-
-def _stored(
-    ctx: Context,
-    project: Project,
-    model: TrainedModel,
-    space: str,
-    ids: list[int],
-    payloads: Callable[[Context, Sequence[int]], dict[int, dict[str, Any]]],
-) -> Any:
-    """Features of ``ids`` in ``space``: read from the store; the missing computed from their
-    ``payloads`` (read a chunk at a time) and added."""
-    store = FeatureStore(ctx.settings.artifacts)
-    wanted = np.asarray(ids, dtype=np.int64)
-    stored_ids, stored = store.load(project.id, space)
-    missing = wanted[~np.isin(wanted, stored_ids)]
-    for start in range(0, len(missing), FEATURE_CHUNK):
-        chunk = missing[start : start + FEATURE_CHUNK]
-        read = payloads(ctx, chunk.tolist())
-        inputs = model_inputs(project.input_kind, [read[int(i)] for i in chunk])
-        store.append(project.id, space, chunk, model_features(model, inputs))
-    if len(missing):
-        stored_ids, stored = store.load(project.id, space)
-    order = np.argsort(stored_ids, kind="stable")  # stored ids are distinct (see load)
-    return stored[order[np.searchsorted(stored_ids, wanted, sorter=order)]]
-
-
-def _cold_features(kind: InputKind, payloads: list[dict[str, Any]]) -> Any:
-    inputs = model_inputs(kind, payloads)
-    if kind is InputKind.TEXT:
-        return TfidfVectorizer(sublinear_tf=True, min_df=1).fit_transform(inputs)
-    columns = np.asarray(inputs, dtype=np.float64)
-    spread = columns.std(axis=0)
-    return (columns - columns.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        payloads = pool_features.pool_payloads(ctx, found.ids)
+        inputs = [payloads[i] for i in found.ids]
+        return pool_features.cold_features(found.project.input_kind, inputs)
+    space = pool_features.space(found.model_row.id)
+    return pool_features.stored_features(
+        ctx, found.project, model, space, found.ids, pool_features.pool_payloads
+    )
 
 
 def _queue(

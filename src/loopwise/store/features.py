@@ -11,14 +11,20 @@ file and renamed, so a reader never sees half of one, and several workers may ap
 load writes what it read as one chunk and removes the ones merged (a pool fed a little at a
 time would otherwise be read from thousands of files at every query); a reader that finds a
 chunk gone meanwhile reads the folder again, where the merged chunk holds its rows.
+
+A space no longer needed is removed whole (:meth:`FeatureStore.retain`): renamed out of the
+way in one step, then deleted, so a reader finds either all of its chunks or none (and
+computes what it needs again), and a writer that finds it gone makes it anew.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +36,11 @@ IntArray = npt.NDArray[np.int64]
 COMPACT_AFTER = 32
 """Chunks a space may hold before a load merges them into one."""
 LOAD_ATTEMPTS = 5
-"""Listings a load tries when chunks are merged away under it."""
+"""Listings a load tries when chunks are merged away under it (and writes an append tries when
+its space is removed under it)."""
 _SPACE = re.compile(r"^[a-z0-9-]{1,64}$")
+_RETIRED = ".retired-"
+"""Prefix of a space being removed (not a space name: those have no dot)."""
 
 
 class FeatureStore:
@@ -40,10 +49,39 @@ class FeatureStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def _project(self, project_id: int) -> Path:
+        return self.root / "pool" / f"project-{project_id}"
+
     def _folder(self, project_id: int, space: str) -> Path:
         if not _SPACE.match(space):
             raise ValueError(f"{space!r} is not a feature-space name")
-        return self.root / "pool" / f"project-{project_id}" / space
+        return self._project(project_id) / space
+
+    def spaces(self, project_id: int) -> list[str]:
+        """The project's spaces, by name."""
+        folder = self._project(project_id)
+        found = folder.iterdir() if folder.is_dir() else ()
+        return sorted(p.name for p in found if p.is_dir() and _SPACE.match(p.name))
+
+    def retain(self, project_id: int, keep: Collection[str]) -> list[str]:
+        """Remove every space of the project not in ``keep`` (see the module docstring); the
+        names removed. Another worker removing the same space at once is no error."""
+        folder = self._project(project_id)
+        if not folder.is_dir():
+            return []
+        removed = []
+        for path in folder.iterdir():
+            if path.name.startswith(_RETIRED):  # left by a removal that was interrupted
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_dir() and _SPACE.match(path.name) and path.name not in keep:
+                retired = folder / f"{_RETIRED}{path.name}-{uuid.uuid4().hex[:8]}"
+                try:
+                    path.rename(retired)
+                except FileNotFoundError:  # another worker removed it first
+                    continue
+                shutil.rmtree(retired, ignore_errors=True)
+                removed.append(path.name)
+        return sorted(removed)
 
     def load(self, project_id: int, space: str) -> tuple[IntArray, Any]:
         """Every stored ``(ids, rows)`` of the space, in the order they were added (a sparse
@@ -69,8 +107,14 @@ class FeatureStore:
         if not len(ids):
             return
         folder = self._folder(project_id, space)
-        folder.mkdir(parents=True, exist_ok=True)
-        self._write(folder, np.asarray(ids, dtype=np.int64), rows)
+        for attempt in range(LOAD_ATTEMPTS):
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                self._write(folder, np.asarray(ids, dtype=np.int64), rows)
+                return
+            except FileNotFoundError:  # the space was removed between the two: make it anew
+                if attempt == LOAD_ATTEMPTS - 1:
+                    raise
 
     @staticmethod
     def _write(folder: Path, ids: IntArray, rows: Any) -> None:

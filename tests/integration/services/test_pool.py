@@ -19,6 +19,7 @@ from loopwise.errors import (
     UnknownStrategy,
 )
 from loopwise.services import pool as pool_service
+from loopwise.services import pool_features
 from loopwise.store.features import FeatureStore
 from loopwise.training import features
 from tests.factories import (
@@ -194,7 +195,7 @@ class TestQuery:
             return real(model, inputs)
 
         read: list[tuple[str, int]] = []
-        real_pool, real_items = pool_service._pool_payloads, pool_service._item_payloads
+        real_pool, real_items = pool_features.pool_payloads, pool_features.item_payloads
 
         def pool_payloads(ctx: Any, ids: Any) -> Any:
             read.append(("pool", len(ids)))
@@ -204,9 +205,9 @@ class TestQuery:
             read.append(("items", len(ids)))
             return real_items(ctx, ids)
 
-        monkeypatch.setattr(pool_service, "model_features", counted)
-        monkeypatch.setattr(pool_service, "_pool_payloads", pool_payloads)
-        monkeypatch.setattr(pool_service, "_item_payloads", item_payloads)
+        monkeypatch.setattr(pool_features, "model_features", counted)
+        monkeypatch.setattr(pool_features, "pool_payloads", pool_payloads)
+        monkeypatch.setattr(pool_features, "item_payloads", item_payloads)
         lw.query("sms", 2, strategy="margin")
         lw.query("sms", 2, strategy="margin")
         lw.add_to_pool("sms", candidates(35))
@@ -221,6 +222,57 @@ class TestQuery:
         assert production is not None
         ids, matrix = store.load(project, f"model-{production[0].id}")
         assert len(ids) == matrix.shape[0] == 35
+
+    def test_a_query_keeps_only_the_production_models_features(self, lw: Loopwise) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        first = seeded_model(lw)
+        lw.set_active_learning("sms", {"batch": 2, "strategy": "margin", "explore": 0.0})
+        lw.add_to_pool("sms", candidates(30))
+        lw.query("sms")
+        store, project = FeatureStore(lw.settings.artifacts), lw.project("sms").id
+
+        def spaces_of(*versions: int) -> list[str]:
+            ids = {m.version: m.id for m in lw.models("sms")}
+            return sorted(f"model-{ids[v]}{tail}" for v in versions for tail in ("", "-items"))
+
+        assert store.spaces(project) == spaces_of(first.version)
+        second = lw.train("sms")
+        lw.promote("sms", second.version, force=True)  # its query removes the first's
+        assert store.spaces(project) == spaces_of(second.version)
+        lw.rollback("sms")
+        back = lw.query("sms")  # computed again for the first model
+        assert back.model_version == first.version
+        assert store.spaces(project) == spaces_of(first.version)
+        assert lw.pool_status("sms") == pool_service.PoolStatus(waiting=24, chosen=6)
+
+    def test_rows_are_right_when_the_store_changes_under_a_query(self, lw: Loopwise) -> None:
+        """Another worker removes the space while this one computes the missing rows: the
+        rows returned are still each candidate's own, in the order asked."""
+        make_text_project(lw, training=NO_HOLDOUT)
+        seeded_model(lw)
+        lw.add_to_pool("sms", candidates(12))
+        lw.query("sms", 1, strategy="margin")  # stores the features of all twelve
+        lw.add_to_pool("sms", candidates(20))
+        production = lw.production_model("sms")
+        assert production is not None
+        row, model = production
+        space = pool_features.space(row.id)
+        ids = sorted(r["id"] for r in rows(lw, "pool_item") if r["item_id"] is None)[::-1]
+        store = FeatureStore(lw.settings.artifacts)
+        project = lw.project("sms")
+        real = pool_features.pool_payloads
+
+        def raced(ctx: Any, asked: Any) -> Any:
+            store.retain(project.id, ())  # the space is gone before this worker appends
+            return real(ctx, asked)
+
+        got = pool_features.stored_features(lw.ctx, project, model, space, ids, raced)
+        payloads = real(lw.ctx, ids)
+        expected = features.model_features(model, [payloads[i]["text"] for i in ids])
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got.toarray(), expected.toarray())
+        stored_ids, _ = store.load(project.id, space)
+        assert sorted(stored_ids.tolist()) == sorted(ids[:8])  # the eight that were missing
 
     def test_a_promotion_queries_a_batch_with_the_new_model(self, lw: Loopwise) -> None:
         make_text_project(lw, training=NO_HOLDOUT)

@@ -1,5 +1,6 @@
 """The pool's feature store: chunks appended and read back by id, merged into one once there
-are many, and a load that finds a chunk merged away under it reads the folder again."""
+are many, a load that finds a chunk merged away under it reads the folder again, and spaces no
+longer needed removed whole, with workers that race the removal."""
 
 from __future__ import annotations
 
@@ -92,3 +93,66 @@ def test_a_load_that_finds_its_chunks_merged_away_reads_again(
 def test_an_empty_space_loads_as_nothing(tmp_path: Path) -> None:
     ids, rows = FeatureStore(tmp_path).load(1, "model-1")
     assert (len(ids), rows) == (0, None)
+
+
+def test_retain_removes_every_other_space_whole(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path)
+    fill(store, 3)
+    for space in ("model-1-items", "model-2", "model-2-items"):
+        store.append(1, space, np.asarray([7]), np.asarray([[1.0, 2.0]]))
+    store.append(2, "model-1", np.asarray([7]), np.asarray([[1.0, 2.0]]))  # another project
+    leftover = tmp_path / "pool" / "project-1" / ".retired-model-0-0a1b2c3d"
+    leftover.mkdir()  # a removal interrupted half-way
+    (leftover / "000000000001-abcdef01.npz").write_bytes(b"")
+
+    assert store.retain(1, ("model-2", "model-2-items")) == ["model-1", "model-1-items"]
+
+    assert store.spaces(1) == ["model-2", "model-2-items"]
+    assert sorted(p.name for p in (tmp_path / "pool" / "project-1").iterdir()) == [
+        "model-2",
+        "model-2-items",
+    ]
+    assert store.spaces(2) == ["model-1"]
+    ids, rows = store.load(1, "model-1")
+    assert (len(ids), rows) == (0, None)
+    assert store.load(1, "model-2")[0].tolist() == [7]
+    assert store.retain(1, ("model-2", "model-2-items")) == []
+    assert store.retain(3, ()) == []  # a project with nothing stored
+
+
+def test_a_space_removed_by_another_worker_first_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FeatureStore(tmp_path)
+    fill(store, 2)
+    real = Path.rename
+
+    def raced(self: Path, target: Any) -> Any:
+        real(self, target)  # another worker renames it away first
+        raise FileNotFoundError(self)
+
+    monkeypatch.setattr(Path, "rename", raced)
+    assert store.retain(1, ()) == []
+    assert store.spaces(1) == []
+
+
+def test_an_append_whose_space_is_removed_under_it_makes_it_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FeatureStore(tmp_path)
+    fill(store, 1)
+    real = FeatureStore._write
+    calls: list[Path] = []
+
+    def raced(folder: Path, ids: Any, rows: Any) -> None:
+        calls.append(folder)
+        if len(calls) == 1:  # removed after the append made its folder, before it wrote
+            store.retain(1, ())
+        real(folder, ids, rows)
+
+    monkeypatch.setattr(FeatureStore, "_write", staticmethod(raced))
+    store.append(1, "model-1", np.asarray([9]), np.asarray([[9.0, -9.0]]))
+    assert len(calls) == 2
+    ids, rows = store.load(1, "model-1")
+    assert ids.tolist() == [9]
+    np.testing.assert_array_equal(rows, [[9.0, -9.0]])
