@@ -123,7 +123,7 @@ def add_to_pool(
                     f"external id {p.external_id!r} is in the pool with another payload",
                     field=f"{p.field}.external_id",
                 )
-        tx.repo.insert_many(
+        ids = tx.repo.insert_many(
             PoolItemRow,
             [
                 {
@@ -145,7 +145,8 @@ def add_to_pool(
             project_id=project.id,
             after={"added": len(fresh), "skipped": len(prepared) - len(fresh)},
         )
-        return len(fresh)
+    pool_features.store_inputs(ctx, project, ids, [p.payload for p in fresh])
+    return len(fresh)
 
 
 def pool_status(ctx: Context, project_name: str) -> PoolStatus:
@@ -295,7 +296,7 @@ def _features(ctx: Context, found: _Candidates, model: TrainedModel | None) -> A
         return pool_features.cold_features(found.project.input_kind, inputs)
     space = pool_features.space(found.model_row.id)
     return pool_features.stored_features(
-        ctx, found.project, model, space, found.ids, pool_features.pool_payloads
+        ctx, found.project, model, space, found.ids, pool_features.pool_payloads, inputs=True
     )
 
 
