@@ -17,7 +17,8 @@ whole pool's features on disk.
 Numeric candidates (tables) also keep their inputs, which no model changes, in the space
 :data:`INPUTS`, written when they are added (:func:`store_inputs`); a new model's features are
 computed from them rather than from payloads read back from the database and parsed again
-(a million rows of 20 columns: most of the 11-18 s of the first query after a promotion).
+(a million rows of 20 columns: the first query after a promotion took 18-27 s, now 4-5 s, on a
+2-core machine; ``docs/benchmarks.md``).
 Texts have no such shortcut: their features are a new vocabulary's counts.
 """
 
