@@ -13,6 +13,7 @@ meanwhile, or chosen by an earlier query, is never chosen.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from loopwise.core.active import ActiveLearningConfig, parse_active_learning
 from loopwise.core.entities import Project
 from loopwise.core.enums import (
     DecisionOrigin,
+    InputKind,
     ItemStatus,
     Priority,
     Route,
@@ -55,6 +57,7 @@ from loopwise.store.tables import (
 )
 from loopwise.training.models import TrainedModel
 
+log = logging.getLogger(__name__)
 LABELLED_LIMIT = 5_000
 """Most recent labelled items whose features diversity strategies keep away from (a committee
 learns from them, and ``bait`` counts what they taught the model by its probabilities for them)."""
@@ -111,6 +114,8 @@ def add_to_pool(
     fresh_pool_statistics(ctx.engine)
     with ctx.write() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))
+        text = project.input_kind is InputKind.TEXT
+        model_row = tx.repo.production_model(project.id) if text else None
         prepared = [p for p in prepare_items(ctx, project, rows, name="rows") if not p.repeat]
         known = known_candidates(tx.session, project.id, [p.external_id for p in prepared])
         fresh = []
@@ -145,7 +150,13 @@ def add_to_pool(
             project_id=project.id,
             after={"added": len(fresh), "skipped": len(prepared) - len(fresh)},
         )
-    pool_features.store_inputs(ctx, project, ids, [p.payload for p in fresh])
+    try:
+        model = None if model_row is None else ctx.models.get(model_row)
+        pool_features.store_inputs(ctx, project, ids, [p.payload for p in fresh], model)
+    except Exception:  # the candidates are committed; a query computes from their payloads
+        log.exception(
+            "the inputs of %d candidates added to %r were not kept", len(ids), project.name
+        )
     return len(fresh)
 
 
@@ -221,6 +232,8 @@ def query(
     if not found.ids:
         raise EmptyPool("the pool has no unlabelled item left to choose from", field="pool")
     model = None if found.model_row is None else ctx.models.get(found.model_row)
+    model_id = None if found.model_row is None else found.model_row.id
+    pool_features.retire_spaces(ctx, found.project.id, model_id, model)
     features = _features(ctx, found, model)
     probabilities = None if model is None else model.predict_proba_features(features)
     labelled, targets = _labelled(ctx, found, model)
@@ -250,8 +263,7 @@ def query(
 
 
 def _candidates(ctx: Context, project_name: str) -> _Candidates:
-    """The project, its production model, and every waiting candidate not submitted since;
-    the feature spaces of other models are removed."""
+    """The project, its production model, and every waiting candidate not submitted since."""
     fresh_pool_statistics(ctx.engine)
     with ctx.read() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))
@@ -262,15 +274,12 @@ def _candidates(ctx: Context, project_name: str) -> _Candidates:
             .order_by(LabelRow.id.desc())
             .limit(LABELLED_LIMIT)
         ).all()
-        found = _Candidates(
+        return _Candidates(
             project,
             tx.repo.production_model(project.id),
             ids,
             [(int(i), str(value)) for i, value in labelled],
         )
-    model_id = None if found.model_row is None else found.model_row.id
-    pool_features.retire_spaces(ctx, project.id, model_id)
-    return found
 
 
 def _labelled(ctx: Context, found: _Candidates, model: TrainedModel | None) -> tuple[Any, Any]:

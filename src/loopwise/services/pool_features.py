@@ -19,12 +19,19 @@ Numeric candidates (tables) also keep their inputs, which no model changes, in t
 computed from them rather than from payloads read back from the database and parsed again
 (a million rows of 20 columns: the first query after a promotion took 18-27 s, now 4-5 s, on a
 2-core machine; ``docs/benchmarks.md``).
-Texts have no such shortcut: their features are a new vocabulary's counts.
+Texts keep their term counts instead (:mod:`loopwise.training.terms`), counted when they are
+added, as the production model (or, with none, the default text model) analyses text, in a
+space named after that analysis (:func:`~loopwise.training.terms.analysis_key`). Every model
+that analyses text the same way, the default's successors included, computes its features from
+them, without reading or analysing a text again: the first query after an add or a promotion
+no longer analyses the pool, adding does, once. Texts without counts (added before, by a
+process that stopped in between, or under a model that analyses text otherwise) are counted
+from their payloads by the query that needs them, and their counts kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,8 +44,10 @@ from loopwise.services.context import Context
 from loopwise.store.features import FeatureStore, IntArray
 from loopwise.store.pool import payloads_by_id
 from loopwise.store.tables import ItemRow, PoolItemRow
+from loopwise.store.terms import TermStore, storable_terms
 from loopwise.training.features import model_features
-from loopwise.training.models import TrainedModel, model_inputs
+from loopwise.training.models import TrainedModel, model_inputs, untrained
+from loopwise.training.terms import TermCounts, analysis_key, count_terms, counted_features
 
 INPUTS = "inputs"
 """The space of numeric candidates' inputs, the same under every model."""
@@ -58,30 +67,53 @@ def items_space(model_id: int) -> str:
     return f"model-{model_id}-items"
 
 
-def retire_spaces(ctx: Context, project_id: int, model_id: int | None) -> list[str]:
-    """Remove the project's feature spaces but the production model's (``model_id``; every
-    model's with none) and :data:`INPUTS`; the names removed.
+def retire_spaces(
+    ctx: Context, project_id: int, model_id: int | None, model: TrainedModel | None
+) -> list[str]:
+    """Remove the project's feature spaces but the production model's (``model_id``, loaded as
+    ``model``; every model's with none), :data:`INPUTS`, and the term counts the model takes
+    (any, with no model); the names removed.
 
     Called with the production model a query has just read: a promotion committed in the
     moments between makes the new model's space, if a query of it already began one, be
     computed again, nothing worse (see the module docstring)."""
-    keep = (INPUTS,) if model_id is None else (INPUTS, space(model_id), items_space(model_id))
-    return FeatureStore(ctx.settings.artifacts).retain(project_id, keep)
+    store = FeatureStore(ctx.settings.artifacts)
+    keep = {INPUTS}
+    if model_id is None or model is None:
+        keep |= {name for name in store.spaces(project_id) if name.startswith("terms-")}
+    else:
+        keep |= {space(model_id), items_space(model_id), analysis_key(model.estimator) or INPUTS}
+    return store.retain(project_id, keep)
 
 
 def store_inputs(
-    ctx: Context, project: Project, ids: Sequence[int], payloads: Sequence[dict[str, Any]]
+    ctx: Context,
+    project: Project,
+    ids: Sequence[int],
+    payloads: Sequence[dict[str, Any]],
+    model: TrainedModel | None,
 ) -> None:
-    """Keep the inputs of numeric candidates just added (``ids``: their committed rows) in
-    :data:`INPUTS`; texts are not kept. Called after the candidates' transaction commits: a
-    candidate whose inputs are missing (the process stopped between) has its features
-    computed from its payload."""
-    if project.input_kind is InputKind.TEXT or not ids:
+    """Keep what no model changes of the candidates just added (``ids``: their committed rows):
+    numeric candidates' inputs in :data:`INPUTS`; texts' term counts, as the production
+    ``model`` analyses text (with none, the default text model), in the space of its
+    :func:`~loopwise.training.terms.analysis_key` (none kept for a model without one).
+
+    Called after the candidates' transaction commits: a candidate whose inputs or counts are
+    missing (the process stopped between) has its features computed from its payload."""
+    if not ids:
         return
     inputs = model_inputs(project.input_kind, list(payloads))
-    FeatureStore(ctx.settings.artifacts).append(
-        project.id, INPUTS, np.asarray(ids, dtype=np.int64), inputs
-    )
+    wanted = np.asarray(ids, dtype=np.int64)
+    if project.input_kind is not InputKind.TEXT:
+        FeatureStore(ctx.settings.artifacts).append(project.id, INPUTS, wanted, inputs)
+        return
+    estimator = model.estimator if model is not None else untrained(InputKind.TEXT)
+    key = analysis_key(estimator)
+    if key is not None:
+        counted = count_terms(estimator, [list(inputs)])
+        if storable_terms(counted.terms):
+            store = TermStore(ctx.settings.artifacts)
+            store.append(project.id, key, wanted, counted.counts, counted.terms)
 
 
 def pool_payloads(ctx: Context, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -135,8 +167,7 @@ def stored_features(
     store.append(project.id, space_name, missing, new)
     if not len(found):
         return new
-    positions = np.concatenate([np.flatnonzero(present), np.flatnonzero(~present)])
-    return _stacked([stored[found], new])[np.argsort(positions, kind="stable")]
+    return _ordered([stored[found], new], [np.flatnonzero(present), np.flatnonzero(~present)])
 
 
 def _computed(
@@ -149,7 +180,11 @@ def _computed(
     inputs: bool,
 ) -> Any:
     """Features of ``missing`` in their order, a chunk at a time: from the inputs kept in
-    :data:`INPUTS` (if ``inputs``), the others from their payloads."""
+    :data:`INPUTS` (if ``inputs``), the others from their payloads; texts through their term
+    counts (:func:`_counted`)."""
+    key = analysis_key(model.estimator) if inputs and project.input_kind is InputKind.TEXT else None
+    if key is not None:
+        return _counted(ctx, project, model, key, missing, payloads)
     parts: list[Any] = []
     kept = np.zeros(len(missing), dtype=bool)
     if inputs:
@@ -165,11 +200,67 @@ def _computed(
         read = payloads(ctx, chunk.tolist())
         values = model_inputs(project.input_kind, [read[int(i)] for i in chunk])
         parts.append(model_features(model, values))
-    new = _stacked(parts)
-    if kept.all() or not kept.any():
-        return new
-    positions = np.concatenate([np.flatnonzero(kept), np.flatnonzero(~kept)])
-    return new[np.argsort(positions, kind="stable")]
+    return _ordered(parts, [np.flatnonzero(kept), np.flatnonzero(~kept)])
+
+
+def _counted(
+    ctx: Context,
+    project: Project,
+    model: TrainedModel,
+    key: str,
+    missing: IntArray,
+    payloads: Payloads,
+) -> Any:
+    """Features of the texts ``missing`` in their order, from their term counts kept in the
+    space ``key`` (only its chunks holding some are read), block by block; the texts not
+    counted yet are read and counted a chunk at a time, and their counts kept as one block
+    (unless a term holds a line break, which a custom token pattern may match)."""
+    store = TermStore(ctx.settings.artifacts)
+    blocks = store.load(project.id, key, missing)
+    parts: list[Any] = []
+    positions: list[IntArray] = []
+    kept = np.zeros(len(missing), dtype=bool)
+    if blocks:
+        ids = np.concatenate([block.ids for block in blocks])
+        block_of = np.repeat(np.arange(len(blocks)), [len(block.ids) for block in blocks])
+        row_of = np.concatenate([np.arange(len(block.ids)) for block in blocks])
+        known, first = np.unique(ids, return_index=True)  # an id in two blocks: its first
+        at = np.minimum(np.searchsorted(known, missing), len(known) - 1)
+        kept = known[at] == missing
+        where, asked = first[at[kept]], np.flatnonzero(kept)
+        for k in np.unique(block_of[where]).tolist():
+            mine = block_of[where] == k
+            rows = blocks[k].counts[row_of[where[mine]]]
+            parts.append(counted_features(model, TermCounts(rows, blocks[k].terms)))
+            positions.append(asked[mine])
+    rest = missing[~kept]
+    if len(rest):
+        fresh = count_terms(model.estimator, _texts(ctx, rest, payloads))
+        if storable_terms(fresh.terms):
+            store.append(project.id, key, rest, fresh.counts, fresh.terms)
+        parts.append(counted_features(model, fresh))
+        positions.append(np.flatnonzero(~kept))
+    return _ordered(parts, positions)
+
+
+def _texts(ctx: Context, ids: IntArray, payloads: Payloads) -> Iterator[list[str]]:
+    """The texts of ``ids``, in their order, read :data:`FEATURE_CHUNK` at a time."""
+    for start in range(0, len(ids), FEATURE_CHUNK):
+        chunk = ids[start : start + FEATURE_CHUNK]
+        read = payloads(ctx, chunk.tolist())
+        texts = model_inputs(InputKind.TEXT, [read[int(i)] for i in chunk])
+        assert isinstance(texts, list)
+        yield texts
+
+
+def _ordered(parts: list[Any], positions: list[IntArray]) -> Any:
+    """The rows of ``parts``, one after the other, put at their ``positions`` (one array per
+    part, together every position once)."""
+    rows = _stacked(parts)
+    order = np.concatenate(positions)
+    if np.array_equal(order, np.arange(len(order))):
+        return rows
+    return rows[np.argsort(order, kind="stable")]
 
 
 def _positions(stored_ids: IntArray, ids: IntArray) -> IntArray:

@@ -12,6 +12,9 @@ load writes what it read as one chunk and removes the ones merged (a pool fed a 
 time would otherwise be read from thousands of files at every query); a reader that finds a
 chunk gone meanwhile reads the folder again, where the merged chunk holds its rows.
 
+Term counts of texts (:mod:`loopwise.store.terms`) are kept in spaces of the same store, written
+and removed the same way.
+
 A space no longer needed is removed whole (:meth:`FeatureStore.retain`): renamed out of the
 way in one step, then deleted, so a reader finds either all of its chunks or none (and
 computes what it needs again), and a writer that finds it gone makes it anew.
@@ -52,7 +55,8 @@ class FeatureStore:
     def _project(self, project_id: int) -> Path:
         return self.root / "pool" / f"project-{project_id}"
 
-    def _folder(self, project_id: int, space: str) -> Path:
+    def folder(self, project_id: int, space: str) -> Path:
+        """Where the space's chunks are (the name checked: ``ValueError`` if it is not one)."""
         if not _SPACE.match(space):
             raise ValueError(f"{space!r} is not a feature-space name")
         return self._project(project_id) / space
@@ -86,7 +90,7 @@ class FeatureStore:
     def load(self, project_id: int, space: str) -> tuple[IntArray, Any]:
         """Every stored ``(ids, rows)`` of the space, in the order they were added (a sparse
         matrix if the chunks are sparse); ``(empty, None)`` when nothing is stored."""
-        folder = self._folder(project_id, space)
+        folder = self.folder(project_id, space)
         for _ in range(LOAD_ATTEMPTS):
             chunks = sorted(folder.glob("*.npz")) if folder.is_dir() else []
             try:
@@ -94,7 +98,7 @@ class FeatureStore:
             except FileNotFoundError:  # merged into a new chunk meanwhile: list them again
                 continue
             if ids is not None and len(chunks) > COMPACT_AFTER:
-                self._write(folder, ids, rows)
+                write_chunk(folder, ids, _fields(rows))
                 for path in chunks:
                     path.unlink(missing_ok=True)
             return (np.zeros(0, dtype=np.int64), None) if ids is None else (ids, rows)
@@ -104,41 +108,50 @@ class FeatureStore:
         """Store ``rows`` (one per id) as a new chunk of the space."""
         if len(ids) != rows.shape[0]:
             raise ValueError(f"{len(ids)} ids for {rows.shape[0]} rows")
-        if not len(ids):
-            return
-        folder = self._folder(project_id, space)
+        if len(ids):
+            self.append_fields(project_id, space, np.asarray(ids, dtype=np.int64), _fields(rows))
+
+    def append_fields(
+        self, project_id: int, space: str, ids: IntArray, fields: dict[str, Any]
+    ) -> None:
+        """Store a new chunk of the space: ``ids`` and the arrays ``fields`` (made anew if
+        the space is removed meanwhile)."""
+        folder = self.folder(project_id, space)
         for attempt in range(LOAD_ATTEMPTS):
             folder.mkdir(parents=True, exist_ok=True)
             try:
-                self._write(folder, np.asarray(ids, dtype=np.int64), rows)
+                write_chunk(folder, ids, fields)
                 return
             except FileNotFoundError:  # the space was removed between the two: make it anew
                 if attempt == LOAD_ATTEMPTS - 1:
                     raise
 
-    @staticmethod
-    def _write(folder: Path, ids: IntArray, rows: Any) -> None:
-        """One chunk, written to a temporary file and renamed into place."""
-        fields: dict[str, Any] = {"ids": ids}
-        if sparse.issparse(rows):
-            csr = sparse.csr_matrix(rows, dtype=np.float64)
-            fields |= {
-                "data": csr.data,
-                "indices": csr.indices,
-                "indptr": csr.indptr,
-                "shape": np.asarray(csr.shape),
-            }
-        else:
-            fields["dense"] = np.asarray(rows, dtype=np.float64)
-        name = f"{int(ids.max()):012d}-{uuid.uuid4().hex[:8]}.npz"
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **fields)
-            os.replace(tmp, folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+def write_chunk(folder: Path, ids: IntArray, fields: dict[str, Any]) -> None:
+    """One chunk of ``ids`` and the arrays ``fields``, written to a temporary file and renamed
+    into place. Raises ``FileNotFoundError`` if ``folder`` is gone."""
+    name = f"{int(ids.max()):012d}-{uuid.uuid4().hex[:8]}.npz"
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, ids=ids, **fields)
+        os.replace(tmp, folder / name)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fields(rows: Any) -> dict[str, Any]:
+    """A chunk's arrays for feature ``rows``: CSR parts of float64, or a dense float64 array."""
+    if not sparse.issparse(rows):
+        return {"dense": np.asarray(rows, dtype=np.float64)}
+    csr = sparse.csr_matrix(rows, dtype=np.float64)
+    return {
+        "data": csr.data,
+        "indices": csr.indices,
+        "indptr": csr.indptr,
+        "shape": np.asarray(csr.shape),
+    }
 
 
 def _read(chunks: list[Path]) -> tuple[IntArray | None, Any]:

@@ -99,6 +99,12 @@ def tfidf_features(vectoriser: TfidfVectorizer, documents: list[str]) -> Any:
         shape=(len(documents), len(vocabulary)),
     )
     counts.sum_duplicates()  # term counts, indices sorted: what scikit-learn builds
+    return tfidf_weighted(vectoriser, counts)
+
+
+def tfidf_weighted(vectoriser: TfidfVectorizer, counts: Any) -> Any:
+    """The ``vectoriser``'s TF-IDF of term ``counts`` (CSR, its vocabulary's columns, indices
+    sorted, of its ``dtype``; changed in place): what ``TfidfTransformer`` computes, bit for bit."""
     if vectoriser.binary:
         counts.data.fill(1)
     if vectoriser.sublinear_tf:

@@ -62,6 +62,11 @@ def default_algorithm(kind: InputKind) -> str:
     return "tfidf_logreg" if kind is InputKind.TEXT else "logreg"
 
 
+def untrained(kind: InputKind) -> Any:
+    """A new, unfitted estimator of the default algorithm for ``kind``."""
+    return ALGORITHMS[default_algorithm(kind)][1]()
+
+
 @contextmanager
 def validated_inputs() -> Iterator[None]:
     """Run scikit-learn on inputs loopwise has validated already (finite numbers, known

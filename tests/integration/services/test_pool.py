@@ -10,6 +10,7 @@ import pytest
 
 from loopwise import Loopwise
 from loopwise.active_learning import STRATEGIES, Bait, Pool
+from loopwise.core.enums import InputKind
 from loopwise.errors import (
     DuplicateExternalId,
     EmptyPool,
@@ -22,6 +23,8 @@ from loopwise.services import pool as pool_service
 from loopwise.services import pool_features
 from loopwise.store.features import FeatureStore
 from loopwise.training import features
+from loopwise.training.models import untrained
+from loopwise.training.terms import analysis_key, counted_features
 from tests.factories import (
     NO_HOLDOUT,
     add_reviewers,
@@ -205,7 +208,14 @@ class TestQuery:
             read.append(("items", len(ids)))
             return real_items(ctx, ids)
 
+        real_counted = counted_features
+
+        def from_counts(model: Any, counted: Any) -> Any:
+            computed.append(counted.counts.shape[0])
+            return real_counted(model, counted)
+
         monkeypatch.setattr(pool_features, "model_features", counted)
+        monkeypatch.setattr(pool_features, "counted_features", from_counts)
         monkeypatch.setattr(pool_features, "pool_payloads", pool_payloads)
         monkeypatch.setattr(pool_features, "item_payloads", item_payloads)
         lw.query("sms", 2, strategy="margin")
@@ -214,8 +224,9 @@ class TestQuery:
         lw.query("sms", 2, strategy="margin")
         # once for the pool and the 24 labelled items, then only the five candidates added
         assert computed == [30, 24, 5]
-        # and only their payloads are read: a query on stored features reads none
-        assert read == [("pool", 30), ("items", 24), ("pool", 5)]
+        # the candidates' from the term counts kept when they were added: the labelled items'
+        # payloads alone are read, and a query on stored features reads none
+        assert read == [("items", 24)]
         store = FeatureStore(lw.settings.artifacts)
         project = lw.project("sms").id
         production = lw.production_model("sms")
@@ -231,9 +242,13 @@ class TestQuery:
         lw.query("sms")
         store, project = FeatureStore(lw.settings.artifacts), lw.project("sms").id
 
+        counts = analysis_key(untrained(InputKind.TEXT))
+        assert counts is not None
+
         def spaces_of(*versions: int) -> list[str]:
             ids = {m.version: m.id for m in lw.models("sms")}
-            return sorted(f"model-{ids[v]}{tail}" for v in versions for tail in ("", "-items"))
+            kept = [f"model-{ids[v]}{tail}" for v in versions for tail in ("", "-items")]
+            return sorted([*kept, counts])  # and the term counts every model here shares
 
         assert store.spaces(project) == spaces_of(first.version)
         second = lw.train("sms")
@@ -338,6 +353,13 @@ def test_every_strategy_chooses_in_the_loop(lw: Loopwise, strategy: str) -> None
     assert not {c.external_id for c in again.chosen} & {c.external_id for c in result.chosen}
 
 
+def loan_candidates(start: int, n: int) -> list[dict[str, Any]]:
+    return [
+        {"external_id": f"cand-{i}", "payload": {"features": [25.0 + i, 10.0 + 2 * i, 7.0 * i]}}
+        for i in range(start, start + n)
+    ]
+
+
 @pytest.mark.parametrize("strategy", ["default", "bait"])
 def test_on_a_table_bait_gets_the_models_probabilities_for_the_labelled_items(
     lw: Loopwise, strategy: str, monkeypatch: pytest.MonkeyPatch
@@ -367,74 +389,6 @@ def test_on_a_table_bait_gets_the_models_probabilities_for_the_labelled_items(
     np.testing.assert_allclose(pool.labelled_probabilities.sum(axis=1), 1.0)
     # the production model's own probabilities: it fits the training rows, so it is sure of most
     assert (pool.labelled_probabilities.max(axis=1) > 0.5).all()
-
-
-def loan_candidates(start: int, n: int) -> list[dict[str, Any]]:
-    return [
-        {"external_id": f"cand-{i}", "payload": {"features": [25.0 + i, 10.0 + 2 * i, 7.0 * i]}}
-        for i in range(start, start + n)
-    ]
-
-
-class TestKeptInputs:
-    """Numeric candidates keep their inputs when added, and a new model's features are computed
-    from them, not from their payloads read back."""
-
-    def test_a_new_models_features_come_from_the_inputs_kept(
-        self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        make_tabular_project(lw, training=NO_HOLDOUT)
-        lw.set_active_learning("loans", {"batch": 2, "explore": 0.0})
-        lw.import_labels("loans", tabular_rows(20))
-        lw.add_to_pool("loans", loan_candidates(0, 30))
-        store, project = FeatureStore(lw.settings.artifacts), lw.project("loans").id
-        ids, kept = store.load(project, pool_features.INPUTS)
-        assert len(ids) == 30
-        payloads = {r["id"]: r["payload"]["features"] for r in rows(lw, "pool_item")}
-        np.testing.assert_array_equal(kept, [payloads[i] for i in ids.tolist()])
-        read: list[int] = []
-        real = pool_features.pool_payloads
-
-        def counted(ctx: Any, asked: Any) -> Any:
-            read.append(len(asked))
-            return real(ctx, asked)
-
-        monkeypatch.setattr(pool_features, "pool_payloads", counted)
-        for _ in range(2):  # two models, each promotion querying a batch
-            result = lw.promote("loans", lw.train("loans").version, force=True)
-            assert result.query is not None
-            assert len(result.query.chosen) == 2
-        assert read == []  # no payload read back to compute features
-        production = lw.production_model("loans")
-        assert production is not None
-        row, model = production
-        ids, matrix = store.load(project, pool_features.space(row.id))
-        expected = features.model_features(model, np.asarray([payloads[i] for i in ids.tolist()]))
-        np.testing.assert_allclose(matrix, expected)
-        assert pool_features.INPUTS in store.spaces(project)  # kept across promotions
-
-    def test_candidates_without_kept_inputs_are_computed_from_their_payloads(
-        self, lw: Loopwise
-    ) -> None:
-        """As after a process stopped between adding candidates and keeping their inputs."""
-        make_tabular_project(lw, training=NO_HOLDOUT)
-        lw.import_labels("loans", tabular_rows(20))
-        lw.promote("loans", lw.train("loans").version, force=True)
-        lw.add_to_pool("loans", loan_candidates(0, 7))
-        store, project = FeatureStore(lw.settings.artifacts), lw.project("loans")
-        store.retain(project.id, ())  # their inputs are lost
-        lw.add_to_pool("loans", loan_candidates(7, 6))
-        production = lw.production_model("loans")
-        assert production is not None
-        _, model = production
-        payloads = {r["id"]: r["payload"]["features"] for r in rows(lw, "pool_item")}
-        asked = sorted(payloads)[::-1]  # the two kinds interleave in the order asked
-        asked = asked[::2] + asked[1::2]
-        got = pool_features.stored_features(
-            lw.ctx, project, model, "model-x", asked, pool_features.pool_payloads, inputs=True
-        )
-        expected = features.model_features(model, np.asarray([payloads[i] for i in asked]))
-        np.testing.assert_allclose(got, expected)
 
 
 def test_bait_on_a_real_vocabulary_is_refused_by_field_and_the_default_still_chooses(

@@ -141,16 +141,16 @@ def test_an_append_whose_space_is_removed_under_it_makes_it_anew(
 ) -> None:
     store = FeatureStore(tmp_path)
     fill(store, 1)
-    real = FeatureStore._write
+    real = features.write_chunk
     calls: list[Path] = []
 
-    def raced(folder: Path, ids: Any, rows: Any) -> None:
+    def raced(folder: Path, ids: Any, fields: Any) -> None:
         calls.append(folder)
         if len(calls) == 1:  # removed after the append made its folder, before it wrote
             store.retain(1, ())
-        real(folder, ids, rows)
+        real(folder, ids, fields)
 
-    monkeypatch.setattr(FeatureStore, "_write", staticmethod(raced))
+    monkeypatch.setattr(features, "write_chunk", raced)
     store.append(1, "model-1", np.asarray([9]), np.asarray([[9.0, -9.0]]))
     assert len(calls) == 2
     ids, rows = store.load(1, "model-1")
