@@ -26,7 +26,9 @@ that analyses text the same way, the default's successors included, computes its
 them, without reading or analysing a text again: the first query after an add or a promotion
 no longer analyses the pool, adding does, once. Texts without counts (added before, by a
 process that stopped in between, or under a model that analyses text otherwise) are counted
-from their payloads by the query that needs them, and their counts kept.
+from their payloads by the query that needs them, and their counts kept. (100,000 SMS texts on
+2 cores: the first query after a promotion took 2.1-2.9 s, now 0.5 s; a million, 25-31 s, now
+5-6 s; adding runs at 43-71% of its rate before: ``docs/benchmarks.md``.)
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from loopwise.services import pool_features
 from loopwise.store.features import FeatureStore
 from loopwise.store.terms import TermStore
 from loopwise.training import features
-from loopwise.training.models import untrained
+from loopwise.training.models import model_inputs, untrained
 from loopwise.training.terms import analysis_key
 from tests.factories import (
     NO_HOLDOUT,
@@ -62,6 +62,24 @@ def assert_production_features(lw: Loopwise, project: str) -> int:
     assert np.array_equal(matrix.indices, expected.indices)
     np.testing.assert_array_equal(matrix.data, expected.data)
     return len(ids)
+
+
+def features_interleaved(lw: Loopwise, name: str) -> tuple[Any, Any]:
+    """The production model's features of every candidate, asked for in an order where those
+    added first and those added later interleave (``stored_features`` in a new space), and what
+    the model computes from their payloads."""
+    project = lw.project(name)
+    production = lw.production_model(name)
+    assert production is not None
+    _, model = production
+    payloads = {r["id"]: r["payload"] for r in rows(lw, "pool_item")}
+    asked = sorted(payloads)[::-1]
+    asked = asked[::2] + asked[1::2]
+    got = pool_features.stored_features(
+        lw.ctx, project, model, "model-x", asked, pool_features.pool_payloads, inputs=True
+    )
+    inputs = model_inputs(project.input_kind, [payloads[i] for i in asked])
+    return got, features.model_features(model, inputs)
 
 
 DEFAULT_ANALYSIS = analysis_key(untrained(InputKind.TEXT))
@@ -114,21 +132,12 @@ class TestKeptTermCounts:
         store, project = FeatureStore(lw.settings.artifacts), lw.project("sms")
         store.retain(project.id, ())  # their counts are lost
         lw.add_to_pool("sms", candidates(13))
-        production = lw.production_model("sms")
-        assert production is not None
-        _, model = production
-        payloads = {r["id"]: r["payload"]["text"] for r in rows(lw, "pool_item")}
-        asked = sorted(payloads)[::-1]  # the two kinds interleave in the order asked
-        asked = asked[::2] + asked[1::2]
-        got = pool_features.stored_features(
-            lw.ctx, project, model, "model-x", asked, pool_features.pool_payloads, inputs=True
-        )
-        expected = features.model_features(model, [payloads[i] for i in asked])
+        got, expected = features_interleaved(lw, "sms")
         np.testing.assert_array_equal(got.toarray(), expected.toarray())
         assert DEFAULT_ANALYSIS is not None
         blocks = TermStore(lw.settings.artifacts).load(project.id, DEFAULT_ANALYSIS)
         counted = np.concatenate([b.ids for b in blocks])
-        assert sorted(counted.tolist()) == sorted(payloads)  # the seven counted and kept
+        assert sorted(counted.tolist()) == sorted(r["id"] for r in rows(lw, "pool_item"))
 
     def test_a_model_that_analyses_text_otherwise_counts_again(
         self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
@@ -183,14 +192,7 @@ class TestKeptInputs:
         assert len(ids) == 30
         payloads = {r["id"]: r["payload"]["features"] for r in rows(lw, "pool_item")}
         np.testing.assert_array_equal(kept, [payloads[i] for i in ids.tolist()])
-        read: list[int] = []
-        real = pool_features.pool_payloads
-
-        def counted(ctx: Any, asked: Any) -> Any:
-            read.append(len(asked))
-            return real(ctx, asked)
-
-        monkeypatch.setattr(pool_features, "pool_payloads", counted)
+        read = payloads_read(monkeypatch)
         for _ in range(2):  # two models, each promotion querying a batch
             result = lw.promote("loans", lw.train("loans").version, force=True)
             assert result.query is not None
@@ -215,16 +217,7 @@ class TestKeptInputs:
         store, project = FeatureStore(lw.settings.artifacts), lw.project("loans")
         store.retain(project.id, ())  # their inputs are lost
         lw.add_to_pool("loans", loan_candidates(7, 6))
-        production = lw.production_model("loans")
-        assert production is not None
-        _, model = production
-        payloads = {r["id"]: r["payload"]["features"] for r in rows(lw, "pool_item")}
-        asked = sorted(payloads)[::-1]  # the two kinds interleave in the order asked
-        asked = asked[::2] + asked[1::2]
-        got = pool_features.stored_features(
-            lw.ctx, project, model, "model-x", asked, pool_features.pool_payloads, inputs=True
-        )
-        expected = features.model_features(model, np.asarray([payloads[i] for i in asked]))
+        got, expected = features_interleaved(lw, "loans")
         np.testing.assert_allclose(got, expected)
 
 
