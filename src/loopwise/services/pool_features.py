@@ -34,7 +34,7 @@ from their payloads by the query that needs them, and their counts kept. (100,00
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy import sparse
@@ -84,7 +84,10 @@ def retire_spaces(
     if model_id is None or model is None:
         keep |= {name for name in store.spaces(project_id) if name.startswith("terms-")}
     else:
-        keep |= {space(model_id), items_space(model_id), analysis_key(model.estimator) or INPUTS}
+        keep |= {space(model_id), items_space(model_id)}
+        counts = analysis_key(model.estimator)
+        if counts is not None:
+            keep.add(counts)
     return store.retain(project_id, keep)
 
 
@@ -250,9 +253,7 @@ def _texts(ctx: Context, ids: IntArray, payloads: Payloads) -> Iterator[list[str
     for start in range(0, len(ids), FEATURE_CHUNK):
         chunk = ids[start : start + FEATURE_CHUNK]
         read = payloads(ctx, chunk.tolist())
-        texts = model_inputs(InputKind.TEXT, [read[int(i)] for i in chunk])
-        assert isinstance(texts, list)
-        yield texts
+        yield cast("list[str]", model_inputs(InputKind.TEXT, [read[int(i)] for i in chunk]))
 
 
 def _ordered(parts: list[Any], positions: list[IntArray]) -> Any:
