@@ -124,6 +124,18 @@ class TestKeptTermCounts:
         assert read == []  # no text read back to compute features
         assert assert_production_features(lw, "sms") == 20
 
+    def test_a_large_add_is_counted_in_parts(
+        self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        make_text_project(lw, training=NO_HOLDOUT)
+        seeded_model(lw)
+        monkeypatch.setattr(pool_features, "COUNT_CHUNK", 4)
+        lw.add_to_pool("sms", candidates(10))  # three parts: 4, 4 and 2
+        read = payloads_read(monkeypatch)
+        assert len(lw.query("sms", 2, strategy="margin").chosen) == 2
+        assert read == []
+        assert assert_production_features(lw, "sms") == 10
+
     def test_texts_without_counts_are_counted_from_their_payloads(self, lw: Loopwise) -> None:
         """As after a process stopped between adding candidates and keeping their counts."""
         make_text_project(lw, training=NO_HOLDOUT)
