@@ -53,14 +53,11 @@ def model_features(model: TrainedModel, inputs: ModelInput) -> Any:
     if len(inputs) == 0:
         return np.zeros((0, 0), dtype=np.float64)
     estimator = model.estimator
+    vectoriser = text_vectoriser(estimator)
+    if vectoriser is not None and isinstance(inputs, list):
+        return past_vectoriser(estimator, tfidf_features(vectoriser, inputs))
     if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
-        first = estimator.steps[0][1]
-        if type(first) is TfidfVectorizer and isinstance(inputs, list):
-            features = tfidf_features(first, inputs)
-            if len(estimator.steps) > 2:
-                features = estimator[1:-1].transform(features)
-        else:
-            features = estimator[:-1].transform(inputs)
+        features = estimator[:-1].transform(inputs)
         return features if hasattr(features, "tocsr") else np.asarray(features, dtype=np.float64)
     try:
         return np.asarray(inputs, dtype=np.float64)
@@ -69,6 +66,23 @@ def model_features(model: TrainedModel, inputs: ModelInput) -> Any:
             f"{model.algorithm!r} takes its inputs whole; they are not numbers to compare",
             field="inputs",
         ) from None
+
+
+def text_vectoriser(estimator: Any) -> TfidfVectorizer | None:
+    """The TF-IDF vectoriser whose output the estimator's next steps take: a pipeline's first
+    step, exactly that class (a subclass may change what it computes); ``None`` for other
+    estimators. Fitted or not."""
+    if not isinstance(estimator, Pipeline) or len(estimator.steps) < 2:
+        return None
+    first = estimator.steps[0][1]
+    return first if type(first) is TfidfVectorizer else None
+
+
+def past_vectoriser(estimator: Pipeline, tfidf: Any) -> Any:
+    """``tfidf``, the output of the pipeline's vectoriser, through its steps but the first and
+    the last: what the final estimator receives."""
+    features = estimator[1:-1].transform(tfidf) if len(estimator.steps) > 2 else tfidf
+    return features if hasattr(features, "tocsr") else np.asarray(features, dtype=np.float64)
 
 
 def tfidf_features(vectoriser: TfidfVectorizer, documents: list[str]) -> Any:

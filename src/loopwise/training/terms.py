@@ -27,10 +27,13 @@ from typing import Any
 import numpy as np
 import sklearn
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import Pipeline
 
-from loopwise.training.features import tfidf_weighted, word_terms
+from loopwise.training.features import (
+    past_vectoriser,
+    text_vectoriser,
+    tfidf_weighted,
+    word_terms,
+)
 from loopwise.training.models import TrainedModel
 
 ROWS_AT_A_TIME = 100_000
@@ -45,16 +48,6 @@ class TermCounts:
     """``(texts, len(terms))`` int32 counts; column ``j`` counts ``terms[j]``."""
     terms: list[str]
     """The batch's distinct terms."""
-
-
-def text_vectoriser(estimator: Any) -> TfidfVectorizer | None:
-    """The TF-IDF vectoriser whose output the estimator's next steps take (a pipeline's first
-    step, exactly that class, as :func:`~loopwise.training.features.model_features` requires);
-    ``None`` for other estimators. Fitted or not."""
-    if not isinstance(estimator, Pipeline) or len(estimator.steps) < 2:
-        return None
-    first = estimator.steps[0][1]
-    return first if type(first) is TfidfVectorizer else None
 
 
 def analysis_key(estimator: Any) -> str | None:
@@ -187,8 +180,5 @@ def counted_features(model: TrainedModel, counted: TermCounts) -> Any:
         )
         features.sort_indices()  # as scikit-learn's are; each term has one column
         parts.append(tfidf_weighted(vectoriser, features))
-    features = parts[0] if len(parts) == 1 else sparse.vstack(parts, format="csr")
-    estimator = model.estimator
-    if len(estimator.steps) > 2:
-        features = estimator[1:-1].transform(features)
-    return features if hasattr(features, "tocsr") else np.asarray(features, dtype=np.float64)
+    tfidf = parts[0] if len(parts) == 1 else sparse.vstack(parts, format="csr")
+    return past_vectoriser(model.estimator, tfidf)

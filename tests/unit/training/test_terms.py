@@ -15,14 +15,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
 from loopwise.core.enums import InputKind
-from loopwise.training.features import model_features
+from loopwise.training.features import model_features, text_vectoriser
 from loopwise.training.models import TrainedModel, untrained
 from loopwise.training.terms import (
     TermCounts,
     analysis_key,
     count_terms,
     counted_features,
-    text_vectoriser,
 )
 from tests.factories import HAM, SPAM
 from tests.unit.training.test_features import VECTORISERS as _VECTORISERS
