@@ -5,8 +5,9 @@ folder of the feature store (:mod:`loopwise.store.features`), written, removed a
 after a merge the same way. Its chunks hold *blocks*: the counts of some texts whose columns are
 terms of the block's own (a batch counted at once), so that batches counted by different
 workers, at different times, need no shared list of terms. A chunk is written with one block;
-once a space holds more than ``COMPACT_AFTER`` chunks, a load writes their blocks into one chunk,
-as they are. Terms are not merged onto one list: over a million texts that took 5 s of dict
+once a space holds more than ``COMPACT_AFTER`` chunks, a load writes the blocks of the smallest
+(:func:`~loopwise.store.features.merge_plan`) into one chunk, as they are. Terms are not merged
+onto one list: over a million texts that took 5 s of dict
 look-ups (profiled), where the blocks' terms are each looked up once in a model's vocabulary
 (:func:`~loopwise.training.terms.counted_features`), block by block.
 
@@ -26,10 +27,10 @@ import numpy as np
 from scipy import sparse
 
 from loopwise.store.features import (
-    COMPACT_AFTER,
     LOAD_ATTEMPTS,
     FeatureStore,
     IntArray,
+    merge_plan,
     write_chunk,
 )
 
@@ -68,26 +69,31 @@ class TermStore:
             self.store.append_fields(project_id, space, block.ids, _fields([block]))
 
     def load(self, project_id: int, space: str, wanted: IntArray | None = None) -> list[TermBlock]:
-        """The stored blocks of the space, in the order they were added (an id may be in two:
-        workers that counted the same texts); none when nothing is stored. With ``wanted`` ids,
-        only the chunks holding one of them are read (their other rows too): a query wanting
-        the counts of the candidates added since the last reads those, not the whole pool's;
-        but all of them when there are enough to be merged into one chunk."""
+        """The stored blocks of the space, chunk by chunk (an id may be in two: workers that
+        counted the same texts); none when nothing is stored. With ``wanted`` ids, only the
+        chunks holding one of them are read (their other rows too), and those a merge is due to
+        take: a query wanting the counts of the candidates added since the last reads those,
+        not the whole pool's."""
         folder = self.store.folder(project_id, space)
         for _ in range(LOAD_ATTEMPTS):
-            chunks = sorted(folder.glob("*.npz")) if folder.is_dir() else []
-            merge = len(chunks) > COMPACT_AFTER
+            listed = sorted(folder.glob("*.npz")) if folder.is_dir() else []
             try:
-                if wanted is not None and not merge:
-                    chunks = [path for path in chunks if _holds(path, wanted)]
-                read = [_arrays(path) for path in chunks]
+                taken = set(merge_plan([path.stat().st_size for path in listed]))
+                chunks = [
+                    (path, k in taken)
+                    for k, path in enumerate(listed)
+                    if wanted is None or k in taken or _holds(path, wanted)
+                ]
+                read = [_arrays(path) for path, _ in chunks]
             except FileNotFoundError:  # merged into a new chunk meanwhile: list them again
                 continue
-            if merge:
-                joined = _joined(read)
+            if taken:
+                pairs = zip(read, chunks, strict=True)
+                joined = _joined([arrays for arrays, (_, merge) in pairs if merge])
                 write_chunk(folder, joined.pop("ids"), joined)
-                for path in chunks:
-                    path.unlink(missing_ok=True)
+                for path, merge in chunks:
+                    if merge:
+                        path.unlink(missing_ok=True)
             return [block for arrays in read for block in _blocks(arrays)]
         raise RuntimeError(f"the chunks of {folder} kept changing while being read")
 

@@ -1,6 +1,6 @@
-"""The pool's feature store: chunks appended and read back by id, merged into one once there
-are many, a load that finds a chunk merged away under it reads the folder again, and spaces no
-longer needed removed whole, with workers that race the removal."""
+"""The pool's feature store: chunks appended and read back by id, the smallest merged into one
+once there are many, a load that finds a chunk merged away under it reads the folder again, and
+spaces no longer needed removed whole, with workers that race the removal."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from scipy import sparse
 
 from loopwise.store import features
-from loopwise.store.features import COMPACT_AFTER, FeatureStore
+from loopwise.store.features import COMPACT_AFTER, FeatureStore, merge_plan
 
 
 def chunks(root: Path) -> list[Path]:
@@ -53,6 +53,57 @@ def test_a_few_chunks_stay_as_they_are(tmp_path: Path) -> None:
     ids, _ = store.load(1, "model-1")
     assert len(ids) == 2 * COMPACT_AFTER
     assert len(chunks(tmp_path)) == COMPACT_AFTER
+
+
+def test_a_merge_leaves_a_chunk_larger_than_the_smaller_ones_together(tmp_path: Path) -> None:
+    store = FeatureStore(tmp_path)
+    big = np.arange(1_000, 1_000 + 200 * COMPACT_AFTER, dtype=np.int64)  # 154 kB; 32 small: 18 kB
+    store.append(1, "model-1", big, np.column_stack([big, -big]).astype(np.float64))
+    (kept,) = chunks(tmp_path)
+    before = kept.stat()
+    expected = np.concatenate([fill(store, COMPACT_AFTER), big])
+    ids, rows = store.load(1, "model-1")
+    assert sorted(ids.tolist()) == sorted(expected.tolist())
+    np.testing.assert_array_equal(rows, np.column_stack([ids, -ids]))
+    after = chunks(tmp_path)
+    assert len(after) == 2
+    assert kept in after
+    assert kept.stat().st_mtime_ns == before.st_mtime_ns
+    again, _ = store.load(1, "model-1")
+    assert sorted(again.tolist()) == sorted(expected.tolist())
+
+
+def test_merge_plan_takes_the_smallest_and_what_they_outweigh() -> None:
+    assert merge_plan([5] * COMPACT_AFTER) == []
+    assert merge_plan([5] * (COMPACT_AFTER + 1)) == list(range(COMPACT_AFTER + 1))
+    # a chunk larger than all the smaller ones together stays; one as large as them is taken
+    assert merge_plan([10_000, *[1] * COMPACT_AFTER]) == list(range(1, COMPACT_AFTER + 1))
+    assert merge_plan([*[1] * COMPACT_AFTER, COMPACT_AFTER]) == list(range(COMPACT_AFTER + 1))
+    # each larger than the smaller ones together: enough of the smallest to leave half the limit
+    sizes = [2**k for k in reversed(range(COMPACT_AFTER + 1))]
+    plan = merge_plan(sizes)
+    assert len(sizes) - len(plan) + 1 == COMPACT_AFTER // 2
+    assert plan == list(range(COMPACT_AFTER // 2 - 1, COMPACT_AFTER + 1))
+
+
+@pytest.mark.parametrize("adds", [100, 1_000, 10_000])
+def test_a_space_fed_a_chunk_at_a_time_rewrites_each_row_a_few_times(adds: int) -> None:
+    """A load after every chunk added: each row is written a few times in all (merging every
+    chunk at once, as before, wrote 10,000 chunks 157 times over), never more than
+    ``COMPACT_AFTER`` chunks are left."""
+    sizes: list[int] = []
+    written = 0
+    for _ in range(adds):
+        sizes.append(1)
+        written += 1
+        plan = set(merge_plan(sizes))
+        if plan:
+            merged = sum(sizes[k] for k in plan)
+            sizes = [size for k, size in enumerate(sizes) if k not in plan] + [merged]
+            written += merged
+        assert len(sizes) <= COMPACT_AFTER
+    assert written / adds < 4
+    assert sum(sizes) == adds
 
 
 def test_rows_stored_twice_are_merged_once(tmp_path: Path) -> None:

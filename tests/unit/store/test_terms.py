@@ -1,5 +1,6 @@
 """Term counts in the feature store: chunks of blocks, each with terms of its own, read back
-block by block, only the chunks holding the ids wanted, and merged into one chunk as they are."""
+block by block, only the chunks holding the ids wanted, and the smallest merged into one chunk as
+they are."""
 
 from __future__ import annotations
 
@@ -82,6 +83,35 @@ def test_many_chunks_are_merged_into_one_with_the_same_blocks(tmp_path: Path) ->
         assert len(list(folder(tmp_path).glob("*.npz"))) == 1
         assert len(blocks) == COMPACT_AFTER + 1
         assert as_dicts(blocks) == every
+
+
+def test_a_merge_of_the_small_chunks_leaves_the_large_one_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TermStore(tmp_path)
+    large = [[f"w{k}", "shared"] for k in range(200 * COMPACT_AFTER)]  # 244 kB; 32 small: 49 kB
+    add(store, large, 100_000)
+    (kept,) = sorted(folder(tmp_path).glob("*.npz"))
+    every = expected(large, 100_000)
+    for k in range(COMPACT_AFTER):
+        add(store, [[f"s{k}"]], k)
+        every |= expected([[f"s{k}"]], k)
+    real = terms._arrays
+    read: list[Path] = []
+
+    def recorded(path: Path) -> dict[str, Any]:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(terms, "_arrays", recorded)
+    blocks = store.load(1, "terms-a", np.asarray([3]))
+    assert kept not in read
+    assert len(read) == COMPACT_AFTER
+    assert as_dicts(blocks) == {k: every[k] for k in range(COMPACT_AFTER)}
+    after = sorted(folder(tmp_path).glob("*.npz"))
+    assert len(after) == 2
+    assert kept in after
+    assert as_dicts(store.load(1, "terms-a")) == every
 
 
 def test_a_load_of_some_ids_reads_only_the_chunks_holding_them(tmp_path: Path) -> None:
