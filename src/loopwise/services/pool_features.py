@@ -199,7 +199,7 @@ def _computed(
     parts: list[Any] = []
     kept = np.zeros(len(missing), dtype=bool)
     if inputs:
-        input_ids, rows = store.load(project.id, INPUTS)
+        input_ids, rows = store.load(project.id, INPUTS, missing)
         kept = np.isin(missing, input_ids)
         if kept.any():
             rows = rows[_positions(input_ids, missing[kept])]

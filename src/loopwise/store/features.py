@@ -88,27 +88,37 @@ class FeatureStore:
                 removed.append(path.name)
         return sorted(removed)
 
-    def load(self, project_id: int, space: str) -> tuple[IntArray, Any]:
-        """Every stored ``(ids, rows)`` of the space, chunk by chunk (a sparse matrix if the
-        chunks are sparse); ``(empty, None)`` when nothing is stored."""
+    def load(
+        self, project_id: int, space: str, wanted: IntArray | None = None
+    ) -> tuple[IntArray, Any]:
+        """The stored ``(ids, rows)`` of the space, chunk by chunk (a sparse matrix if the
+        chunks are sparse); ``(empty, None)`` when nothing is stored. With ``wanted`` ids, only
+        the chunks holding one of them are read (their other rows too), and those a merge is
+        due to take: a query wanting the inputs of the candidates added since reads those, not
+        the whole pool's."""
         folder = self.folder(project_id, space)
         for _ in range(LOAD_ATTEMPTS):
-            chunks = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+            listed = sorted(folder.glob("*.npz")) if folder.is_dir() else []
             try:
-                merged = merge_plan([path.stat().st_size for path in chunks])
-                parts = _read(chunks)
+                taken = set(merge_plan([path.stat().st_size for path in listed]))
+                chunks = [
+                    (path, k in taken)
+                    for k, path in enumerate(listed)
+                    if wanted is None or k in taken or holds(path, wanted)
+                ]
+                parts = _read([path for path, _ in chunks])
             except FileNotFoundError:  # merged into a new chunk meanwhile: list them again
                 continue
             if not parts:
                 return np.zeros(0, dtype=np.int64), None
             whole = _stacked(parts)
-            if merged:
-                ids, rows = (
-                    whole if len(merged) == len(parts) else _stacked([parts[k] for k in merged])
-                )
+            if taken:
+                merged = [part for part, (_, merge) in zip(parts, chunks, strict=True) if merge]
+                ids, rows = whole if len(merged) == len(parts) else _stacked(merged)
                 write_chunk(folder, ids, _fields(rows))
-                for k in merged:
-                    chunks[k].unlink(missing_ok=True)
+                for path, merge in chunks:
+                    if merge:
+                        path.unlink(missing_ok=True)
             return whole
         raise RuntimeError(f"the chunks of {folder} kept changing while being read")
 
@@ -184,6 +194,13 @@ def merge_plan(sizes: Sequence[int]) -> list[int]:
         total += sizes[order[taken]]
         taken += 1
     return sorted(order[:taken])
+
+
+def holds(path: Path, wanted: IntArray) -> bool:
+    """Whether the chunk at ``path`` holds a row of one of ``wanted`` (its ids alone are read).
+    Raises ``FileNotFoundError`` if it is gone."""
+    with np.load(path, allow_pickle=False) as data:
+        return bool(np.isin(data["ids"], wanted).any())
 
 
 def _read(chunks: list[Path]) -> list[tuple[IntArray, Any]]:

@@ -30,6 +30,7 @@ from loopwise.store.features import (
     LOAD_ATTEMPTS,
     FeatureStore,
     IntArray,
+    holds,
     merge_plan,
     write_chunk,
 )
@@ -82,7 +83,7 @@ class TermStore:
                 chunks = [
                     (path, k in taken)
                     for k, path in enumerate(listed)
-                    if wanted is None or k in taken or _holds(path, wanted)
+                    if wanted is None or k in taken or holds(path, wanted)
                 ]
                 read = [_arrays(path) for path, _ in chunks]
             except FileNotFoundError:  # merged into a new chunk meanwhile: list them again
@@ -167,10 +168,3 @@ def _blocks(arrays: dict[str, Any]) -> list[TermBlock]:
         blocks.append(TermBlock(ids[row:row_end], counts, terms[term:term_end]))
         row, term = row_end, term_end
     return blocks
-
-
-def _holds(path: Path, wanted: IntArray) -> bool:
-    """Whether the chunk at ``path`` holds a row of one of ``wanted`` (its ids alone are read).
-    Raises ``FileNotFoundError`` if it is gone."""
-    with np.load(path, allow_pickle=False) as data:
-        return bool(np.isin(data["ids"], wanted).any())

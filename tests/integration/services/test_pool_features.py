@@ -4,6 +4,7 @@ back and parsed (or analysed) again, and are what the model computes from the pa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from loopwise import Loopwise
 from loopwise.core.enums import InputKind
 from loopwise.services import pool_features
+from loopwise.store import features as store_features
 from loopwise.store.features import FeatureStore
 from loopwise.store.terms import TermStore
 from loopwise.training import features
@@ -217,6 +219,33 @@ class TestKeptInputs:
         expected = features.model_features(model, np.asarray([payloads[i] for i in ids.tolist()]))
         np.testing.assert_allclose(matrix, expected)
         assert pool_features.INPUTS in store.spaces(project)  # kept across promotions
+
+    def test_a_query_reads_the_inputs_of_the_candidates_added_since_only(
+        self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        make_tabular_project(lw, training=NO_HOLDOUT)
+        lw.set_active_learning("loans", {"batch": 2, "explore": 0.0})
+        lw.import_labels("loans", tabular_rows(20))
+        lw.promote("loans", lw.train("loans").version, force=True)
+        lw.add_to_pool("loans", loan_candidates(0, 30))
+        lw.query("loans", 2)  # the first 30 candidates' features computed and stored
+        folder = FeatureStore(lw.settings.artifacts).folder(lw.project("loans").id, "inputs")
+        (first,) = folder.glob("*.npz")
+        lw.add_to_pool("loans", loan_candidates(30, 5))
+        (later,) = set(folder.glob("*.npz")) - {first}
+        real = store_features._read
+        read: list[Path] = []
+
+        def recorded(chunks: list[Path]) -> Any:
+            read.extend(chunks)
+            return real(chunks)
+
+        monkeypatch.setattr(store_features, "_read", recorded)
+        assert len(lw.query("loans", 2).chosen) == 2
+        assert [path for path in read if path.parent == folder] == [later]
+        monkeypatch.undo()
+        got, expected = features_interleaved(lw, "loans")
+        np.testing.assert_allclose(got, expected)
 
     def test_candidates_without_kept_inputs_are_computed_from_their_payloads(
         self, lw: Loopwise

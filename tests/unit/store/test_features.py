@@ -73,6 +73,27 @@ def test_a_merge_leaves_a_chunk_larger_than_the_smaller_ones_together(tmp_path: 
     assert sorted(again.tolist()) == sorted(expected.tolist())
 
 
+def test_a_load_of_some_ids_reads_only_the_chunks_holding_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FeatureStore(tmp_path)
+    fill(store, 3)
+    real = features._read
+    read: list[Path] = []
+
+    def recorded(listed: list[Path]) -> Any:
+        read.extend(listed)
+        return real(listed)
+
+    monkeypatch.setattr(features, "_read", recorded)
+    ids, rows = store.load(1, "model-1", np.asarray([3, 99]))
+    assert read == [chunks(tmp_path)[1]]  # the chunk of 3, whole; no other
+    assert ids.tolist() == [2, 3]
+    np.testing.assert_array_equal(rows, [[2, -2], [3, -3]])
+    ids, rows = store.load(1, "model-1", np.asarray([99]))
+    assert (len(ids), rows) == (0, None)
+
+
 def test_merge_plan_takes_the_smallest_and_what_they_outweigh() -> None:
     assert merge_plan([5] * COMPACT_AFTER) == []
     assert merge_plan([5] * (COMPACT_AFTER + 1)) == list(range(COMPACT_AFTER + 1))
