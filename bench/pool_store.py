@@ -1,33 +1,36 @@
 """The pool's stores fed a little at a time: what merging their chunks costs the queries.
 
-Run ``.venv/bin/python bench/pool_store.py [--rows 1000000] [--add 1000] [--adds 330]
-[--query-every 10] [--baseline-src PATH] [--json PATH]``.
+Run ``.venv/bin/python bench/pool_store.py [--kind text|table] [--rows 1000000] [--add 1000]
+[--adds 330] [--query-every 10] [--baseline-src PATH] [--json PATH]``.
 
-A text pool keeps each add's term counts as a chunk (``loopwise.store.terms``) and each query's
-new features as a chunk of the production model's space (``loopwise.store.features``). Once a
-space holds more than 32 chunks, a load merges some. This script measures what the queries of
-a large pool spend on that when texts come a few at a time, as through the HTTP API.
+A pool keeps what each add's candidates keep as a chunk (a text's term counts,
+``loopwise.store.terms``; a table row's inputs, the ``inputs`` space of
+``loopwise.store.features``) and each query's new features as a chunk of the production
+model's space. Once a space holds more than 32 chunks, a load merges some. This script
+measures what the queries of a large pool spend in the stores when candidates come a few at a
+time, as through the HTTP API.
 
 Protocol
 --------
-1. **Pool.** The bundled SMS spam texts, each with a counter appended, 10,000 of them counted
-   with the default text model's analysis and featurised by that model fitted on the SMS
-   labels, once. ``--rows`` pool items are stored as a pool added 10,000 at a time leaves them
+1. **Pool.** *Text*: the bundled SMS spam texts, each with a counter appended, 10,000 of them
+   counted with the default text model's analysis and featurised by that model fitted on the
+   SMS labels, once. *Table*: 10,000 rows of 20 standard Gaussian columns, kept as inputs and
+   as features. ``--rows`` pool items are stored as a pool added 10,000 at a time leaves them
    (the same 10,000 rows again under new ids: the stores' work depends on bytes, not on which
-   texts), then loaded once, which merges them as a first query does.
-2. **Adds and queries.** ``--adds`` adds of ``--add`` texts each, their counts appended as
-   ``add_to_pool`` does. After every ``--query-every`` adds, what a query does in the stores: load
-   the counts of the texts added since (only the chunks holding them, and those a merge takes),
-   append their features as one chunk, load the whole features space. Each such query is timed
-   (``query_s``: median, slowest, total, each; ``terms_s`` the same for the counts' load alone);
-   ``merged_mb`` is what merges wrote (chunk files that appeared during a load); ``peak_rss_mb``
-   the process's peak.
+   rows), then loaded once, which merges them as a first query does.
+2. **Adds and queries.** ``--adds`` adds of ``--add`` candidates each, what they keep appended
+   as ``add_to_pool`` does. After every ``--query-every`` adds, what a query does in the stores:
+   load what the candidates added since kept (a version that can, only the chunks holding them
+   and those a merge takes; else the whole space, as its query did), append their features as
+   one chunk, load the whole features space. Each such query is timed (``query_s``: median,
+   slowest, total, each; ``kept_s`` the same for the first load alone); ``merged_mb`` is what
+   merges wrote (chunk files that appeared during a load); ``peak_rss_mb`` the process's peak.
 3. **Baseline, same run.** With ``--baseline-src`` (the ``src`` folder of another checkout, e.g.
    a ``git worktree`` of an earlier commit), the same steps run again in a child process that
    imports loopwise from there; both are printed and the ratios.
 
-Each variant runs in its own process on a new temporary folder. ``OMP_NUM_THREADS`` and
-``OPENBLAS_NUM_THREADS`` are 1, as in the other benchmarks.
+Each variant runs in its own process on a new temporary folder, removed at the end.
+``OMP_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` are 1, as in the other benchmarks.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 import argparse
+import inspect
 import json
 import platform
 import resource
@@ -64,6 +68,62 @@ def chunk_sizes(folder: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in folder.glob("*.npz")} if folder.is_dir() else {}
 
 
+class TextsKept:
+    """What texts keep when added: their term counts (SMS texts, counted by the default text
+    model's analysis); their features, that model's fitted on the SMS labels."""
+
+    def __init__(self, root: Path, add: int) -> None:
+        from loopwise.core.enums import InputKind
+        from loopwise.datasets import load_sms_spam
+        from loopwise.store.terms import TermStore
+        from loopwise.training.features import model_features
+        from loopwise.training.models import fit_model
+        from loopwise.training.terms import analysis_key, count_terms
+
+        sms = load_sms_spam()
+        texts = [f"{sms.texts[i % len(sms)]} {i}" for i in range(BLOCK)]
+        targets = [sms.labels[i % len(sms)] for i in range(BLOCK)]
+        model = fit_model(None, InputKind.TEXT, texts, targets, sms.label_set)
+        self.counted = {n: count_terms(model.estimator, [texts[:n]]) for n in sorted({BLOCK, add})}
+        self.features = model_features(model, texts)
+        key = analysis_key(model.estimator)
+        assert key is not None
+        self.key, self.store = key, TermStore(root)
+        self.folder = self.store.store.folder(PROJECT, key)
+
+    def append(self, ids: np.ndarray[Any, Any], count: int) -> None:
+        counted = self.counted[count]
+        self.store.append(PROJECT, self.key, ids, counted.counts, counted.terms)
+
+    def load(self, wanted: np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any]:
+        blocks = self.store.load(PROJECT, self.key, wanted)
+        return np.concatenate([b.ids for b in blocks]) if blocks else np.zeros(0, np.int64)
+
+
+class TablesKept:
+    """What table rows keep when added: their inputs, 20 standard Gaussian columns (as
+    ``bench/pool_query.py``'s table); their features, the same numbers."""
+
+    def __init__(self, root: Path, add: int) -> None:
+        from loopwise.store.features import FeatureStore
+
+        self.features = np.random.default_rng(0).standard_normal((BLOCK, 20))
+        self.store = FeatureStore(root)
+        self.folder = self.store.folder(PROJECT, "inputs")
+        # a version whose load takes no ids reads the whole space, as its query did
+        self.by_ids = "wanted" in inspect.signature(FeatureStore.load).parameters
+
+    def append(self, ids: np.ndarray[Any, Any], count: int) -> None:
+        self.store.append(PROJECT, "inputs", ids, self.features[:count])
+
+    def load(self, wanted: np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any]:
+        if wanted is None or not self.by_ids:
+            ids, _ = self.store.load(PROJECT, "inputs")
+        else:
+            ids, _ = self.store.load(PROJECT, "inputs", wanted)
+        return ids
+
+
 def summary(times: list[float]) -> dict[str, Any]:
     return {
         "median": round(statistics.median(times), 3),
@@ -76,24 +136,11 @@ def summary(times: list[float]) -> dict[str, Any]:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Steps 1 and 2 in this process, with whichever loopwise it imports."""
     import loopwise
-    from loopwise.core.enums import InputKind
-    from loopwise.datasets import load_sms_spam
     from loopwise.store.features import FeatureStore
-    from loopwise.store.terms import TermStore
-    from loopwise.training.features import model_features
-    from loopwise.training.models import fit_model
-    from loopwise.training.terms import analysis_key, count_terms
 
-    sms = load_sms_spam()
-    texts = [f"{sms.texts[i % len(sms)]} {i}" for i in range(BLOCK)]
-    targets = [sms.labels[i % len(sms)] for i in range(BLOCK)]
-    model = fit_model(None, InputKind.TEXT, texts, targets, sms.label_set)
-    counted = count_terms(model.estimator, [texts])
-    rows = model_features(model, texts)
-    key = analysis_key(model.estimator)
-    assert key is not None
     root = Path(tempfile.mkdtemp(prefix="pool-store-"))
-    terms, features = TermStore(root), FeatureStore(root)
+    features = FeatureStore(root)
+    kept = (TextsKept if args.kind == "text" else TablesKept)(root, args.add)
     space = "model-1"
     next_id = 0
 
@@ -106,21 +153,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     for _ in range(args.rows // BLOCK):
         ids = ids_of(BLOCK)
-        terms.append(PROJECT, key, ids, counted.counts, counted.terms)
-        features.append(PROJECT, space, ids, rows)
-    terms.load(PROJECT, key)
+        kept.append(ids, BLOCK)
+        features.append(PROJECT, space, ids, kept.features)
+    kept.load(None)
     features.load(PROJECT, space)
     built_s = time.perf_counter() - started
 
-    folders = (terms.store.folder(PROJECT, key), features.folder(PROJECT, space))
-    small = count_terms(model.estimator, [texts[: args.add]])
+    folders = (kept.folder, features.folder(PROJECT, space))
     times: list[float] = []
-    terms_times: list[float] = []
+    kept_times: list[float] = []
     merged = 0
     waiting: list[np.ndarray[Any, Any]] = []
     for number in range(1, args.adds + 1):
         ids = ids_of(args.add)
-        terms.append(PROJECT, key, ids, small.counts, small.terms)
+        kept.append(ids, args.add)
         waiting.append(ids)
         if number % args.query_every:
             continue
@@ -128,26 +174,27 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         waiting = []
         before = [chunk_sizes(folder) for folder in folders]
         started = time.perf_counter()
-        blocks = terms.load(PROJECT, key, wanted)
-        counted_at = time.perf_counter()
-        features.append(PROJECT, space, wanted, rows[np.arange(len(wanted)) % BLOCK])
+        found = kept.load(wanted)
+        loaded_at = time.perf_counter()
+        features.append(PROJECT, space, wanted, kept.features[np.arange(len(wanted)) % BLOCK])
         before[1] = chunk_sizes(folders[1])  # the chunk just appended is not a merge's
         stored_ids, _ = features.load(PROJECT, space)
         times.append(time.perf_counter() - started)
-        terms_times.append(counted_at - started)
-        assert sum(len(b.ids) for b in blocks) >= len(wanted)
+        kept_times.append(loaded_at - started)
+        assert np.isin(wanted, found).all()
         assert len(stored_ids) == next_id
         for folder, seen in zip(folders, before, strict=True):
             merged += sum(size for name, size in chunk_sizes(folder).items() if name not in seen)
-    left = {"terms": len(chunk_sizes(folders[0])), "features": len(chunk_sizes(folders[1]))}
+    left = {"kept": len(chunk_sizes(folders[0])), "features": len(chunk_sizes(folders[1]))}
     shutil.rmtree(root)
     return {
         "loopwise": str(Path(loopwise.__file__).parent),
+        "kind": args.kind,
         "rows": args.rows,
         "built_s": round(built_s, 2),
         "queries": len(times),
         "query_s": summary(times),
-        "terms_s": summary(terms_times),
+        "kept_s": summary(kept_times),
         "merged_mb": round(merged / 2**20, 1),
         "chunks_left": left,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -169,6 +216,7 @@ def child(args: argparse.Namespace, src: Path | None) -> dict[str, Any]:
 
 def child_argv(args: argparse.Namespace) -> list[str]:
     return [
+        f"--kind={args.kind}",
         f"--rows={args.rows}",
         f"--add={args.add}",
         f"--adds={args.adds}",
@@ -178,6 +226,7 @@ def child_argv(args: argparse.Namespace) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kind", choices=("text", "table"), default="text")
     parser.add_argument("--rows", type=int, default=1_000_000, help="pool items to start with")
     parser.add_argument("--add", type=int, default=1_000, help="texts per add")
     parser.add_argument("--adds", type=int, default=330, help="adds after the pool is built")
@@ -199,10 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.baseline_src is not None:
         runs["baseline"] = child(args, args.baseline_src.resolve())
     for name, run in runs.items():
-        q, t = run["query_s"], run["terms_s"]
+        q, t = run["query_s"], run["kept_s"]
         print(
             f"{name:9} ({run['loopwise']}): {run['queries']} queries, s: median {q['median']}, "
-            f"slowest {q['max']}, total {q['total']} (the counts' load: median {t['median']}, "
+            f"slowest {q['max']}, total {q['total']} (what new ones kept: median {t['median']}, "
             f"slowest {t['max']}, total {t['total']}); merges wrote {run['merged_mb']} MB; "
             f"peak RSS {run['peak_rss_mb']} MB; chunks left {run['chunks_left']}; "
             f"pool built in {run['built_s']} s"
@@ -212,8 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratios = {
             "query_s_total": old["query_s"]["total"] / new["query_s"]["total"],
             "query_s_max": old["query_s"]["max"] / new["query_s"]["max"],
-            "terms_s_total": old["terms_s"]["total"] / new["terms_s"]["total"],
-            "terms_s_max": old["terms_s"]["max"] / new["terms_s"]["max"],
+            "kept_s_total": old["kept_s"]["total"] / new["kept_s"]["total"],
+            "kept_s_max": old["kept_s"]["max"] / new["kept_s"]["max"],
             "merged_mb": old["merged_mb"] / max(new["merged_mb"], 0.1),
         }
         runs["baseline_over_loopwise"] = {k: round(v, 2) for k, v in ratios.items()}
