@@ -4,7 +4,6 @@ back and parsed (or analysed) again, and are what the model computes from the pa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +15,6 @@ from sklearn.pipeline import make_pipeline
 from loopwise import Loopwise
 from loopwise.core.enums import InputKind
 from loopwise.services import pool_features
-from loopwise.store import features as store_features
 from loopwise.store.features import FeatureStore
 from loopwise.store.terms import TermStore
 from loopwise.training import features
@@ -33,6 +31,7 @@ from tests.factories import (
 )
 from tests.integration.helpers import rows
 from tests.integration.services.test_pool import candidates, loan_candidates
+from tests.unit.store.test_features import chunks_read
 
 
 def payloads_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -233,14 +232,7 @@ class TestKeptInputs:
         (first,) = folder.glob("*.npz")
         lw.add_to_pool("loans", loan_candidates(30, 5))
         (later,) = set(folder.glob("*.npz")) - {first}
-        real = store_features._read
-        read: list[Path] = []
-
-        def recorded(chunks: list[Path]) -> Any:
-            read.extend(chunks)
-            return real(chunks)
-
-        monkeypatch.setattr(store_features, "_read", recorded)
+        read = chunks_read(monkeypatch)
         assert len(lw.query("loans", 2).chosen) == 2
         assert [path for path in read if path.parent == folder] == [later]
         monkeypatch.undo()

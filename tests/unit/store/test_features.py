@@ -28,6 +28,19 @@ def fill(store: FeatureStore, count: int, *, sparse_rows: bool = False) -> np.nd
     return np.arange(2 * count, dtype=np.int64)
 
 
+def chunks_read(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The chunk files feature stores read, from now on."""
+    real = features._read
+    read: list[Path] = []
+
+    def recorded(listed: list[Path]) -> Any:
+        read.extend(listed)
+        return real(listed)
+
+    monkeypatch.setattr(features, "_read", recorded)
+    return read
+
+
 def dense(rows: Any) -> np.ndarray:
     return np.asarray(rows.toarray() if sparse.issparse(rows) else rows)
 
@@ -78,14 +91,7 @@ def test_a_load_of_some_ids_reads_only_the_chunks_holding_them(
 ) -> None:
     store = FeatureStore(tmp_path)
     fill(store, 3)
-    real = features._read
-    read: list[Path] = []
-
-    def recorded(listed: list[Path]) -> Any:
-        read.extend(listed)
-        return real(listed)
-
-    monkeypatch.setattr(features, "_read", recorded)
+    read = chunks_read(monkeypatch)
     ids, rows = store.load(1, "model-1", np.asarray([3, 99]))
     assert read == [chunks(tmp_path)[1]]  # the chunk of 3, whole; no other
     assert ids.tolist() == [2, 3]
