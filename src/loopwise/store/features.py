@@ -98,27 +98,19 @@ class FeatureStore:
         the whole pool's."""
         folder = self.folder(project_id, space)
         for _ in range(LOAD_ATTEMPTS):
-            listed = sorted(folder.glob("*.npz")) if folder.is_dir() else []
             try:
-                taken = set(merge_plan([path.stat().st_size for path in listed]))
-                chunks = [
-                    (path, k in taken)
-                    for k, path in enumerate(listed)
-                    if wanted is None or k in taken or holds(path, wanted)
-                ]
+                chunks = chunks_to_read(folder, wanted)
                 parts = _read([path for path, _ in chunks])
             except FileNotFoundError:  # merged into a new chunk meanwhile: list them again
                 continue
             if not parts:
                 return np.zeros(0, dtype=np.int64), None
             whole = _stacked(parts)
-            if taken:
-                merged = [part for part, (_, merge) in zip(parts, chunks, strict=True) if merge]
+            merged = [part for part, (_, merge) in zip(parts, chunks, strict=True) if merge]
+            if merged:
                 ids, rows = whole if len(merged) == len(parts) else _stacked(merged)
                 write_chunk(folder, ids, _fields(rows))
-                for path, merge in chunks:
-                    if merge:
-                        path.unlink(missing_ok=True)
+                remove_merged(chunks)
             return whole
         raise RuntimeError(f"the chunks of {folder} kept changing while being read")
 
@@ -197,9 +189,29 @@ def merge_plan(sizes: Sequence[int]) -> list[int]:
     return sorted(order[:taken])
 
 
-def holds(path: Path, wanted: IntArray) -> bool:
-    """Whether the chunk at ``path`` holds a row of one of ``wanted`` (its ids alone are read).
-    Raises ``FileNotFoundError`` if it is gone."""
+def chunks_to_read(folder: Path, wanted: IntArray | None) -> list[tuple[Path, bool]]:
+    """The chunks of ``folder`` a load reads, in name order, each with whether it is merged
+    (:func:`merge_plan`): every chunk, or with ``wanted`` ids those holding one of them (their
+    ids alone read to tell) and those merged. Raises ``FileNotFoundError`` if one is gone."""
+    listed = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+    taken = set(merge_plan([path.stat().st_size for path in listed]))
+    return [
+        (path, k in taken)
+        for k, path in enumerate(listed)
+        if wanted is None or k in taken or _holds(path, wanted)
+    ]
+
+
+def remove_merged(chunks: list[tuple[Path, bool]]) -> None:
+    """Remove the chunks marked merged (:func:`chunks_to_read`), once their merge is written;
+    one another worker removed first is no error."""
+    for path, merged in chunks:
+        if merged:
+            path.unlink(missing_ok=True)
+
+
+def _holds(path: Path, wanted: IntArray) -> bool:
+    """Whether the chunk at ``path`` holds a row of one of ``wanted``."""
     with np.load(path, allow_pickle=False) as data:
         return bool(np.isin(data["ids"], wanted).any())
 

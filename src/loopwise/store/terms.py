@@ -7,8 +7,8 @@ terms of the block's own (a batch counted at once), so that batches counted by d
 workers, at different times, need no shared list of terms. A chunk is written with one block;
 once a space holds more than ``COMPACT_AFTER`` chunks, a load writes the blocks of the smallest
 (:func:`~loopwise.store.features.merge_plan`) into one chunk, as they are. Terms are not merged
-onto one list: over a million texts that took 5 s of dict
-look-ups (profiled), where the blocks' terms are each looked up once in a model's vocabulary
+onto one list: over a million texts that took 5 s of dict look-ups (profiled), where the
+blocks' terms are each looked up once in a model's vocabulary
 (:func:`~loopwise.training.terms.counted_features`), block by block.
 
 A chunk's arrays: ``ids``; the counts of all its blocks one after the other as CSR parts
@@ -30,8 +30,8 @@ from loopwise.store.features import (
     LOAD_ATTEMPTS,
     FeatureStore,
     IntArray,
-    holds,
-    merge_plan,
+    chunks_to_read,
+    remove_merged,
     write_chunk,
 )
 
@@ -77,24 +77,16 @@ class TermStore:
         not the whole pool's."""
         folder = self.store.folder(project_id, space)
         for _ in range(LOAD_ATTEMPTS):
-            listed = sorted(folder.glob("*.npz")) if folder.is_dir() else []
             try:
-                taken = set(merge_plan([path.stat().st_size for path in listed]))
-                chunks = [
-                    (path, k in taken)
-                    for k, path in enumerate(listed)
-                    if wanted is None or k in taken or holds(path, wanted)
-                ]
+                chunks = chunks_to_read(folder, wanted)
                 read = [_arrays(path) for path, _ in chunks]
             except FileNotFoundError:  # merged into a new chunk meanwhile: list them again
                 continue
-            if taken:
-                pairs = zip(read, chunks, strict=True)
-                joined = _joined([arrays for arrays, (_, merge) in pairs if merge])
+            merged = [arrays for arrays, (_, merge) in zip(read, chunks, strict=True) if merge]
+            if merged:
+                joined = _joined(merged)
                 write_chunk(folder, joined.pop("ids"), joined)
-                for path, merge in chunks:
-                    if merge:
-                        path.unlink(missing_ok=True)
+                remove_merged(chunks)
             return [block for arrays in read for block in _blocks(arrays)]
         raise RuntimeError(f"the chunks of {folder} kept changing while being read")
 
