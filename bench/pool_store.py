@@ -134,11 +134,19 @@ def summary(times: list[float]) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    """Steps 1 and 2 in this process, with whichever loopwise it imports."""
+    """Steps 1 and 2 in this process, with whichever loopwise it imports, in a new temporary
+    folder removed at the end."""
+    root = Path(tempfile.mkdtemp(prefix="pool-store-"))
+    try:
+        return _measure(args, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     import loopwise
     from loopwise.store.features import FeatureStore
 
-    root = Path(tempfile.mkdtemp(prefix="pool-store-"))
     features = FeatureStore(root)
     kept = (TextsKept if args.kind == "text" else TablesKept)(root, args.add)
     space = "model-1"
@@ -175,18 +183,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         before = [chunk_sizes(folder) for folder in folders]
         started = time.perf_counter()
         found = kept.load(wanted)
-        loaded_at = time.perf_counter()
+        kept_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
         features.append(PROJECT, space, wanted, kept.features[np.arange(len(wanted)) % BLOCK])
-        before[1] = chunk_sizes(folders[1])  # the chunk just appended is not a merge's
+        appended = time.perf_counter() - started
+        before[1] = chunk_sizes(folders[1])  # the chunk just appended is not a merge's (untimed)
+        started = time.perf_counter()
         stored_ids, _ = features.load(PROJECT, space)
-        times.append(time.perf_counter() - started)
-        kept_times.append(loaded_at - started)
+        times.append(kept_times[-1] + appended + time.perf_counter() - started)
         assert np.isin(wanted, found).all()
         assert len(stored_ids) == next_id
         for folder, seen in zip(folders, before, strict=True):
             merged += sum(size for name, size in chunk_sizes(folder).items() if name not in seen)
     left = {"kept": len(chunk_sizes(folders[0])), "features": len(chunk_sizes(folders[1]))}
-    shutil.rmtree(root)
     return {
         "loopwise": str(Path(loopwise.__file__).parent),
         "kind": args.kind,
