@@ -174,8 +174,8 @@ def merge_plan(sizes: Sequence[int]) -> list[int]:
     kept grow about geometrically and a row is rewritten a few times, not at every merge.
     Merging every chunk (as before) rewrote the whole space each time: with a million texts in
     the pool and 10 adds of 1,000 between queries, 33 queries' merges wrote 3.4 GB, and the
-    slowest load of the new texts' counts took 4.5-5.2 s; this way 0.33 GB and 0.4-0.8 s
-    (``bench/pool_store.py``, two runs). Fed one chunk at a time and loaded after each, 10,000
+    slowest load of the new texts' counts took 4.2-5.2 s; this way 0.33 GB and 0.4-0.8 s
+    (``bench/pool_store.py``, three runs). Fed one chunk at a time and loaded after each, 10,000
     chunks are written 3.8 times over in all (simulated in the unit test; 157 times merging
     all)."""
     if len(sizes) <= COMPACT_AFTER:
