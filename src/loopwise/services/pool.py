@@ -41,6 +41,7 @@ from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.services.items import prepare_items
 from loopwise.services.tasks import task_values
 from loopwise.store import mappers
+from loopwise.store.features import IntArray
 from loopwise.store.pool import (
     candidate_ids,
     fresh_pool_statistics,
@@ -198,7 +199,7 @@ def set_active_learning(
 class _Candidates:
     project: Project
     model_row: ModelVersionRow | None
-    ids: list[int]
+    ids: IntArray
     """Pool-item ids of the waiting candidates, ascending (their payloads are read only where
     features are missing: :func:`.pool_features.stored_features`)."""
     labelled: list[tuple[int, str]]
@@ -229,7 +230,7 @@ def query(
     name = config.strategy if strategy is None else strategy
     chooser = make_strategy(name, explore=config.explore)
     size = config.batch if n is None else n
-    if not found.ids:
+    if not len(found.ids):
         raise EmptyPool("the pool has no unlabelled item left to choose from", field="pool")
     model = None if found.model_row is None else ctx.models.get(found.model_row)
     model_id = None if found.model_row is None else found.model_row.id
@@ -300,8 +301,9 @@ def _labelled(ctx: Context, found: _Candidates, model: TrainedModel | None) -> t
 def _features(ctx: Context, found: _Candidates, model: TrainedModel | None) -> Any:
     """The candidates' features, in ``found.ids`` order (see :mod:`.pool_features`)."""
     if model is None or found.model_row is None:
-        payloads = pool_features.pool_payloads(ctx, found.ids)
-        inputs = [payloads[i] for i in found.ids]
+        ids = found.ids.tolist()
+        payloads = pool_features.pool_payloads(ctx, ids)
+        inputs = [payloads[i] for i in ids]
         return pool_features.cold_features(found.project.input_kind, inputs)
     space = pool_features.space(found.model_row.id)
     return pool_features.stored_features(
@@ -321,7 +323,7 @@ def _queue(
     as score: the strategy's first pick is served first). A candidate another query took
     meanwhile is skipped."""
     project, now = found.project, tx.now
-    row_of = {found.ids[int(i)]: int(i) for i in picked}
+    row_of = {int(found.ids[int(i)]): int(i) for i in picked}
     order = list(row_of)
     rank = {pool_id: r for r, pool_id in enumerate(order)}
     claimed = tx.session.execute(

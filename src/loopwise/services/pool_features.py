@@ -155,7 +155,7 @@ def stored_features(
     project: Project,
     model: TrainedModel,
     space_name: str,
-    ids: Sequence[int],
+    ids: Sequence[int] | IntArray,
     payloads: Payloads,
     *,
     inputs: bool = False,

@@ -3,6 +3,7 @@
 A query reads only the candidates' ids; payloads are read where features must be computed
 (new candidates, a new model) and for the chosen, so a query on a pool whose features are
 stored does not read its payloads (a 100,000-row pool's JSON took a second a query to read).
+The ids come as one text, joined in the database (:func:`candidate_ids`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+import numpy as np
 import orjson
-from sqlalchemy import BigInteger, Engine, Select, String, Table, exists, select
+from sqlalchemy import BigInteger, Engine, Select, String, Table, exists, func, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from loopwise.store.db import fresh_statistics
+from loopwise.store.features import IntArray
 from loopwise.store.repository import one_parameter_in
 from loopwise.store.tables import ItemRow, PoolItemRow
 
@@ -25,15 +29,13 @@ _JOINED = (cast(Table, ItemRow.__table__), cast(Table, PoolItemRow.__table__))
 
 def waiting_candidates(project_id: int) -> Select[int]:
     """Ids of the project's pool items that no query chose and no client submitted as items
-    (an item with the same external id), ascending. Planned well only on statistics that know
-    both tables' sizes (:func:`fresh_pool_statistics`)."""
+    (an item with the same external id), in no set order. Planned well only on statistics
+    that know both tables' sizes (:func:`fresh_pool_statistics`)."""
     submitted = exists().where(
         ItemRow.project_id == project_id, ItemRow.external_id == PoolItemRow.external_id
     )
-    return (
-        select(PoolItemRow.id)
-        .where(PoolItemRow.project_id == project_id, PoolItemRow.item_id.is_(None), ~submitted)
-        .order_by(PoolItemRow.id)
+    return select(PoolItemRow.id).where(
+        PoolItemRow.project_id == project_id, PoolItemRow.item_id.is_(None), ~submitted
     )
 
 
@@ -44,11 +46,21 @@ def fresh_pool_statistics(engine: Engine) -> list[str]:
     return fresh_statistics(engine, _JOINED)
 
 
-def candidate_ids(session: Session, project_id: int) -> list[int]:
-    """Run :func:`waiting_candidates` (after :func:`fresh_pool_statistics`). The ids come
-    straight from the driver's cursor: through SQLAlchemy's result rows, a million of them took
-    0.93 s against 0.28 s."""
-    return [row[0] for row in _fetched(session, waiting_candidates(project_id))]
+def candidate_ids(session: Session, project_id: int) -> IntArray:
+    """Run :func:`waiting_candidates` (after :func:`fresh_pool_statistics`); the ids ascending.
+
+    The database joins them into one text (``group_concat`` on SQLite, ``string_agg`` on
+    PostgreSQL: SQLAlchemy's ``aggregate_strings``) that NumPy parses, and NumPy sorts them.
+    A million ids as a million rows cost the driver a Python tuple and an int each: 1.07 s
+    on SQLite, against 0.51 s as one text (the anti-join itself is most of that); an ``ORDER
+    BY`` made PostgreSQL sort them on disk (``work_mem``), 0.2 s of its 0.9 s."""
+    waiting = waiting_candidates(project_id).subquery()
+    joined = session.execute(
+        select(func.aggregate_strings(sql_cast(waiting.c.id, String), ","))
+    ).scalar()
+    if not joined:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.fromstring(joined, dtype=np.int64, sep=","))
 
 
 def payloads_by_id(

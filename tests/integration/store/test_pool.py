@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 
 from loopwise import Loopwise
@@ -35,7 +36,21 @@ def test_waiting_candidates_leave_out_the_chosen_and_the_submitted(lw: Loopwise)
         )
     with lw.ctx.read() as tx:
         waiting = store_pool.candidate_ids(tx.session, project.id)
-    assert waiting == sorted(ids[c] for c in ("c0", "c1", "c3", "c5"))
+    assert waiting.tolist() == sorted(ids[c] for c in ("c0", "c1", "c3", "c5"))
+    assert waiting.dtype == np.int64
+
+
+def test_no_candidate_waiting_is_an_empty_array(lw: Loopwise) -> None:
+    project = make_text_project(lw)
+    with lw.ctx.read() as tx:
+        before = store_pool.candidate_ids(tx.session, project.id)  # no pool yet
+    lw.add_to_pool("sms", candidates(1))
+    lw.submit("sms", [{"external_id": "c0", "payload": "text 0"}])
+    with lw.ctx.read() as tx:
+        after = store_pool.candidate_ids(tx.session, project.id)  # its one was submitted
+    for waiting in (before, after):
+        assert waiting.dtype == np.int64
+        assert waiting.shape == (0,)
 
 
 def test_payloads_are_read_by_id(lw: Loopwise) -> None:
