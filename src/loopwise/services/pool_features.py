@@ -43,7 +43,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from loopwise.core.entities import Project
 from loopwise.core.enums import InputKind
 from loopwise.services.context import Context
-from loopwise.store.features import FeatureStore, IntArray
+from loopwise.store.features import BoolArray, FeatureStore, IntArray, ascending
 from loopwise.store.pool import payloads_by_id
 from loopwise.store.tables import ItemRow, PoolItemRow
 from loopwise.store.terms import TermStore, storable_terms
@@ -169,8 +169,7 @@ def stored_features(
     if not len(wanted):
         return model_features(model, model_inputs(project.input_kind, []))
     stored_ids, stored = store.load(project.id, space_name)
-    present = np.isin(wanted, stored_ids)
-    found = _positions(stored_ids, wanted[present])
+    present, found = _located(stored_ids, wanted)
     if present.all():
         return stored[found]
     missing = wanted[~present]
@@ -200,9 +199,9 @@ def _computed(
     kept = np.zeros(len(missing), dtype=bool)
     if inputs:
         input_ids, rows = store.load(project.id, INPUTS, missing)
-        kept = np.isin(missing, input_ids)
+        kept, found = _located(input_ids, missing)
         if kept.any():
-            rows = rows[_positions(input_ids, missing[kept])]
+            rows = rows[found]
             for start in range(0, len(rows), FEATURE_CHUNK):
                 parts.append(model_features(model, rows[start : start + FEATURE_CHUNK]))
     rest = missing[~kept]
@@ -272,12 +271,21 @@ def _ordered(parts: list[Any], positions: list[IntArray]) -> Any:
     return rows[np.argsort(order, kind="stable")]
 
 
-def _positions(stored_ids: IntArray, ids: IntArray) -> IntArray:
-    """Where each of ``ids`` (all among ``stored_ids``, which are distinct) is in ``stored_ids``."""
-    if not len(ids):
-        return np.zeros(0, dtype=np.int64)
-    order = np.argsort(stored_ids, kind="stable")
-    return np.asarray(order[np.searchsorted(stored_ids, ids, sorter=order)], dtype=np.int64)
+def _located(stored_ids: IntArray, ids: IntArray) -> tuple[BoolArray, IntArray]:
+    """Which of ``ids`` are among ``stored_ids`` (distinct), and where those are in it.
+
+    One binary search per id; the stored ids are sorted first only when they are not
+    ascending already, as a space of one chunk is (the pool's, once its first query stored
+    it). ``np.isin`` and an ``argsort`` did the same for a million ids in 0.07-0.13 s against
+    0.03 s."""
+    if not len(stored_ids) or not len(ids):
+        return np.zeros(len(ids), dtype=bool), np.zeros(0, dtype=np.int64)
+    order = None if ascending(stored_ids) else np.argsort(stored_ids, kind="stable")
+    ranked = stored_ids if order is None else stored_ids[order]
+    at = np.minimum(np.searchsorted(ranked, ids), len(ranked) - 1)
+    present = ranked[at] == ids
+    found = at[present] if order is None else order[at[present]]
+    return present, np.asarray(found, dtype=np.int64)
 
 
 def _stacked(parts: list[Any]) -> Any:

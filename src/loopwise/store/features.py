@@ -37,6 +37,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 COMPACT_AFTER = 32
 """Chunks a space may hold before a load merges some (:func:`merge_plan`)."""
 LOAD_ATTEMPTS = 5
@@ -232,14 +233,26 @@ def _read(chunks: list[Path]) -> list[tuple[IntArray, Any]]:
     return parts
 
 
+def ascending(ids: IntArray) -> bool:
+    """Whether ``ids`` are strictly ascending (so distinct)."""
+    return bool(np.all(ids[1:] > ids[:-1]))
+
+
 def _stacked(parts: list[tuple[IntArray, Any]]) -> tuple[IntArray, Any]:
     """The ids and rows of ``parts`` (at least one) one after the other, each id once (its
-    first row)."""
-    all_ids = np.concatenate([ids for ids, _ in parts])
-    blocks = [rows for _, rows in parts]
-    matrix = (
-        sparse.vstack(blocks, format="csr") if sparse.issparse(blocks[0]) else np.vstack(blocks)
-    )
+    first row). One part is returned as read, and ids ascending need no search for repeats:
+    a space of one chunk, as the pool's is once its first query stored it, was copied and
+    its ids sorted at every load (a million texts: 0.13 and 0.07 s)."""
+    if len(parts) == 1:
+        all_ids, matrix = parts[0]
+    else:
+        all_ids = np.concatenate([ids for ids, _ in parts])
+        blocks = [rows for _, rows in parts]
+        matrix = (
+            sparse.vstack(blocks, format="csr") if sparse.issparse(blocks[0]) else np.vstack(blocks)
+        )
+    if ascending(all_ids):
+        return all_ids, matrix
     _, first = np.unique(all_ids, return_index=True)
     if len(first) < len(all_ids):  # two workers stored the same rows: keep one of each
         keep = np.sort(first)

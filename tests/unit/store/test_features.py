@@ -144,6 +144,24 @@ def test_rows_stored_twice_are_merged_once(tmp_path: Path) -> None:
     np.testing.assert_array_equal(rows, np.column_stack([loaded, -loaded]))
 
 
+@pytest.mark.parametrize("sparse_rows", [False, True])
+def test_one_chunk_loads_as_stored_each_id_once(tmp_path: Path, sparse_rows: bool) -> None:
+    """A space of one chunk is returned as read; its ids, in any order, each once."""
+    store = FeatureStore(tmp_path)
+    ids = np.asarray([7, 3, 9, 3], dtype=np.int64)  # out of order, one stored twice
+    rows: Any = np.column_stack([ids, -ids]).astype(np.float64)
+    store.append(1, "model-1", ids, sparse.csr_matrix(rows) if sparse_rows else rows)
+    loaded, got = store.load(1, "model-1")
+    assert sorted(loaded.tolist()) == [3, 7, 9]
+    assert sparse.issparse(got) == sparse_rows
+    np.testing.assert_array_equal(dense(got), np.column_stack([loaded, -loaded]))
+    ascending = np.asarray([2, 4, 8], dtype=np.int64)
+    store.append(1, "model-2", ascending, np.column_stack([ascending, -ascending]))
+    loaded, got = store.load(1, "model-2")
+    assert loaded.tolist() == [2, 4, 8]
+    np.testing.assert_array_equal(got, np.column_stack([ascending, -ascending]))
+
+
 def test_a_load_that_finds_its_chunks_merged_away_reads_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
