@@ -315,7 +315,9 @@ class PoolAddedPublic(BaseModel):
 
 
 class PoolStatusPublic(_Out):
-    waiting: int = Field(description="Candidates no query has chosen yet")
+    waiting: int = Field(
+        description="Candidates a query can choose: not chosen yet, nor sent as items by a client"
+    )
     chosen: int = Field(description="Candidates queries turned into review tasks")
 
 

@@ -234,7 +234,8 @@ class ModelVersion:
 
 @dataclass(frozen=True)
 class PoolStatus:
-    """How many candidates wait in a project's pool, and how many queries chose."""
+    """How many candidates wait in a project's pool (those a query can choose: not chosen,
+    nor sent as items by a client), and how many queries chose."""
 
     waiting: int
     chosen: int

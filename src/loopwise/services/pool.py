@@ -44,6 +44,7 @@ from loopwise.store import mappers
 from loopwise.store.features import IntArray
 from loopwise.store.pool import (
     candidate_ids,
+    count_waiting,
     fresh_pool_statistics,
     known_candidates,
 )
@@ -68,7 +69,11 @@ COMMITTEE_SIZE = 5
 
 @dataclass(frozen=True)
 class PoolStatus:
-    """How many candidates wait in a project's pool, and how many queries chose."""
+    """How many candidates wait in a project's pool, and how many queries chose.
+
+    ``waiting`` are those a query can choose: not chosen, and not sent by a client as items
+    (those are never chosen; before, they were counted as waiting, and a promotion's query
+    asked for more than could be chosen)."""
 
     waiting: int
     chosen: int
@@ -162,15 +167,15 @@ def add_to_pool(
 
 
 def pool_status(ctx: Context, project_name: str) -> PoolStatus:
+    fresh_pool_statistics(ctx.engine)
     with ctx.read() as tx:
         project = tx.repo.project_by_name(project_name)
-        waiting, chosen = tx.session.execute(
-            select(
-                func.count().filter(PoolItemRow.item_id.is_(None)),
-                func.count().filter(PoolItemRow.item_id.is_not(None)),
-            ).where(PoolItemRow.project_id == project.id)
-        ).one()
-        return PoolStatus(int(waiting or 0), int(chosen or 0))
+        chosen = tx.session.execute(
+            select(func.count()).where(
+                PoolItemRow.project_id == project.id, PoolItemRow.item_id.is_not(None)
+            )
+        ).scalar()
+        return PoolStatus(count_waiting(tx.session, project.id), int(chosen or 0))
 
 
 def set_active_learning(
@@ -206,6 +211,7 @@ class _Candidates:
     """Item id and label of the project's most recent labels (``LABELLED_LIMIT``)."""
 
 
+@retry_on_conflict
 def query(
     ctx: Context,
     project_name: str,
@@ -217,6 +223,10 @@ def query(
 ) -> QueryResult:
     """Choose ``n`` (the project's ``batch``) waiting candidates with ``strategy`` (the
     project's) and queue them for review; see the module docstring.
+
+    A client may send a chosen candidate as an item between the read of the candidates and
+    the write of the choice: the query's item would repeat its external id, the database
+    refuses it, and the query chooses again from what is left (``retry_on_conflict``).
 
     Raises
     ------

@@ -63,6 +63,12 @@ def candidate_ids(session: Session, project_id: int) -> IntArray:
     return np.sort(np.fromstring(joined, dtype=np.int64, sep=","))
 
 
+def count_waiting(session: Session, project_id: int) -> int:
+    """How many candidates :func:`waiting_candidates` finds: those a query can choose."""
+    waiting = waiting_candidates(project_id).subquery()
+    return int(session.execute(select(func.count()).select_from(waiting)).scalar() or 0)
+
+
 def payloads_by_id(
     session: Session, table: type[PoolItemRow] | type[ItemRow], ids: Sequence[int]
 ) -> dict[int, dict[str, Any]]:

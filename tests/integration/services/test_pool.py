@@ -160,6 +160,7 @@ class TestQuery:
         pool = candidates(12)
         lw.add_to_pool("sms", pool)
         lw.submit("sms", pool[:4])  # the client sent four of them as items meanwhile
+        assert lw.pool_status("sms") == pool_service.PoolStatus(waiting=8, chosen=0)
         first = lw.query("sms", 3, strategy="margin")
         second = lw.query("sms", 5, strategy="margin")
         taken = {c.external_id for c in (*first.chosen, *second.chosen)}
@@ -168,6 +169,52 @@ class TestQuery:
         assert (first.considered, second.considered) == (8, 5)
         with refused(lw, EmptyPool, "pool"):
             lw.query("sms", 1)
+
+    def test_candidates_submitted_while_a_query_chooses_are_left_to_the_client(
+        self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The client sends the picks as items after the query read its candidates and before
+        it writes: the query's items would repeat their external ids, so it chooses again from
+        what is left, and nothing of the first try is written."""
+        make_text_project(lw, training=NO_HOLDOUT)
+        seeded_model(lw)
+        pool = candidates(10)
+        lw.add_to_pool("sms", pool)
+        by_id = {p["external_id"]: p for p in pool}
+        real = pool_service.make_strategy
+        raced: list[str] = []
+
+        def racing(name: str, **kwargs: Any) -> Any:
+            chooser = real(name, **kwargs)
+            choose = chooser.query
+
+            def query(pool_: Pool, n: int, *, seed: int | None = None) -> Any:
+                picked = choose(pool_, n, seed=seed)
+                if not raced:  # the first try only
+                    waiting = sorted(r["id"] for r in rows(lw, "pool_item") if r["item_id"] is None)
+                    external = {r["id"]: r["external_id"] for r in rows(lw, "pool_item")}
+                    raced.extend(external[waiting[int(i)]] for i in picked)
+                    lw.submit("sms", [by_id[e] for e in raced])
+                return picked
+
+            monkeypatch.setattr(chooser, "query", query)
+            return chooser
+
+        monkeypatch.setattr(pool_service, "make_strategy", racing)
+        result = lw.query("sms", 3, strategy="margin")
+        chosen = {c.external_id for c in result.chosen}
+        assert len(raced) == 3
+        assert len(chosen) == 3
+        assert not chosen & set(raced)
+        item_of = {r["id"]: r["external_id"] for r in rows(lw, "item")}
+        items = [e for e in item_of.values() if e in by_id]  # not the seeded model's labels
+        assert sorted(items) == sorted([*raced, *chosen])  # each external id once
+        tasks = [item_of[t["item_id"]] for t in rows(lw, "review_task")]
+        assert sorted(e for e in tasks if e in by_id) == sorted(items)  # one task each
+        queried = {r["external_id"] for r in rows(lw, "pool_item") if r["queried_at"] is not None}
+        assert queried == chosen  # the first try's claims were rolled back with it
+        assert len(events(lw, "pool.queried")) == 1
+        assert lw.pool_status("sms") == pool_service.PoolStatus(waiting=4, chosen=3)
 
     def test_bad_queries_are_refused_and_write_nothing(self, lw: Loopwise) -> None:
         make_text_project(lw, training=NO_HOLDOUT)
@@ -305,6 +352,26 @@ class TestQuery:
         lw.set_active_learning("sms", {"requery_after_promotion": False})
         again = lw.promote("sms", lw.train("sms").version, force=True)
         assert again.query is None
+
+    def test_a_promotion_queries_only_what_can_be_chosen(self, lw: Loopwise) -> None:
+        """Candidates the client sent as items are not waiting: a batch of 4 from a pool of 6
+        of which 4 were sent asks for the 2 left (it asked for 4, and the promotion failed)."""
+        make_text_project(lw, training=NO_HOLDOUT)
+        lw.set_active_learning("sms", {"batch": 4, "strategy": "margin", "explore": 0.0})
+        pool = candidates(6)
+        lw.add_to_pool("sms", pool)
+        lw.submit("sms", pool[:4])
+        lw.import_labels("sms", sms_rows(40, skip=1000))
+        candidate = lw.train("sms")
+
+        result = lw.promote("sms", candidate.version)
+
+        assert result.promoted
+        assert result.query is not None
+        assert sorted(c.external_id for c in result.query.chosen) == sorted(
+            p["external_id"] for p in pool[4:]
+        )
+        assert lw.pool_status("sms") == pool_service.PoolStatus(waiting=0, chosen=2)
 
     def test_settings_are_validated(self, lw: Loopwise) -> None:
         make_text_project(lw)
