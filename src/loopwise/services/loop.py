@@ -25,6 +25,7 @@ from loopwise.core.entities import (
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind, Role, Stage, Verdict
 from loopwise.core.policy import RoutingConfig
 from loopwise.core.review import ReviewConfig
+from loopwise.errors import EmptyPool
 from loopwise.services import (
     answers,
     dashboard,
@@ -310,11 +311,11 @@ class Loopwise:
         ``result.query``."""
         result = models.promote(self.ctx, project, version, force=force, actor=actor)
         if result.promoted and self.project(project).active_learning.requery_after_promotion:
-            waiting = pool.pool_status(self.ctx, project).waiting
-            if waiting:
-                config = self.project(project).active_learning
-                found = pool.query(self.ctx, project, min(config.batch, waiting), actor=actor)
-                result = dataclasses.replace(result, query=found)
+            try:
+                found = pool.query(self.ctx, project, actor=actor, up_to=True)
+            except EmptyPool:  # nothing waits
+                return result
+            result = dataclasses.replace(result, query=found)
         return result
 
     def rollback(self, project: str, *, actor: str = "system") -> ModelVersion:

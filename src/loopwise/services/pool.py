@@ -220,9 +220,11 @@ def query(
     strategy: str | None = None,
     seed: int | None = None,
     actor: str = "system",
+    up_to: bool = False,
 ) -> QueryResult:
     """Choose ``n`` (the project's ``batch``) waiting candidates with ``strategy`` (the
-    project's) and queue them for review; see the module docstring.
+    project's) and queue them for review; see the module docstring. With ``up_to``, all of
+    them when fewer wait (as a promotion's query does) rather than ``NotEnoughInPool``.
 
     A client may send a chosen candidate as an item between the read of the candidates and
     the write of the choice: the query's item would repeat its external id, the database
@@ -242,6 +244,8 @@ def query(
     size = config.batch if n is None else n
     if not len(found.ids):
         raise EmptyPool("the pool has no unlabelled item left to choose from", field="pool")
+    if up_to:
+        size = min(size, len(found.ids))
     model = None if found.model_row is None else ctx.models.get(found.model_row)
     model_id = None if found.model_row is None else found.model_row.id
     pool_features.retire_spaces(ctx, found.project.id, model_id, model)

@@ -372,6 +372,10 @@ class TestQuery:
             p["external_id"] for p in pool[4:]
         )
         assert lw.pool_status("sms") == pool_service.PoolStatus(waiting=0, chosen=2)
+        again = lw.promote("sms", lw.train("sms").version, force=True)  # nothing left
+        assert again.promoted
+        assert again.query is None
+        assert len(events(lw, "pool.queried")) == 1
 
     def test_settings_are_validated(self, lw: Loopwise) -> None:
         make_text_project(lw)
