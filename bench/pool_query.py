@@ -1,7 +1,8 @@
 """Active learning in the loop: ``Loopwise.query`` on a large unlabelled pool.
 
 Run ``.venv/bin/python bench/pool_query.py [--backend sqlite|postgres|both]
-[--postgres-url URL] [--rows 100000] [--kinds tabular,text] [--queries 5] [--json PATH]``.
+[--postgres-url URL] [--rows 100000] [--kinds tabular,text] [--queries 5]
+[--baseline-src PATH [--rounds 3]] [--json PATH]``.
 
 Protocol
 --------
@@ -29,6 +30,15 @@ Protocol
    (``promoted_query_s``): every candidate's features computed for the new model, from what the
    candidates kept when added (a table's inputs, a text's term counts), as ``promote`` does when
    it queries a batch.
+6. **Before and after, one database** (with ``--baseline-src``, the ``src`` folder of another
+   checkout, e.g. a ``git worktree`` of an earlier commit, whose database schema is this one's).
+   Steady queries on the pool as step 5 left it, in child processes taking turns: one importing
+   loopwise from ``--baseline-src``, one from this checkout, ``--rounds`` times each; every
+   child runs 6 queries of 100 and the first, which reads files the other child wrote, is not
+   timed (``steady_ab``: every timed query, and the medians). Databases built a few minutes
+   apart, the machine's noise (writeback of what the adds wrote, in particular) moves the
+   steady query at a million rows by up to half a second; taking turns on one database, it
+   moves both alike.
 
 ``OMP_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` are 1, as in the other benchmarks.
 """
@@ -51,6 +61,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -72,6 +83,8 @@ LABELLED = 500
 BATCH = 10_000
 PICKS = 100
 FEATURES = 20
+AB_QUERIES = 6
+"""Queries each child of step 6 runs; the first is not timed."""
 
 
 def rows_of(kind: str, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -174,6 +187,7 @@ def run(backend: str, kind: str, args: argparse.Namespace) -> dict[str, Any]:
         result = lw.query("pool", PICKS, seed=args.queries)
         promoted = time.perf_counter() - began
         assert len(result.chosen) == PICKS
+        ab = None if args.baseline_src is None else before_and_after(url, directory, args)
         lw.close()
     steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
     out = {
@@ -195,7 +209,62 @@ def run(backend: str, kind: str, args: argparse.Namespace) -> dict[str, Any]:
         f"{out['strategy_s']:.3f} s); after a promotion {out['promoted_query_s']:.2f} s",
         flush=True,
     )
+    if ab is not None:
+        out["steady_ab"] = ab
+        print(
+            f"{'':>17} steady, one database: {ab['loopwise_s']:.3f} s against "
+            f"{ab['baseline_s']:.3f} s for the baseline ({ab['baseline_over_loopwise']:.2f}x)",
+            flush=True,
+        )
     return out
+
+
+def before_and_after(url: str, directory: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Step 6: steady queries by the baseline and by this checkout, taking turns."""
+    timed: dict[str, list[float]] = {"baseline": [], "loopwise": []}
+    seed = 1_000
+    for _ in range(args.rounds):
+        for name, src in (("baseline", args.baseline_src.resolve()), ("loopwise", None)):
+            timed[name].extend(child_queries(url, directory, seed, src))
+            seed += AB_QUERIES
+    baseline, ours = (statistics.median(timed[k]) for k in ("baseline", "loopwise"))
+    return {
+        "rounds": args.rounds,
+        "queries_timed_per_round": AB_QUERIES - 1,
+        "baseline_src": str(args.baseline_src),
+        "baseline": [round(s, 3) for s in timed["baseline"]],
+        "loopwise": [round(s, 3) for s in timed["loopwise"]],
+        "baseline_s": round(baseline, 3),
+        "loopwise_s": round(ours, 3),
+        "baseline_over_loopwise": round(baseline / ours, 2),
+    }
+
+
+def child_queries(url: str, directory: Path, seed: int, src: Path | None) -> list[float]:
+    """Seconds of the timed queries of one child (loopwise imported from ``src``, else this
+    checkout's ``src``)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(src or Path(__file__).resolve().parent.parent / "src")
+    argv = [sys.executable, __file__, "--child-queries", url, str(directory), str(seed)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"the queries of {src or 'this checkout'} failed:\n{done.stderr}")
+    seconds: list[float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return seconds
+
+
+def queries_of_a_child(url: str, directory: str, seed: int) -> list[float]:
+    """``AB_QUERIES`` steady queries of 100 on an existing pool; the seconds of all but the
+    first."""
+    lw = Loopwise(Settings(database_url=url, data_dir=Path(directory)))
+    seconds = []
+    for k in range(AB_QUERIES):
+        began = time.perf_counter()
+        result = lw.query("pool", PICKS, seed=seed + k)
+        seconds.append(time.perf_counter() - began)
+        assert len(result.chosen) == PICKS
+    lw.close()
+    return seconds[1:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,13 +274,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="candidates in the pool")
     parser.add_argument("--kinds", default="tabular,text", help="tabular, text or both")
     parser.add_argument("--queries", type=int, default=5, help="queries of 100 in a row (>= 2)")
+    parser.add_argument("--baseline-src", type=Path, default=None, help="src of a baseline")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each with --baseline-src")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--child-queries", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child_queries is not None:
+        url, directory, seed = args.child_queries
+        print(json.dumps(queries_of_a_child(url, directory, int(seed))))
+        return 0
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if not kinds or set(kinds) - {"tabular", "text"}:
         parser.error("--kinds: tabular, text or both")
-    if args.queries < 2 or args.rows < PICKS * (args.queries + 1):
-        parser.error(f"--queries must be at least 2 and --rows at least {PICKS} x (--queries + 1)")
+    queries = args.queries + 1 + (2 * args.rounds * AB_QUERIES if args.baseline_src else 0)
+    if args.queries < 2 or args.rounds < 1 or args.rows < PICKS * queries:
+        parser.error(
+            f"--queries must be at least 2, --rounds at least 1, and --rows at least {PICKS} "
+            f"x every query (--queries + 1, and {2 * AB_QUERIES} a round with --baseline-src)"
+        )
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     began = time.perf_counter()
     runs = [run(backend, kind, args) for backend in backends for kind in kinds]
