@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from loopwise import Loopwise
-from loopwise.active_learning import STRATEGIES, Bait, Pool
+from loopwise.active_learning import STRATEGIES, Bait, Pool, make_strategy
 from loopwise.core.enums import InputKind
 from loopwise.errors import (
     DuplicateExternalId,
@@ -181,7 +181,7 @@ class TestQuery:
         pool = candidates(10)
         lw.add_to_pool("sms", pool)
         by_id = {p["external_id"]: p for p in pool}
-        real = pool_service.make_strategy
+        real = make_strategy
         raced: list[str] = []
 
         def racing(name: str, **kwargs: Any) -> Any:
