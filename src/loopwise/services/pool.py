@@ -44,7 +44,6 @@ from loopwise.store import mappers
 from loopwise.store.features import IntArray
 from loopwise.store.pool import (
     candidate_ids,
-    count_waiting,
     fresh_pool_statistics,
     known_candidates,
 )
@@ -175,7 +174,7 @@ def pool_status(ctx: Context, project_name: str) -> PoolStatus:
                 PoolItemRow.project_id == project.id, PoolItemRow.item_id.is_not(None)
             )
         ).scalar()
-        return PoolStatus(count_waiting(tx.session, project.id), int(chosen or 0))
+        return PoolStatus(len(candidate_ids(tx.session, project.id)), int(chosen or 0))
 
 
 def set_active_learning(

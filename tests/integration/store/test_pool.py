@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import text
 
 from loopwise import Loopwise
@@ -24,10 +25,19 @@ def pool_ids(lw: Loopwise) -> dict[str, int]:
     return {r["external_id"]: r["id"] for r in rows(lw, "pool_item")}
 
 
-def test_waiting_candidates_leave_out_the_chosen_and_the_submitted(lw: Loopwise) -> None:
+@pytest.mark.parametrize("other_items", [0, 10])
+def test_waiting_candidates_leave_out_the_chosen_and_the_submitted(
+    lw: Loopwise, other_items: int
+) -> None:
+    """With fewer items than unchosen candidates those submitted are found from the items;
+    with more (10 other items against 5), by the anti-join: the same candidates either way."""
     project = make_text_project(lw)
     lw.add_to_pool("sms", candidates(6))
     lw.submit("sms", [{"external_id": "c2", "payload": "text 2"}])  # sent as an item meanwhile
+    if other_items:
+        lw.submit(
+            "sms", [{"external_id": f"i{i}", "payload": f"i {i}"} for i in range(other_items)]
+        )
     ids = pool_ids(lw)
     with lw.ctx.write() as tx:  # as if a query had chosen c4
         tx.session.execute(
@@ -36,7 +46,10 @@ def test_waiting_candidates_leave_out_the_chosen_and_the_submitted(lw: Loopwise)
         )
     with lw.ctx.read() as tx:
         waiting = store_pool.candidate_ids(tx.session, project.id)
-    assert waiting.tolist() == sorted(ids[c] for c in ("c0", "c1", "c3", "c5"))
+        expected = sorted(
+            int(i) for i in tx.session.execute(store_pool.waiting_candidates(project.id)).scalars()
+        )
+    assert waiting.tolist() == sorted(ids[c] for c in ("c0", "c1", "c3", "c5")) == expected
     assert waiting.dtype == np.int64
 
 
