@@ -189,6 +189,13 @@ class TestKeptTermCounts:
         assert assert_production_features(lw, "sms") == 9
 
 
+def loans_with_labels(lw: Loopwise) -> None:
+    """The ``loans`` table project, batches of 2 without exploration, 20 labels imported."""
+    make_tabular_project(lw, training=NO_HOLDOUT)
+    lw.set_active_learning("loans", {"batch": 2, "explore": 0.0})
+    lw.import_labels("loans", tabular_rows(20))
+
+
 class TestKeptInputs:
     """Numeric candidates keep their inputs when added, and a new model's features are computed
     from them, not from their payloads read back."""
@@ -196,9 +203,7 @@ class TestKeptInputs:
     def test_a_new_models_features_come_from_the_inputs_kept(
         self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        make_tabular_project(lw, training=NO_HOLDOUT)
-        lw.set_active_learning("loans", {"batch": 2, "explore": 0.0})
-        lw.import_labels("loans", tabular_rows(20))
+        loans_with_labels(lw)
         lw.add_to_pool("loans", loan_candidates(0, 30))
         store, project = FeatureStore(lw.settings.artifacts), lw.project("loans").id
         ids, kept = store.load(project, pool_features.INPUTS)
@@ -222,9 +227,7 @@ class TestKeptInputs:
     def test_a_query_reads_the_inputs_of_the_candidates_added_since_only(
         self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        make_tabular_project(lw, training=NO_HOLDOUT)
-        lw.set_active_learning("loans", {"batch": 2, "explore": 0.0})
-        lw.import_labels("loans", tabular_rows(20))
+        loans_with_labels(lw)
         lw.promote("loans", lw.train("loans").version, force=True)
         lw.add_to_pool("loans", loan_candidates(0, 30))
         lw.query("loans", 2)  # the first 30 candidates' features computed and stored
