@@ -29,7 +29,9 @@ def test_pool_add_status_query_and_settings(run: CliRunner, tmp_path: Path) -> N
     assert "chose 5 of 200 with no model yet (cold start)" in out
 
     assert invoke(run, "models", "train", "sms")[0] == 0
-    assert invoke(run, "models", "promote", "sms", "--force")[0] == 0
+    code, out = invoke(run, "models", "promote", "sms", "--force")
+    assert code == 0, out
+    assert "pool query after the promotion: default chose 50 of 195 with model v1" in out
     code, out = invoke(run, "pool", "status", "sms")
     assert code == 0, out
     # the promotion queried a batch of 50 with the new model (the default settings)

@@ -17,6 +17,7 @@ from loopwise.core.enums import Role
 from loopwise.services import accounts
 from loopwise.web.session import SESSION_COOKIE, csrf_token
 from tests.api.conftest import OTHER, PROJECT, Tokens
+from tests.factories import sms_rows
 
 pytestmark = pytest.mark.usefixtures("tokens")
 
@@ -244,6 +245,29 @@ def test_admin_models_evaluate_and_promote_through_the_gate(
     )
     assert r.status_code == 409  # nothing to roll back to: said on the page
     assert "error" in r.text
+
+
+def test_admin_promotion_says_what_its_pool_query_queued(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    served.import_labels(OTHER, sms_rows(200))
+    candidates = [
+        {"external_id": r["external_id"], "payload": r["payload"]} for r in sms_rows(80, skip=200)
+    ]
+    served.add_to_pool(OTHER, candidates)
+    version = served.train(OTHER).version
+    csrf = sign_in(web, tokens.admin)
+    r = web.post(
+        f"/ui/projects/{OTHER}/admin/models",
+        data={"csrf": csrf, "action": "promote", "version": str(version)},
+    )
+    assert r.status_code == 200
+    assert f"Version {version} promoted" in r.text
+    assert (
+        f"Active learning: default chose 50 of 80 pool candidates with version {version}; "
+        "they wait for review"
+    ) in r.text
+    assert served.pool_status(OTHER).chosen == 50
 
 
 def test_admin_people_and_tokens(web: TestClient, served: Loopwise, tokens: Tokens) -> None:

@@ -233,6 +233,12 @@ def models_promote(
         if result.forced:
             verdict += " (forced past the gate)"
         console.print(f"v{result.report.candidate.version}: {verdict}")
+        if result.query is not None:
+            found = result.query
+            console.print(
+                f"pool query after the promotion: {found.strategy} chose {len(found.chosen)} of "
+                f"{found.considered:,} with model v{found.model_version}, queued for review"
+            )
         if not result.promoted:
             raise typer.Exit(1)
 

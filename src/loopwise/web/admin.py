@@ -134,6 +134,13 @@ def change_model(
             result = lw.promote(project, version, actor=who.name)
             verdict = "promoted" if result.promoted else "refused by the gate"
             message = f"Version {version} {verdict}: " + "; ".join(result.report.gate.reasons)
+            if result.query is not None:
+                found = result.query
+                message += (
+                    f". Active learning: {found.strategy} chose {len(found.chosen)} of "
+                    f"{found.considered:,} pool candidates with version {version}; they wait for "
+                    "review"
+                )
             return _project_page(
                 request, who, project, message=message, evaluation=result.report.to_json()
             )
