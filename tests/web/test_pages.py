@@ -270,6 +270,66 @@ def test_admin_promotion_says_what_its_pool_query_queued(
     assert served.pool_status(OTHER).chosen == 50
 
 
+def test_admin_active_learning_settings_and_query(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    csrf = sign_in(web, tokens.admin)
+    page = web.get(f"/ui/projects/{PROJECT}/admin")
+    assert "The pool is empty" in page.text
+    candidates = [
+        {"external_id": r["external_id"], "payload": r["payload"]}
+        for r in sms_rows(40, prefix="pool")
+    ]
+    served.add_to_pool(PROJECT, candidates)
+    assert (
+        "40 candidate(s) wait in the pool; 0 chosen so far."
+        in web.get(f"/ui/projects/{PROJECT}/admin").text
+    )
+
+    settings = f"/ui/projects/{PROJECT}/admin/active-learning"
+    form = {"csrf": csrf, "strategy": "margin", "batch": "7", "explore": "0", "requery": "on"}
+    r = web.post(settings, data=form)
+    assert r.status_code == 200
+    assert "Active-learning settings saved." in r.text
+    saved = served.project(PROJECT).active_learning
+    assert (saved.strategy, saved.batch, saved.explore) == ("margin", 7, 0.0)
+    assert saved.requery_after_promotion is True
+    for field, value in (("batch", "many"), ("batch", "0"), ("explore", "1.5"), ("explore", "nan")):
+        r = web.post(settings, data={**form, field: value})
+        assert r.status_code == 422, (field, value)
+        assert f"active_learning.{field}" in r.text
+    r = web.post(settings, data={**form, "strategy": "clairvoyance"})
+    assert r.status_code == 422
+    assert "is not a strategy" in r.text
+    assert served.project(PROJECT).active_learning == saved  # nothing half-written
+    unticked = {key: value for key, value in form.items() if key != "requery"}
+    assert web.post(settings, data=unticked).status_code == 200
+    assert served.project(PROJECT).active_learning.requery_after_promotion is False
+
+    query = f"/ui/projects/{PROJECT}/admin/pool/query"
+    r = web.post(query, data={"csrf": csrf})
+    assert r.status_code == 200
+    assert "margin chose 7 of 40 pool candidates with version 1; they wait for review." in r.text
+    assert r.text.count("<td>ham</td>") + r.text.count("<td>spam</td>") == 7
+    r = web.post(query, data={"csrf": csrf, "n": "3", "strategy": "entropy"})
+    assert "entropy chose 3 of 33 pool candidates" in r.text
+    assert served.pool_status(PROJECT).chosen == 10
+    for n, field in (("three", "n"), ("100", "n")):
+        r = web.post(query, data={"csrf": csrf, "n": n})
+        assert r.status_code == 422
+        assert f"({field})" in r.text
+    r = web.post(query, data={"csrf": csrf, "strategy": "clairvoyance"})
+    assert r.status_code == 422
+    assert "(strategy)" in r.text
+    assert served.pool_status(PROJECT).chosen == 10
+    assert web.post(query, data={"n": "1"}).status_code == 403  # no CSRF token
+    reviewer = TestClient(web.app)
+    reviewer_csrf = sign_in(reviewer, tokens.reviewer)
+    assert reviewer.post(query, data={"csrf": reviewer_csrf}).status_code == 403
+    assert reviewer.post(settings, data={**form, "csrf": reviewer_csrf}).status_code == 403
+    assert served.pool_status(PROJECT).chosen == 10
+
+
 def test_admin_people_and_tokens(web: TestClient, served: Loopwise, tokens: Tokens) -> None:
     csrf = sign_in(web, tokens.admin)
     r = web.post(

@@ -1,7 +1,8 @@
 """Admin pages: a project's routing policy and review settings, its model versions and golden
-set, and the people with their tokens. Every change goes through the same service as the CLI
-and the API, with the signed-in admin as the audit event's actor, and needs the page's CSRF
-token. A change that fails validation leaves everything as it was and the page says why."""
+set, its active-learning pool (settings and a query), and the people with their tokens. Every
+change goes through the same service as the CLI and the API, with the signed-in admin as the
+audit event's actor, and needs the page's CSRF token. A change that fails validation leaves
+everything as it was and the page says why."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from loopwise.active_learning import STRATEGIES
+from loopwise.api.errors import status_of
 from loopwise.api.policies import Action, authorize
 from loopwise.core.enums import Role
 from loopwise.core.policy import dump_policy, load_policy
@@ -56,6 +59,9 @@ def _project_page(
         "models": lw.models(project),
         "golden": labels.list_golden(lw.ctx, project),
         "audit": lw.audit_events(project, entity_type="project")[-10:][::-1],
+        "pool": lw.pool_status(project),
+        "strategies": sorted(STRATEGIES),
+        "picks": None,
         "evaluation": None,
         "message": "",
         "error": None,
@@ -152,6 +158,70 @@ def change_model(
         raise InvalidInput("must be promote or rollback", field="action")
     except LoopwiseError as exc:
         return _project_page(request, who, project, status_code=409, error=exc)
+
+
+@router.post("/projects/{project}/admin/active-learning", response_class=HTMLResponse)
+def change_active_learning(
+    request: Request,
+    project: str,
+    who: Admin,
+    strategy: Short = "",
+    batch: Short = "",
+    explore: Short = "",
+    requery: Short = "",
+    csrf: Short = "",
+) -> Response:
+    """Replace the active-learning settings (audited); a number that does not parse is passed on
+    as given, so the error names the setting."""
+    _csrf(request, csrf)
+    lw = loopwise_of(request)
+    settings = {
+        "strategy": strategy,
+        "batch": _number(batch, int),
+        "explore": _number(explore, float),
+        "requery_after_promotion": requery == "on",
+    }
+    try:
+        lw.set_active_learning(project, settings, actor=who.name)
+    except LoopwiseError as exc:
+        return _project_page(request, who, project, status_code=status_of(exc), error=exc)
+    return _project_page(request, who, project, message="Active-learning settings saved.")
+
+
+@router.post("/projects/{project}/admin/pool/query", response_class=HTMLResponse)
+def query_pool(
+    request: Request,
+    project: str,
+    who: Admin,
+    n: Short = "",
+    strategy: Short = "",
+    csrf: Short = "",
+) -> Response:
+    """Queue the pool's most informative candidates for review (``n`` empty: the batch)."""
+    _csrf(request, csrf)
+    lw = loopwise_of(request)
+    try:
+        size = int(n) if n.strip() else None
+    except ValueError:
+        error = InvalidInput(f"must be a whole number, got {n!r}", field="n")
+        return _project_page(request, who, project, status_code=422, error=error)
+    try:
+        found = lw.query(project, size, strategy=strategy or None, actor=who.name)
+    except LoopwiseError as exc:
+        return _project_page(request, who, project, status_code=status_of(exc), error=exc)
+    model = "no model yet" if found.model_version is None else f"version {found.model_version}"
+    message = (
+        f"{found.strategy} chose {len(found.chosen)} of {found.considered:,} pool candidates "
+        f"with {model}; they wait for review."
+    )
+    return _project_page(request, who, project, message=message, picks=found.chosen)
+
+
+def _number(text: str, kind: type[int] | type[float]) -> int | float | str:
+    try:
+        return kind(text)
+    except ValueError:
+        return text
 
 
 @router.post("/projects/{project}/admin/golden", response_class=HTMLResponse)
