@@ -95,7 +95,7 @@ class GreedyOracle:
         return float(np.mean(model.predict(self.x_pool) == self.y_pool))
 
     def __call__(self, step: Step) -> Any:
-        size = min(self.shortlist, len(step.unlabelled))
+        size = min(max(self.shortlist, step.n), len(step.unlabelled))  # never fewer than n
         uncertain = np.array([], dtype=np.int64)
         if step.probabilities is not None:
             top = np.sort(step.probabilities, axis=1)

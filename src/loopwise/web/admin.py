@@ -144,8 +144,8 @@ def change_model(
                 found = result.query
                 message += (
                     f". Active learning: {found.strategy} chose {len(found.chosen)} of "
-                    f"{found.considered:,} pool candidates with version {version}; they wait for "
-                    "review"
+                    f"{found.considered:,} pool candidates with version {found.model_version}; "
+                    "they wait for review"
                 )
             return _project_page(
                 request, who, project, message=message, evaluation=result.report.to_json()
