@@ -20,6 +20,7 @@ from loopwise.core.policy import dump_policy, load_policy
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.services import accounts, labels
 from loopwise.services.accounts import Principal
+from loopwise.services.pool import QueryResult
 from loopwise.web.app import loopwise_of, render, signed_in
 from loopwise.web.session import SESSION_COOKIE, check_csrf
 
@@ -141,12 +142,7 @@ def change_model(
             verdict = "promoted" if result.promoted else "refused by the gate"
             message = f"Version {version} {verdict}: " + "; ".join(result.report.gate.reasons)
             if result.query is not None:
-                found = result.query
-                message += (
-                    f". Active learning: {found.strategy} chose {len(found.chosen)} of "
-                    f"{found.considered:,} pool candidates with version {found.model_version}; "
-                    "they wait for review"
-                )
+                message += f". Active learning: {_queued(result.query)}"
             return _project_page(
                 request, who, project, message=message, evaluation=result.report.to_json()
             )
@@ -209,12 +205,16 @@ def query_pool(
         found = lw.query(project, size, strategy=strategy or None, actor=who.name)
     except LoopwiseError as exc:
         return _project_page(request, who, project, status_code=status_of(exc), error=exc)
+    return _project_page(request, who, project, message=f"{_queued(found)}.", picks=found.chosen)
+
+
+def _queued(found: QueryResult) -> str:
+    """What a query queued, in words (a query of the pool's, or a promotion's)."""
     model = "no model yet" if found.model_version is None else f"version {found.model_version}"
-    message = (
+    return (
         f"{found.strategy} chose {len(found.chosen)} of {found.considered:,} pool candidates "
-        f"with {model}; they wait for review."
+        f"with {model}; they wait for review"
     )
-    return _project_page(request, who, project, message=message, picks=found.chosen)
 
 
 def _number(text: str, kind: type[int] | type[float]) -> int | float | str:
