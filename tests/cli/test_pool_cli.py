@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -59,3 +62,37 @@ def test_bad_requests_name_the_option(run: CliRunner, args: tuple[str, ...], mes
     code, out = invoke(run, *args)
     assert code == 2
     assert f"error {message}" in out
+
+
+def spreadsheet_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    """``rows`` as Excel's "CSV UTF-8" writes them: a byte-order mark, then CRLF lines."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_bytes(text.getvalue().encode("utf-8-sig"))
+    return path
+
+
+def test_files_from_a_spreadsheet_keep_their_first_column(run: CliRunner, tmp_path: Path) -> None:
+    """A byte-order mark is not part of the first column's name: the items and candidates keep
+    their external ids, so adding the file again adds nothing."""
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    rows = labelled_rows(40)
+    seed = spreadsheet_csv(tmp_path / "seed.csv", rows[:20])
+    unlabelled = [{"external_id": r["external_id"], "text": r["text"]} for r in rows[20:]]
+    pool = spreadsheet_csv(tmp_path / "pool.csv", unlabelled)
+    lines = tmp_path / "pool.jsonl"
+    lines.write_bytes('{"external_id": "j1", "text": "hello"}\n'.encode("utf-8-sig"))
+    code, out = invoke(run, "items", "import", "sms", str(seed), "--labelled")
+    assert (code, "resolved 20 item(s)" in out) == (0, True), out
+    code, out = invoke(run, "pool", "add", "sms", str(pool))
+    assert (code, "20 new candidate(s)" in out) == (0, True), out
+    code, out = invoke(run, "pool", "add", "sms", str(pool))
+    assert (code, "0 new candidate(s) in the pool of sms; 20 waiting" in out) == (0, True), out
+    code, out = invoke(run, "pool", "add", "sms", str(lines))
+    assert (code, "1 new candidate(s) in the pool of sms; 21 waiting" in out) == (0, True), out
+    export = tmp_path / "labels.jsonl"
+    assert invoke(run, "labels", "export", "sms", "--output", str(export))[0] == 0
+    exported = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    assert {e["external_id"] for e in exported} == {r["external_id"] for r in rows[:20]}

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from loopwise.core.entities import Project
 from loopwise.core.enums import InputKind
+from loopwise.datasets import open_text
 from loopwise.errors import InvalidInput
 
 EXPORT_COLUMNS = (
@@ -87,11 +88,7 @@ def _row_to_item(
 def read_items(project: Project, path: Path, fmt: str) -> list[dict[str, Any]]:
     """Rows of a CSV or JSONL file as item dicts (``payload``, ``external_id``, ``metadata``,
     ``label``). CSV columns other than the payload's become metadata, numbers parsed."""
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InvalidInput(f"cannot be read: {exc.strerror}", field=str(path)) from None
-    with handle:
+    with open_text(path) as handle:
         return list(_read(project, handle, path, fmt))
 
 

@@ -54,9 +54,20 @@ class TableDataset:
         return len(self.labels)
 
 
-def _open(path: Path) -> TextIO:
+def open_text(path: Path) -> TextIO:
+    """``path`` opened to read as UTF-8 text, for the csv module (``newline=""``).
+
+    A byte-order mark at the start is dropped (``utf-8-sig``): spreadsheets write one ("CSV
+    UTF-8" in Excel), and read as plain UTF-8 it would become part of the first column's name
+    (a CSV's ``external_id`` or ``label`` not found) or of the first JSON line (not valid JSON).
+
+    Raises
+    ------
+    InvalidInput
+        The file cannot be opened; the field names it.
+    """
     try:
-        return path.open(encoding="utf-8", newline="")
+        return path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise InvalidInput(f"cannot be read: {exc.strerror}", field=str(path)) from None
 
@@ -71,7 +82,7 @@ def load_labelled_csv(path: str | Path, *, name: str | None = None) -> TextDatas
         labels. The field names the file (and row).
     """
     path = Path(path)
-    handle = _open(path)
+    handle = open_text(path)
     texts: list[str] = []
     labels: list[str] = []
     seen: set[str] = set()
@@ -112,7 +123,7 @@ def load_labelled_table(
         column); ``features`` names a feature asked for twice.
     """
     path = Path(path)
-    with _open(path) as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle)
         header = [column.strip() for column in next(reader, [])]
         if "label" not in header:
@@ -190,7 +201,7 @@ def load_labelled(
         As the two readers; ``features`` named for a file with a ``text`` column.
     """
     path = Path(path)
-    with _open(path) as handle:
+    with open_text(path) as handle:
         header = [column.strip() for column in next(csv.reader(handle), [])]
     if not header:
         raise InvalidInput("is empty; it needs a header row", field=str(path))
@@ -226,4 +237,5 @@ __all__ = [
     "load_labelled_table",
     "load_sms_spam",
     "load_trec_questions",
+    "open_text",
 ]

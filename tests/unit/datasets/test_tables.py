@@ -105,3 +105,17 @@ def test_load_labelled_refuses_features_for_texts_and_an_empty_file(tmp_path: Pa
     with pytest.raises(InvalidInput, match="needs a header row") as info:
         load_labelled(empty)
     assert info.value.field == str(empty)
+
+
+def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    # Excel's "CSV UTF-8" starts the file with a byte-order mark and ends lines with CRLF.
+    table = tmp_path / "t.csv"
+    table.write_bytes("label,x\r\nham,1\r\nspam,2\r\n".encode("utf-8-sig"))
+    loaded = load_labelled(table)
+    assert isinstance(loaded, TableDataset)
+    assert (loaded.feature_names, loaded.labels) == (("x",), ("ham", "spam"))
+    texts = tmp_path / "texts.csv"
+    texts.write_bytes("label,text\r\nham,hi\r\nspam,win\r\n".encode("utf-8-sig"))
+    loaded = load_labelled(texts)
+    assert isinstance(loaded, TextDataset)
+    assert (loaded.texts, loaded.labels) == (("hi", "win"), ("ham", "spam"))
