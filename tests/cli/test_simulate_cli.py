@@ -120,6 +120,31 @@ def test_bad_input_is_one_line_naming_the_option(sms_csv: Path, tmp_path: Path) 
         assert " ".join(out.split()).startswith(message), (args, out)
 
 
+def test_without_a_budget_a_small_file_spends_its_whole_pool(tmp_path: Path) -> None:
+    """The default budget (500) is capped at the pool: a file of 60 texts runs as it is."""
+    data = load_sms_spam()
+    ham = [t for t, label in zip(data.texts, data.labels, strict=True) if label == "ham"][:40]
+    spam = [t for t, label in zip(data.texts, data.labels, strict=True) if label == "spam"][:20]
+    small = write(
+        tmp_path / "small.csv",
+        ["label", "text"],
+        [["ham", t] for t in ham] + [["spam", t] for t in spam],
+    )
+    out_json = tmp_path / "small.json"
+    args = ["--strategies", "margin", "--seeds", "1", "--json", str(out_json)]
+    code, out = invoke(str(small), *args)
+    assert code == 0, out
+    assert "pool 45, test 15" in out
+    assert "budget 45" in out
+    figures = json.loads(out_json.read_text(encoding="utf-8"))
+    assert (figures["pool"], figures["budget"]) == (45, 45)
+    assert figures["strategies"]["margin"]["curve"]["labels"][-1] == 45
+    code, out = invoke(str(small), "--initial", "46")
+    assert code == 2
+    message = "error initial: is larger than the pool (45 texts after holding out 15 for testing)"
+    assert " ".join(out.split()).startswith(message), out
+
+
 @pytest.fixture(scope="module")
 def table_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """scikit-learn's bundled breast-cancer table: an id column, the label, 30 numeric columns

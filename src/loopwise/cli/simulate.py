@@ -46,6 +46,8 @@ from loopwise.errors import InvalidInput, UnknownStrategy
 
 FRACTIONS = (0.95, 0.98)
 BASELINE = "random"
+DEFAULT_BUDGET = 500
+"""Labels to spend when ``--budget`` is not given, or the whole pool if it is smaller."""
 
 
 def split_names(value: str) -> list[str]:
@@ -93,7 +95,14 @@ def simulate(
     seeds: Annotated[int, typer.Option(min=1, help="Seeds (splits and initial sets).")] = 5,
     initial: Annotated[int, typer.Option(min=1, help="Labels to start from.")] = 10,
     batch: Annotated[int, typer.Option(min=1, help="Labels per step.")] = 10,
-    budget: Annotated[int, typer.Option(min=1, help="Labels to spend, initial included.")] = 500,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help=f"Labels to spend, initial included (default: {DEFAULT_BUDGET}, or the whole "
+            "pool if it is smaller).",
+        ),
+    ] = None,
     test_size: Annotated[
         float, typer.Option(min=0.05, max=0.9, help="Share of each class held out for testing.")
     ] = 0.25,
@@ -105,7 +114,7 @@ def simulate(
 ) -> None:
     """Compare active-learning strategies by replaying a labelled data set as the oracle."""
     names = parse_strategies(strategies)
-    if budget < initial:
+    if budget is not None and budget < initial:
         raise InvalidInput(f"must be at least --initial ({initial}), got {budget}", field="budget")
     dataset = load_labelled(data, features=None if features is None else split_names(features))
     if isinstance(dataset, TextDataset):
@@ -119,10 +128,18 @@ def simulate(
     targets = np.asarray(dataset.labels)
     if min(np.unique(targets, return_counts=True)[1]) < 2:
         raise InvalidInput(f"needs at least two {unit} of each label to split", field=str(data))
+    # Every seed's split has the same size: the test split takes ceil(test_size * items).
+    pool_size = len(stratified_split(targets, test_size, seed)[0])
+    held_out = f"{pool_size} {unit} after holding out {len(targets) - pool_size} for testing"
+    if budget is None:
+        budget = min(DEFAULT_BUDGET, pool_size)
+        if budget < initial:
+            raise InvalidInput(f"is larger than the pool ({held_out})", field="initial")
+    elif budget > pool_size:
+        raise InvalidInput(f"is larger than the pool ({held_out})", field="budget")
     started = time.perf_counter()
     curves: dict[str, list[LearningCurve]] = {name: [] for name in names}
     full: list[float] = []
-    pool_size = 0
     with (
         threadpool_limits(1),
         progress_bar() as progress,
@@ -130,13 +147,6 @@ def simulate(
         task = progress.add_task("seeds x strategies", total=seeds * len(names))
         for run in range(seed, seed + seeds):
             pool, test = stratified_split(targets, test_size, run)
-            pool_size = len(pool)
-            if budget > pool_size:
-                raise InvalidInput(
-                    f"is larger than the pool ({pool_size} {unit} after holding out "
-                    f"{len(test)} for testing)",
-                    field="budget",
-                )
             matrix = make_features(pool)
             make = partial(default_estimator, matrix)
             whole = fit(make, matrix[pool], targets[pool])
