@@ -31,7 +31,15 @@ Any of them explores with ``make_strategy(name, explore=0.1)`` (:class:`Explore`
 
 from __future__ import annotations
 
-from loopwise.active_learning.base import Pool, QueryStrategy, ScoredStrategy, check_pool, top
+from loopwise.active_learning.base import (
+    Pool,
+    QueryStrategy,
+    ScoredStrategy,
+    check_count,
+    check_pool,
+    check_seed,
+    top,
+)
 from loopwise.active_learning.committee import KLConsensus, VoteEntropy, bootstrap_committee
 from loopwise.active_learning.diversity import Coreset, KMeansSampling, k_center_greedy
 from loopwise.active_learning.gradient import Badge, ExpectedModelChange
@@ -79,7 +87,9 @@ __all__ = [
     "ScoredStrategy",
     "VoteEntropy",
     "bootstrap_committee",
+    "check_count",
     "check_pool",
+    "check_seed",
     "diverse_top",
     "k_center_greedy",
     "make_strategy",

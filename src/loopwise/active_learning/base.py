@@ -94,13 +94,14 @@ class QueryStrategy(ABC):
         NotEnoughInPool
             ``n`` is larger than the pool.
         InvalidInput
-            ``n`` is not a positive whole number; features with NaN or infinity, or of
+            ``n`` is not a positive whole number; ``seed`` is neither a non-negative whole
+            number nor a generator (:func:`check_seed`); features with NaN or infinity, or of
             another width than the labelled items'; probabilities (the labelled items' too) or
             a committee of the wrong shape or not rows summing to 1; a committee of fewer than
             two; a field the strategy needs is missing.
         """
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise InvalidInput(f"must be a whole number of at least 1, got {n!r}", field="n")
+        check_count(n)
+        check_seed(seed)
         check_pool(pool)
         if len(pool) == 0:
             raise EmptyPool("the pool has no unlabelled item left to choose from", field="pool")
@@ -109,7 +110,7 @@ class QueryStrategy(ABC):
         missing = sorted(f for f in self.needs if getattr(pool, f) is None)
         if missing:
             raise InvalidInput(
-                f"strategy {self.name!r} needs {missing[0]} (a trained model); "
+                f"strategy {self.title!r} needs {missing[0]} (a trained model); "
                 "use a diversity strategy to start cold",
                 field=f"pool.{missing[0]}",
             )
@@ -120,6 +121,11 @@ class QueryStrategy(ABC):
         if chosen.min() < 0 or chosen.max() >= len(pool):
             raise AssertionError(f"{self.name} returned an index outside the pool")
         return chosen
+
+    @property
+    def title(self) -> str:
+        """What errors call the strategy: its :attr:`name` (a wrapper's says the one it wraps)."""
+        return self.name
 
     @abstractmethod
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> IntArray:
@@ -141,6 +147,34 @@ class ScoredStrategy(QueryStrategy):
 
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> IntArray:
         return top(self.scores(pool), n)
+
+
+def check_count(n: object) -> None:
+    """Refuse an ``n`` (how many to choose) that is not a whole number of at least 1.
+
+    Raises
+    ------
+    InvalidInput
+        ``field="n"``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise InvalidInput(f"must be a whole number of at least 1, got {n!r}", field="n")
+
+
+def check_seed(seed: object) -> None:
+    """Refuse a ``seed`` NumPy would not take: ``None``, a whole number of at least 0 or a
+    ``np.random.Generator`` are taken (NumPy raises a bare ``TypeError`` or ``ValueError``
+    for the rest: a string, a float, a negative number).
+
+    Raises
+    ------
+    InvalidInput
+        ``field="seed"``.
+    """
+    if seed is None or isinstance(seed, np.random.Generator):
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InvalidInput(f"must be a whole number of at least 0, got {seed!r}", field="seed")
 
 
 def check_pool(pool: Pool) -> None:

@@ -167,6 +167,10 @@ class Explore(QueryStrategy):
         self.needs = inner.needs
         self.share = float(share)
 
+    @property
+    def title(self) -> str:
+        return self.inner.title
+
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> IntArray:
         picks = np.asarray(self.inner.select(pool, n, rng), dtype=np.int64)
         k = exploration_count(self.share, n, rng)

@@ -23,7 +23,13 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sqlalchemy import func, select, update
 
-from loopwise.active_learning import Pool, bootstrap_committee, make_strategy
+from loopwise.active_learning import (
+    Pool,
+    bootstrap_committee,
+    check_count,
+    check_seed,
+    make_strategy,
+)
 from loopwise.core.active import ActiveLearningConfig, parse_active_learning
 from loopwise.core.entities import Project
 from loopwise.core.enums import (
@@ -235,12 +241,16 @@ def query(
         No candidate waits. ``NotEnoughInPool``: ``n`` is larger than what waits.
     UnknownStrategy
         ``strategy`` is not a name in ``STRATEGIES``.
+    InvalidInput
+        ``n`` is not a whole number of at least 1, ``seed`` not one of at least 0.
     """
     found = _candidates(ctx, project_name)
     config = found.project.active_learning
     name = config.strategy if strategy is None else strategy
     chooser = make_strategy(name, explore=config.explore)
     size = config.batch if n is None else n
+    check_count(size)  # before the features, which take seconds on a large pool
+    check_seed(seed)
     if not len(found.ids):
         raise EmptyPool("the pool has no unlabelled item left to choose from", field="pool")
     if up_to:

@@ -227,8 +227,13 @@ class TestQuery:
             lw.query("sms", 1, strategy="clairvoyance")
         with refused(lw, InvalidInput, "n"):
             lw.query("sms", 0)
-        with refused(lw, InvalidInput, "pool.probabilities"):
+        for seed in ("x", 1.5, -5, True):
+            with refused(lw, InvalidInput, "seed"):
+                lw.query("sms", 1, seed=seed)  # type: ignore[arg-type]
+        with refused(lw, InvalidInput, "pool.probabilities") as info:
             lw.query("sms", 1, strategy="margin")  # no model yet: margin cannot start cold
+        # the error names the strategy asked for, not the exploration share around it
+        assert "strategy 'margin' needs probabilities" in info.value.message
         assert lw.pool_status("sms").waiting == 4
 
     def test_features_are_computed_once_per_model(

@@ -110,6 +110,13 @@ def test_a_count_that_is_not_positive_whole_is_refused(strategy: QueryStrategy, 
     assert info.value.field == "n"
 
 
+@pytest.mark.parametrize("seed", ["x", 1.5, -1, True])
+def test_a_seed_numpy_would_not_take_is_refused(strategy: QueryStrategy, seed: object) -> None:
+    with pytest.raises(InvalidInput) as info:
+        strategy.query(make_pool(), 2, seed=seed)  # type: ignore[arg-type]
+    assert info.value.field == "seed"
+
+
 def test_more_than_the_pool_is_refused(strategy: QueryStrategy) -> None:
     with pytest.raises(NotEnoughInPool) as info:
         strategy.query(make_pool(n=5), 6, seed=0)
@@ -165,6 +172,8 @@ def test_each_missing_field_it_needs_is_named(strategy: QueryStrategy) -> None:
         with pytest.raises(InvalidInput) as info:
             strategy.query(replace(pool, **{field: None}), 2, seed=0)
         assert info.value.field == f"pool.{field}"
+        assert repr(strategy.title) in info.value.message
+        assert strategy.title != "explore"  # a wrapper says what it wraps
 
 
 @pytest.mark.parametrize("kind", KINDS)
