@@ -200,14 +200,24 @@ def replay(
     Raises
     ------
     InvalidInput
-        Features and targets of different lengths, rows outside them or a pool sharing rows with
-        the test split, an initial set larger than the budget or a budget larger than the pool.
+        Features that are not a 2-D matrix or hold NaN or infinity; features and targets of
+        different lengths, rows outside them, an empty or repeating test split or a pool sharing
+        rows with it; a budget or seed that is not a whole number (of at least 1, 0), an initial
+        set larger than the budget or a budget larger than the pool.
     """
+    _check_features(features)
+    for field, value, least in (("budget", budget, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise InvalidInput(
+                f"must be a whole number of at least {least}, got {value!r}", field=field
+            )
     y = np.asarray(targets)
     n_rows = features.shape[0]
     if y.shape != (n_rows,):
         raise InvalidInput(f"must be {n_rows} labels, one per row, got {y.shape}", field="targets")
     test_rows = _rows(test, n_rows, "test")
+    if not test_rows.size or len(np.unique(test_rows)) != test_rows.size:
+        raise InvalidInput("must be distinct rows, at least one", field="test")
     pool_rows = (
         np.setdiff1d(np.arange(n_rows), test_rows) if pool is None else _rows(pool, n_rows, "pool")
     )
@@ -406,6 +416,15 @@ def aligned_proba(model: Any, features: Matrix, classes: Any) -> FloatArray:
     out = np.zeros((raw.shape[0], len(classes)), dtype=np.float64)
     out[:, np.searchsorted(classes, model.classes_)] = raw
     return out
+
+
+def _check_features(features: Matrix) -> None:
+    """Refuse what no model can be fitted on, before any fitting: not 2-D, NaN or infinity."""
+    if getattr(features, "ndim", None) != 2:
+        raise InvalidInput("must be a 2-D matrix, one row per item", field="features")
+    values = features.data if sparse.issparse(features) else features
+    if not np.isfinite(np.asarray(values, dtype=np.float64)).all():
+        raise InvalidInput("contain NaN or infinity", field="features")
 
 
 def _rows(rows: Sequence[int] | IntArray, n_rows: int, field: str) -> IntArray:

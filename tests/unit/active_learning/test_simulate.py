@@ -202,6 +202,39 @@ def test_bad_budgets_and_splits_are_refused(blobs: tuple[Any, Any, IntArray, Int
     assert info.value.field == "targets"
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"budget": 20.5}, "budget"),
+        ({"budget": True}, "budget"),
+        ({"seed": "x"}, "seed"),
+        ({"seed": -1}, "seed"),
+        ({"test": []}, "test"),
+        ({"test": [0, 0, 1]}, "test"),
+        ({"features": "nan"}, "features"),
+        ({"features": "sparse inf"}, "features"),
+        ({"features": "1-D"}, "features"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name_before_any_fit(
+    blobs: tuple[Any, Any, IntArray, IntArray], change: dict[str, Any], field: str
+) -> None:
+    """What NumPy or scikit-learn would refuse with their own errors (``unrecognized seed
+    string``, ``Input X contains NaN``) or, for a budget of 20.5, a count of 0 is named here."""
+    x, y, _, test = blobs
+    arguments: dict[str, Any] = {"test": test, "budget": 20, **change}
+    bad = np.array(x, dtype=np.float64)
+    bad[3, 1] = np.nan
+    features = {
+        "nan": bad,
+        "sparse inf": sparse.csr_matrix(np.where(np.isnan(bad), np.inf, bad)),
+        "1-D": x[:, 0],
+    }.get(arguments.pop("features", ""), x)
+    with pytest.raises(InvalidInput) as info:
+        simulate(features, y, **arguments)
+    assert info.value.field == field
+
+
 def test_replay_takes_any_chooser_and_sees_only_the_pool(
     blobs: tuple[Any, Any, IntArray, IntArray],
 ) -> None:
