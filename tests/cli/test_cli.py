@@ -122,7 +122,7 @@ def test_bad_row_in_file_names_the_line_and_writes_nothing(run: CliRunner, tmp_p
     bad.write_text('{"text": "fine"}\n{"text": ""}\n', encoding="utf-8")
     code, out = invoke(run, "items", "import", "sms", str(bad))
     assert code == 2
-    assert "items[1].payload.text: must not be empty" in out
+    assert f"{bad}:2:payload.text: must not be empty" in " ".join(out.split())
     with Loopwise(Settings(data_dir=tmp_path / "data")) as lw:
         assert lw.stats("sms").items == 0
     broken = tmp_path / "broken.jsonl"
@@ -130,6 +130,79 @@ def test_bad_row_in_file_names_the_line_and_writes_nothing(run: CliRunner, tmp_p
     code, out = invoke(run, "items", "import", "sms", str(broken))
     assert code == 2
     assert "broken.jsonl:1: is not valid JSON" in out
+
+
+def rows_file(path: Path, rows: list[dict[str, str]]) -> Path:
+    """A CSV of ``rows`` whose first record spans two lines and is followed by a blank line,
+    so a row's line is not its position plus 2."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerow({**rows[0], "text": rows[0]["text"] + "\nsecond line"})
+        handle.write("\n")
+        writer.writerows(rows[1:])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("command", "bad", "message"),
+    [
+        (("items", "import"), {"text": ""}, "payload.text: must not be empty"),
+        (("items", "import", "--labelled"), {"label": "hamm"}, "label: 'hamm' is not in"),
+        (("pool", "add"), {"text": ""}, "payload.text: must not be empty"),
+    ],
+)
+def test_a_bad_row_in_a_later_batch_writes_nothing_and_is_named_by_its_line(
+    run: CliRunner, tmp_path: Path, command: tuple[str, ...], bad: dict[str, str], message: str
+) -> None:
+    """Each batch is a transaction of its own: the whole file is checked before the first."""
+    invoke(run, "project", "create", "sms", "--labels", "ham,spam")
+    rows = labelled_rows(30)
+    rows[24] = {**rows[24], **bad}
+    path = rows_file(tmp_path / "rows.csv", rows)
+    code, out = invoke(run, command[0], command[1], "sms", str(path), *command[2:], "--batch", "5")
+    assert code == 2, out
+    # header, a record on lines 2-3, a blank line 4, then one line a row: row 24 is on line 28
+    assert f"{path}:28:{message}" in " ".join(out.split())
+    with Loopwise(Settings(data_dir=tmp_path / "data")) as lw:
+        assert (lw.stats("sms").items, lw.pool_status("sms").waiting) == (0, 0)
+
+
+def test_a_label_given_twice_differently_is_named_by_both_lines(
+    run: CliRunner, tmp_path: Path
+) -> None:
+    invoke(run, "project", "create", "sms", "--labels", "ham,spam")
+    rows = labelled_rows(12)
+    other = "spam" if rows[1]["label"] == "ham" else "ham"
+    rows.append({**rows[1], "label": other})
+    path = write_csv(tmp_path / "twice.csv", rows)
+    code, out = invoke(run, "items", "import", "sms", str(path), "--labelled", "--batch", "5")
+    assert code == 2, out
+    expected = f"{path}:14:label: item 's1' is labelled {rows[1]['label']!r} on line 3 and"
+    assert expected in " ".join(out.split())
+    with Loopwise(Settings(data_dir=tmp_path / "data")) as lw:
+        assert lw.stats("sms").items == 0
+
+
+def test_what_only_a_write_can_refuse_names_the_line_and_what_was_written(
+    run: CliRunner, tmp_path: Path
+) -> None:
+    """An external id stored with another payload is found by the batch that writes it: the
+    batches before it stay written, and the command says so."""
+    invoke(run, "project", "create", "sms", "--labels", "ham,spam")
+    rows = labelled_rows(12)
+    first = write_csv(tmp_path / "first.csv", rows[:1])
+    assert invoke(run, "pool", "add", "sms", str(first))[0] == 0
+    changed = [{**rows[0], "text": "another text"} if i == 11 else r for i, r in enumerate(rows)]
+    changed[0] = {**rows[0], "external_id": "s-new"}
+    path = write_csv(tmp_path / "changed.csv", changed)
+    code, out = invoke(run, "pool", "add", "sms", str(path), "--batch", "5")
+    assert code == 2, out
+    said = " ".join(out.split())
+    assert "the 10 row(s) up to line 11 were written before this error" in said
+    assert f"{path}:13:external_id: external id 's0' is in the pool with another payload" in said
+    with Loopwise(Settings(data_dir=tmp_path / "data")) as lw:
+        assert lw.pool_status("sms").waiting == 11
 
 
 def test_db_upgrade_reports_head(run: CliRunner) -> None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
+from loopwise.cli.common import errors, progress_bar
 from loopwise.core.entities import Project
 from loopwise.core.enums import InputKind
 from loopwise.datasets import open_text
-from loopwise.errors import InvalidInput
+from loopwise.errors import InvalidInput, LoopwiseError
+from loopwise.services.loop import Loopwise
+
+T = TypeVar("T")
 
 EXPORT_COLUMNS = (
     "external_id",
@@ -85,17 +91,54 @@ def _row_to_item(
     return item
 
 
-def read_items(project: Project, path: Path, fmt: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ItemFile:
+    """A file's rows as item dicts, with the line each starts on (for errors)."""
+
+    path: Path
+    rows: list[dict[str, Any]]
+    lines: list[int]
+
+    def located(self, exc: LoopwiseError, offset: int = 0) -> LoopwiseError:
+        """``exc`` about ``rows[i]`` (or ``items[i]``) of a batch that starts at row ``offset``,
+        named by the file's line instead: ``items.csv:7002:payload.text``; in its message too
+        (``in rows[3]`` -> ``on line 5``). Other errors are returned as they are."""
+
+        def line(match: re.Match[str]) -> str:
+            return str(self.lines[offset + int(match.group(1))])
+
+        field = exc.field or ""
+        found = _ROW.match(field)
+        if found is None:
+            return exc
+        rest = field[found.end() :].lstrip(".")
+        where = f"{self.path}:{line(found)}" + (f":{rest}" if rest else "")
+        message = _ROW_IN_TEXT.sub(lambda m: f"on line {line(m)}", exc.message)
+        return type(exc)(message, field=where)
+
+
+_ROW = re.compile(r"^(?:rows|items)\[(\d+)\]")
+_ROW_IN_TEXT = re.compile(r"in (?:rows|items)\[(\d+)\]")
+
+
+def read_items(project: Project, path: Path, fmt: str) -> ItemFile:
     """Rows of a CSV or JSONL file as item dicts (``payload``, ``external_id``, ``metadata``,
     ``label``). CSV columns other than the payload's become metadata, numbers parsed."""
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
     with open_text(path) as handle:
-        return list(_read(project, handle, path, fmt))
+        for line, row in _read(project, handle, path, fmt):
+            rows.append(row)
+            lines.append(line)
+    return ItemFile(path, rows, lines)
 
 
-def _read(project: Project, handle: TextIO, path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+def _read(
+    project: Project, handle: TextIO, path: Path, fmt: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
     if fmt == "csv":
-        for line, row in enumerate(csv.DictReader(handle), start=2):
-            yield _row_to_item(project, row, f"{path}:{line}", csv_row=True)
+        for line, row in _csv_records(handle):
+            yield line, _row_to_item(project, row, f"{path}:{line}", csv_row=True)
         return
     for line, text in enumerate(handle, start=1):
         if not text.strip():
@@ -106,7 +149,73 @@ def _read(project: Project, handle: TextIO, path: Path, fmt: str) -> Iterator[di
             raise InvalidInput(f"is not valid JSON ({exc.msg})", field=f"{path}:{line}") from None
         if not isinstance(row, dict):
             raise InvalidInput("must be a JSON object", field=f"{path}:{line}")
-        yield _row_to_item(project, row, f"{path}:{line}", csv_row=False)
+        yield line, _row_to_item(project, row, f"{path}:{line}", csv_row=False)
+
+
+def _csv_records(handle: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The records of a CSV with a header, as ``csv.DictReader`` makes them (extra values under
+    ``None``, missing ones ``None``), each with the line it starts on: a quoted value may span
+    lines and blank lines are skipped, so counting records does not give the line."""
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None:
+        return
+    while True:
+        start = reader.line_num + 1
+        values = next(reader, None)
+        if values is None:
+            return
+        if not values:
+            continue
+        row: dict[Any, Any] = dict(zip(header, values, strict=False))
+        if len(values) > len(header):
+            row[None] = values[len(header) :]
+        for key in header[len(values) :]:
+            row[key] = None
+        yield start, row
+
+
+def write_in_batches(
+    lw: Loopwise,
+    project: str,
+    file: ItemFile,
+    rows: list[dict[str, Any]],
+    write: Callable[[list[dict[str, Any]]], T],
+    batch: int,
+    description: str,
+    *,
+    labelled: bool = False,
+) -> list[T]:
+    """Check every row first (``rows``: ``file``'s rows as ``write`` takes them), then
+    ``write`` them ``batch`` at a time, one transaction each, with a progress bar.
+
+    A row the check refuses (:meth:`Loopwise.check_rows`) means nothing is written, and its
+    error names the file's line. An error only a write can find (an external id stored with
+    another payload) names the line too, after a note of what was written before it: running
+    the command again skips the rows with an external id that were written.
+    """
+    try:
+        lw.check_rows(project, rows, labelled=labelled)
+    except LoopwiseError as exc:
+        raise file.located(exc) from None
+    results: list[T] = []
+    with progress_bar() as progress:
+        task = progress.add_task(description, total=len(rows))
+        for start in range(0, len(rows), batch):
+            part = rows[start : start + batch]
+            try:
+                results.append(write(part))
+            except LoopwiseError as exc:
+                if start:
+                    errors.print(
+                        f"[yellow]note[/] the {start:,} row(s) up to line {file.lines[start - 1]} "
+                        "were written before this error; run the command again once it is "
+                        "mended: rows with an external id that were written are skipped",
+                        highlight=False,
+                    )
+                raise file.located(exc, start) from None
+            progress.advance(task, len(part))
+    return results
 
 
 def write_labels(rows: Iterable[dict[str, Any]], out: TextIO, fmt: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,7 +18,7 @@ from loopwise.cli.common import (
     open_loopwise,
 )
 from loopwise.cli.demo import demo
-from loopwise.cli.io import file_format, read_items, write_labels
+from loopwise.cli.io import file_format, read_items, write_in_batches, write_labels
 from loopwise.cli.pool import pool_app
 from loopwise.cli.reviewers import reviewers_app
 from loopwise.cli.routing import routing_app
@@ -26,6 +26,7 @@ from loopwise.cli.service import serve, tokens_app, users_app, webhooks_app
 from loopwise.cli.simulate import simulate
 from loopwise.core.enums import InputKind
 from loopwise.core.policy import RoutingConfig
+from loopwise.services.items import Routed
 from loopwise.store.db import current_revision, head_revision, upgrade
 
 app = typer.Typer(help="loopwise: human-in-the-loop machine learning.", no_args_is_help=True)
@@ -136,23 +137,33 @@ def items_import(
 ) -> None:
     """Submit items from a file (predicted and routed), or import them as labelled ground truth."""
     with open_loopwise(ctx) as lw:
-        rows = read_items(lw.project(project), path, file_format(path, fmt))
+        file = read_items(lw.project(project), path, file_format(path, fmt))
         if labelled:
-            done = 0
-            for start in range(0, len(rows), batch):
-                done += lw.import_labels(project, rows[start : start + batch], actor="cli")
+
+            def resolve(part: list[dict[str, Any]]) -> int:
+                return lw.import_labels(project, part, actor="cli")
+
+            done = sum(
+                write_in_batches(
+                    lw, project, file, file.rows, resolve, batch, "importing", labelled=True
+                )
+            )
             console.print(f"resolved {done} item(s) in {project}")
             return
-        if any("label" in r for r in rows):
+        if any("label" in r for r in file.rows):
             console.print(
                 "[yellow]note[/] the 'label' column is ignored; pass --labelled to import it"
             )
-        routed = []
-        for start in range(0, len(rows), batch):
-            part = [
-                {k: v for k, v in r.items() if k != "label"} for r in rows[start : start + batch]
-            ]
-            routed += lw.submit(project, part, actor="cli")
+        rows = [{k: v for k, v in r.items() if k != "label"} for r in file.rows]
+
+        def submit(part: list[dict[str, Any]]) -> list[Routed]:
+            return lw.submit(project, part, actor="cli")
+
+        routed = [
+            r
+            for batch_routed in write_in_batches(lw, project, file, rows, submit, batch, "routing")
+            for r in batch_routed
+        ]
         auto = sum(1 for r in routed if r.route.value == "auto")
         dup = sum(1 for r in routed if r.duplicate)
         console.print(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,7 +15,7 @@ from loopwise.cli.common import (
     handle_errors,
     open_loopwise,
 )
-from loopwise.cli.io import file_format, read_items
+from loopwise.cli.io import file_format, read_items, write_in_batches
 
 pool_app = typer.Typer(
     help="Active learning: the unlabelled pool and the queries that queue its best items.",
@@ -35,14 +35,13 @@ def pool_add(
     """Add unlabelled candidates (a 'label' column is ignored: import labels with
     `items import --labelled`)."""
     with open_loopwise(ctx) as lw:
-        rows = [
-            {k: v for k, v in r.items() if k != "label"}
-            for r in read_items(lw.project(project), path, file_format(path, fmt))
-        ]
-        added = 0
-        with console.status(f"adding {len(rows):,} candidates"):
-            for start in range(0, len(rows), batch):
-                added += lw.add_to_pool(project, rows[start : start + batch], actor="cli")
+        file = read_items(lw.project(project), path, file_format(path, fmt))
+        rows = [{k: v for k, v in r.items() if k != "label"} for r in file.rows]
+
+        def add(part: list[dict[str, Any]]) -> int:
+            return lw.add_to_pool(project, part, actor="cli")
+
+        added = sum(write_in_batches(lw, project, file, rows, add, batch, "adding candidates"))
         waiting = lw.pool_status(project).waiting
     console.print(f"{added:,} new candidate(s) in the pool of {project}; {waiting:,} waiting")
 

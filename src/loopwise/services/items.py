@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -12,9 +13,17 @@ from loopwise.core.enums import ItemStatus, Route
 from loopwise.core.payloads import (
     normalize_with_digest,
     validate_external_id,
+    validate_label,
     validate_metadata,
 )
-from loopwise.errors import DuplicateExternalId, InvalidInput, InvalidPayload, ItemNotFound
+from loopwise.errors import (
+    Conflict,
+    DuplicateExternalId,
+    InvalidInput,
+    InvalidPayload,
+    ItemNotFound,
+    LoopwiseError,
+)
 from loopwise.scoring import check_probability_row
 from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.services.ingest import Prepared, store_routed
@@ -67,6 +76,71 @@ def _fields(raw: Any) -> tuple[Any, Any, Any, Any]:
             raise InvalidPayload(f"unknown field {unknown[0]!r}", field=unknown[0])
         return raw["payload"], raw.get("external_id"), raw.get("metadata"), raw.get("probabilities")
     return raw, None, None, None
+
+
+def check_rows(
+    ctx: Context, project_name: str, rows: Sequence[Any], *, labelled: bool = False
+) -> None:
+    """Validate ``rows`` as :func:`submit_items`, ``add_to_pool`` and (``labelled``)
+    ``import_labels`` validate each row, writing nothing: payload, metadata, external id, the
+    label, and an external id repeated with another payload (or label) anywhere in ``rows``.
+
+    Each of those takes at most ``max_batch_items`` rows, one transaction each; a file read
+    by the CLI is checked whole first, so a bad row anywhere means nothing is written. What only
+    the stored state can refuse (an external id stored with another payload) is left to them.
+
+    Raises
+    ------
+    LoopwiseError
+        As those use cases; the field names the row by its position in ``rows``
+        (``rows[7000].payload.text``).
+    """
+    with ctx.read() as tx:
+        project = mappers.project(tx.repo.project_by_name(project_name))
+    if isinstance(rows, str | bytes) or not isinstance(rows, Sequence) or not rows:
+        raise InvalidInput("must be a non-empty list of rows", field="rows")
+    size = ctx.settings.max_batch_items
+    first: dict[str, tuple[int, str, str | None]] = {}
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        values: list[str | None] = [None] * len(chunk)
+        try:
+            if labelled:
+                for i, row in enumerate(chunk):
+                    if not isinstance(row, Mapping) or "label" not in row:
+                        raise InvalidInput("each row needs a 'label'", field=f"rows[{i}].label")
+                    values[i] = validate_label(
+                        row["label"], project.labels, field=f"rows[{i}].label"
+                    )
+                chunk = [{k: v for k, v in row.items() if k != "label"} for row in chunk]
+            prepared = prepare_items(ctx, project, chunk, name="rows")
+        except LoopwiseError as exc:
+            raise type(exc)(exc.message, field=shift_row(exc.field, start)) from None
+        for entry in prepared:
+            at = start + entry.index
+            seen = first.setdefault(entry.external_id, (at, entry.digest, values[entry.index]))
+            if seen[1] != entry.digest:
+                raise DuplicateExternalId(
+                    f"external id {entry.external_id!r} is in rows[{seen[0]}] with another payload",
+                    field=f"rows[{at}].external_id",
+                )
+            if seen[2] != values[entry.index]:
+                raise Conflict(
+                    f"item {entry.external_id!r} is labelled {seen[2]!r} in rows[{seen[0]}] and "
+                    f"{values[entry.index]!r} here",
+                    field=f"rows[{at}].label",
+                )
+
+
+def shift_row(field: str | None, offset: int) -> str | None:
+    """``rows[3].payload`` of a batch that starts at ``offset`` -> ``rows[{offset + 3}].payload``
+    (``items[...]`` too)."""
+    if field is None:
+        return None
+    return _ROW.sub(lambda m: f"{m.group(1)}[{int(m.group(2)) + offset}]", field, count=1)
+
+
+_ROW = re.compile(r"^(rows|items)\[(\d+)\]")
 
 
 def prepare_items(

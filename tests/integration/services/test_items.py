@@ -26,6 +26,7 @@ from loopwise import (
 from loopwise.core.enums import InputKind
 from loopwise.core.payloads import payload_digest
 from loopwise.errors import (
+    Conflict,
     DuplicateExternalId,
     InvalidInput,
     InvalidPayload,
@@ -600,3 +601,44 @@ class TestConcurrentSubmission:
 
         assert duplicates == [False, True]
         assert [i["external_id"] for i in rows(lw, "item")] == ["same"]
+
+
+class TestCheckRows:
+    """``check_rows``: a whole file's rows validated before the first batch is written."""
+
+    def test_rows_past_one_batch_are_named_by_their_position_and_nothing_is_written(
+        self, lw: Loopwise, small_lw: Loopwise
+    ) -> None:
+        make_text_project(lw)
+        fine = [{"external_id": f"r{i}", "payload": f"text {i}", "label": "ham"} for i in range(8)]
+        small_lw.check_rows("sms", fine, labelled=True)  # 8 rows in batches of 3
+        bare = [{k: v for k, v in r.items() if k != "label"} for r in fine]
+        small_lw.check_rows("sms", bare)
+        cases: list[tuple[list[dict[str, Any]], bool, type[Exception], str]] = [
+            ([*bare[:7], {"payload": ""}], False, InvalidPayload, "rows[7].payload.text"),
+            ([*fine[:7], {"payload": "x", "label": "maybe"}], True, InvalidInput, "rows[7].label"),
+            ([*fine[:7], {"payload": "x"}], True, InvalidInput, "rows[7].label"),
+            (
+                [*fine, {"external_id": "r1", "payload": "other", "label": "ham"}],
+                True,
+                DuplicateExternalId,
+                "rows[8].external_id",
+            ),
+            (
+                [*fine, {"external_id": "r1", "payload": "text 1", "label": "spam"}],
+                True,
+                Conflict,
+                "rows[8].label",
+            ),
+        ]
+        for given, labelled, error, field in cases:
+            with nothing_written(lw), pytest.raises(error) as info:
+                small_lw.check_rows("sms", given, labelled=labelled)
+            assert info.value.field == field  # type: ignore[attr-defined]
+        with pytest.raises(DuplicateExternalId, match=r"in rows\[1\] with another payload"):
+            small_lw.check_rows("sms", [*bare, {"external_id": "r1", "payload": "other"}])
+        with pytest.raises(InvalidInput) as empty:
+            lw.check_rows("sms", [])
+        assert empty.value.field == "rows"
+        with pytest.raises(ProjectNotFound):
+            lw.check_rows("nope", fine)
