@@ -15,6 +15,7 @@ from loopwise.core.entities import Project
 from loopwise.core.enums import InputKind
 from loopwise.datasets import open_text
 from loopwise.errors import InvalidInput, LoopwiseError
+from loopwise.services.items import RowsFor
 from loopwise.services.loop import Loopwise
 
 T = TypeVar("T")
@@ -184,7 +185,7 @@ def write_in_batches(
     batch: int,
     description: str,
     *,
-    labelled: bool = False,
+    use: RowsFor,
 ) -> list[T]:
     """Check every row first (``rows``: ``file``'s rows as ``write`` takes them), then
     ``write`` them ``batch`` at a time, one transaction each, with a progress bar.
@@ -195,7 +196,7 @@ def write_in_batches(
     the command again skips the rows with an external id that were written.
     """
     try:
-        lw.check_rows(project, rows, labelled=labelled)
+        lw.check_rows(project, rows, use=use)
     except LoopwiseError as exc:
         raise file.located(exc) from None
     results: list[T] = []

@@ -145,7 +145,7 @@ def items_import(
 
             done = sum(
                 write_in_batches(
-                    lw, project, file, file.rows, resolve, batch, "importing", labelled=True
+                    lw, project, file, file.rows, resolve, batch, "importing", use="labels"
                 )
             )
             console.print(f"resolved {done} item(s) in {project}")
@@ -161,7 +161,9 @@ def items_import(
 
         routed = [
             r
-            for batch_routed in write_in_batches(lw, project, file, rows, submit, batch, "routing")
+            for batch_routed in write_in_batches(
+                lw, project, file, rows, submit, batch, "routing", use="submit"
+            )
             for r in batch_routed
         ]
         auto = sum(1 for r in routed if r.route.value == "auto")

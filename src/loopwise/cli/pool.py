@@ -41,7 +41,9 @@ def pool_add(
         def add(part: list[dict[str, Any]]) -> int:
             return lw.add_to_pool(project, part, actor="cli")
 
-        added = sum(write_in_batches(lw, project, file, rows, add, batch, "adding candidates"))
+        added = sum(
+            write_in_batches(lw, project, file, rows, add, batch, "adding candidates", use="pool")
+        )
         waiting = lw.pool_status(project).waiting
     console.print(f"{added:,} new candidate(s) in the pool of {project}; {waiting:,} waiting")
 

@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from loopwise.core.entities import Decision, Item, Prediction, Project
 from loopwise.core.enums import ItemStatus, Route
@@ -78,11 +78,26 @@ def _fields(raw: Any) -> tuple[Any, Any, Any, Any]:
     return raw, None, None, None
 
 
-def check_rows(
-    ctx: Context, project_name: str, rows: Sequence[Any], *, labelled: bool = False
-) -> None:
-    """Validate ``rows`` as :func:`submit_items`, ``add_to_pool`` and (``labelled``)
-    ``import_labels`` validate each row, writing nothing: payload, metadata, external id, the
+RowsFor = Literal["submit", "pool", "labels"]
+"""The use case rows are for: :func:`submit_items`, ``add_to_pool``, ``import_labels``."""
+
+
+def check_unlabelled(rows: Sequence[Any]) -> None:
+    """Refuse a pool candidate with a label or probabilities (``add_to_pool``'s rows)."""
+    for i, row in enumerate(rows if isinstance(rows, Sequence) else ()):
+        if isinstance(row, dict):
+            extra = sorted(set(row) & {"probabilities", "label"})
+            if extra:
+                raise InvalidInput(
+                    "a pool item carries no label or probabilities; import labelled items "
+                    "with import_labels",
+                    field=f"rows[{i}].{extra[0]}",
+                )
+
+
+def check_rows(ctx: Context, project_name: str, rows: Sequence[Any], *, use: RowsFor) -> None:
+    """Validate ``rows`` as the use case ``use`` (:func:`submit_items`, ``add_to_pool``,
+    ``import_labels``) validates each row, writing nothing: payload, metadata, external id, the
     label, and an external id repeated with another payload (or label) anywhere in ``rows``.
 
     Each of those takes at most ``max_batch_items`` rows, one transaction each; a file read
@@ -105,7 +120,9 @@ def check_rows(
         chunk = rows[start : start + size]
         values: list[str | None] = [None] * len(chunk)
         try:
-            if labelled:
+            if use == "pool":
+                check_unlabelled(chunk)
+            if use == "labels":
                 for i, row in enumerate(chunk):
                     if not isinstance(row, Mapping) or "label" not in row:
                         raise InvalidInput("each row needs a 'label'", field=f"rows[{i}].label")

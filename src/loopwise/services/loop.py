@@ -139,11 +139,12 @@ class Loopwise:
         """Accept, predict and route a batch (see :func:`loopwise.services.items.submit_items`)."""
         return items.submit_items(self.ctx, project, batch, actor=actor)
 
-    def check_rows(self, project: str, rows: Sequence[Any], *, labelled: bool = False) -> None:
-        """Validate rows for :meth:`submit`, :meth:`add_to_pool` or (``labelled``)
-        :meth:`import_labels` without writing (see :func:`loopwise.services.items.check_rows`):
-        check a whole file this way before writing it batch by batch."""
-        items.check_rows(self.ctx, project, rows, labelled=labelled)
+    def check_rows(self, project: str, rows: Sequence[Any], *, use: items.RowsFor) -> None:
+        """Validate rows for :meth:`submit` (``use="submit"``), :meth:`add_to_pool`
+        (``"pool"``) or :meth:`import_labels` (``"labels"``) without writing (see
+        :func:`loopwise.services.items.check_rows`): check a whole file this way before writing
+        it batch by batch."""
+        items.check_rows(self.ctx, project, rows, use=use)
 
     def item(self, project: str, external_id: str) -> items.ItemView:
         return items.get_item(self.ctx, project, external_id)

@@ -40,11 +40,11 @@ from loopwise.core.enums import (
     Route,
     Stage,
 )
-from loopwise.errors import DuplicateExternalId, EmptyPool, InvalidInput
+from loopwise.errors import DuplicateExternalId, EmptyPool
 from loopwise.scoring import entropy
 from loopwise.services import pool_features
 from loopwise.services.context import Context, Tx, retry_on_conflict
-from loopwise.services.items import prepare_items
+from loopwise.services.items import check_unlabelled, prepare_items
 from loopwise.services.tasks import task_values
 from loopwise.store import mappers
 from loopwise.store.features import IntArray
@@ -113,15 +113,7 @@ def add_to_pool(
     """Add unlabelled candidates (payload, optional ``external_id`` and ``metadata``), all or
     none; returns how many were new. A candidate already in the pool with the same payload is
     skipped; with another payload it is refused (``DuplicateExternalId``)."""
-    for i, row in enumerate(rows if isinstance(rows, Sequence) else ()):
-        if isinstance(row, dict):
-            extra = sorted(set(row) & {"probabilities", "label"})
-            if extra:
-                raise InvalidInput(
-                    "a pool item carries no label or probabilities; import labelled items "
-                    "with import_labels",
-                    field=f"rows[{i}].{extra[0]}",
-                )
+    check_unlabelled(rows)
     fresh_pool_statistics(ctx.engine)
     with ctx.write() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))

@@ -33,6 +33,7 @@ from loopwise.errors import (
     ItemNotFound,
     ProjectNotFound,
 )
+from loopwise.services.items import RowsFor
 from loopwise.store.repository import Repository
 from loopwise.store.tables import DecisionRow, ReviewTaskRow
 from loopwise.testing import FrozenClock
@@ -611,34 +612,38 @@ class TestCheckRows:
     ) -> None:
         make_text_project(lw)
         fine = [{"external_id": f"r{i}", "payload": f"text {i}", "label": "ham"} for i in range(8)]
-        small_lw.check_rows("sms", fine, labelled=True)  # 8 rows in batches of 3
+        small_lw.check_rows("sms", fine, use="labels")  # 8 rows in batches of 3
         bare = [{k: v for k, v in r.items() if k != "label"} for r in fine]
-        small_lw.check_rows("sms", bare)
-        cases: list[tuple[list[dict[str, Any]], bool, type[Exception], str]] = [
-            ([*bare[:7], {"payload": ""}], False, InvalidPayload, "rows[7].payload.text"),
-            ([*fine[:7], {"payload": "x", "label": "maybe"}], True, InvalidInput, "rows[7].label"),
-            ([*fine[:7], {"payload": "x"}], True, InvalidInput, "rows[7].label"),
+        small_lw.check_rows("sms", bare, use="submit")
+        small_lw.check_rows("sms", bare, use="pool")
+        cases: list[tuple[list[dict[str, Any]], RowsFor, type[Exception], str]] = [
+            ([*bare[:7], {"payload": ""}], "submit", InvalidPayload, "rows[7].payload.text"),
+            ([*bare[:7], {"payload": "x", "label": "ham"}], "pool", InvalidInput, "rows[7].label"),
+            ([*fine[:7], {"payload": "x", "label": "no"}], "labels", InvalidInput, "rows[7].label"),
+            ([*fine[:7], {"payload": "x"}], "labels", InvalidInput, "rows[7].label"),
             (
                 [*fine, {"external_id": "r1", "payload": "other", "label": "ham"}],
-                True,
+                "labels",
                 DuplicateExternalId,
                 "rows[8].external_id",
             ),
             (
                 [*fine, {"external_id": "r1", "payload": "text 1", "label": "spam"}],
-                True,
+                "labels",
                 Conflict,
                 "rows[8].label",
             ),
         ]
-        for given, labelled, error, field in cases:
+        for given, use, error, field in cases:
             with nothing_written(lw), pytest.raises(error) as info:
-                small_lw.check_rows("sms", given, labelled=labelled)
+                small_lw.check_rows("sms", given, use=use)
             assert info.value.field == field  # type: ignore[attr-defined]
         with pytest.raises(DuplicateExternalId, match=r"in rows\[1\] with another payload"):
-            small_lw.check_rows("sms", [*bare, {"external_id": "r1", "payload": "other"}])
+            small_lw.check_rows(
+                "sms", [*bare, {"external_id": "r1", "payload": "other"}], use="pool"
+            )
         with pytest.raises(InvalidInput) as empty:
-            lw.check_rows("sms", [])
+            lw.check_rows("sms", [], use="submit")
         assert empty.value.field == "rows"
         with pytest.raises(ProjectNotFound):
-            lw.check_rows("nope", fine)
+            lw.check_rows("nope", fine, use="labels")
