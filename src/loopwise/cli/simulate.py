@@ -139,6 +139,7 @@ def simulate(
         raise InvalidInput(f"is larger than the pool ({held_out})", field="budget")
     started = time.perf_counter()
     curves: dict[str, list[LearningCurve]] = {name: [] for name in names}
+    skipped: dict[str, str] = {}
     full: list[float] = []
     with (
         threadpool_limits(1),
@@ -153,8 +154,11 @@ def simulate(
             full.append(0.0 if whole is None else _accuracy(whole, matrix[test], targets[test]))
             for name in names:
                 progress.update(task, description=f"seed {run}: {name}")
-                curves[name].append(
-                    simulate_strategy(
+                if name in skipped:
+                    progress.advance(task)
+                    continue
+                try:
+                    curve = simulate_strategy(
                         matrix,
                         targets,
                         test=test,
@@ -164,7 +168,15 @@ def simulate(
                         batch=batch,
                         seed=run,
                     )
-                )
+                except InvalidInput as exc:
+                    # Every strategy by default: one that cannot take these features (bait on
+                    # TF-IDF's tens of thousands of columns) is left out, not the whole run.
+                    if strategies is not None or exc.field != "pool.features":
+                        raise
+                    skipped[name] = exc.message
+                    del curves[name]
+                else:
+                    curves[name].append(curve)
                 progress.advance(task)
     full_accuracy, full_sd = mean_sd(full)
     reports = compare(curves, full_accuracy=full_accuracy, budget=budget, fractions=FRACTIONS)
@@ -184,6 +196,8 @@ def simulate(
         soft_wrap=True,
         style="dim",
     )
+    for name, reason in skipped.items():
+        console.print(f"[yellow]note[/] {name} left out: {reason}", soft_wrap=True)
     if png is not None:
         plot_curves(
             reports,
@@ -208,6 +222,7 @@ def simulate(
             "full_accuracy": full_accuracy,
             "full_accuracy_sd": full_sd,
             "strategies": {name: r.to_json() for name, r in reports.items()},
+            "skipped": skipped,
             "seconds": round(seconds, 2),
         }
         json_path.parent.mkdir(parents=True, exist_ok=True)
