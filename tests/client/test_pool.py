@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from loopwise.client import ActiveLearning, Chosen, PoolStatus, QueryResult
-from loopwise.errors import DuplicateExternalId, EmptyPool, InvalidInput, NotAllowed
+from loopwise.errors import (
+    DuplicateExternalId,
+    EmptyPool,
+    InvalidInput,
+    InvalidPayload,
+    NotAllowed,
+)
 from tests.client.conftest import Connect, Space, World
 
 
@@ -63,3 +69,21 @@ def test_errors_are_the_librarys(connect: Connect, space: Space) -> None:
         connect("client").set_active_learning(space.name, {"batch": 5})  # admins' setting
     with pytest.raises(NotAllowed):
         connect("reviewer").query(space.name, 1)
+
+
+def test_a_pool_of_any_size_is_added_in_batches(connect: Connect, space: Space) -> None:
+    client = connect("client")
+    many = ({"external_id": f"m{i}", "payload": f"message number {i}"} for i in range(25))
+    assert client.add_to_pool_many(space.name, many, batch_size=10) == 25
+    again = ({"external_id": f"m{i}", "payload": f"message number {i}"} for i in range(30))
+    assert client.add_to_pool_many(space.name, again, batch_size=10) == 5  # the rest were there
+    assert client.pool_status(space.name) == PoolStatus(waiting=30, chosen=0)
+    bad = [{"external_id": f"n{i}", "payload": "" if i == 23 else f"new {i}"} for i in range(30)]
+    with pytest.raises(InvalidPayload) as refused:
+        client.add_to_pool_many(space.name, bad, batch_size=10)
+    assert refused.value.field == "items[23].payload.text"  # its place in all, not its batch's
+    # each batch is a transaction: the two before the failing one stay added
+    assert client.pool_status(space.name) == PoolStatus(waiting=50, chosen=0)
+    with pytest.raises(InvalidInput) as size:
+        client.add_to_pool_many(space.name, bad, batch_size=0)
+    assert size.value.field == "batch_size"

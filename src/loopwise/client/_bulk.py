@@ -65,15 +65,15 @@ def submit_batches(
     earliest failing batch (in the order given) is the one raised.
     """
     check(batch_size, concurrency)
-    batches = _batches(items, batch_size)
+    chunks = batches(items, batch_size)
     results: list[Routed] = []
     if concurrency == 1:
-        for start, chunk in batches:
+        for start, chunk in chunks:
             results += _send(post, start, chunk)
         return results
     with ThreadPoolExecutor(concurrency, thread_name_prefix="loopwise-bulk") as pool:
         in_flight: deque[Future[list[Routed]]] = deque()
-        for start, chunk in batches:
+        for start, chunk in chunks:
             if len(in_flight) == concurrency:
                 results += in_flight.popleft().result()
             in_flight.append(pool.submit(_send, post, start, chunk))
@@ -82,7 +82,7 @@ def submit_batches(
     return results
 
 
-def _batches(items: Iterable[ItemLike], size: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+def batches(items: Iterable[ItemLike], size: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """``(position of the first item, the batch's JSON)``, read ``size`` items at a time."""
     pending = iter(items)
     start = 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from loopwise.client._bulk import batches, check, shift
+from loopwise.client._errors import ApiError
 from loopwise.client._models import ActiveLearning, PoolStatus, QueryResult, parse
 from loopwise.client._reports import Transport
 
@@ -24,6 +26,42 @@ class ActiveLearningMethods(Transport):
         path = self._path("projects", project, "pool")
         data = self._json("POST", path, body={"items": rows}, idempotent=idempotent)
         return int(data["added"])
+
+    def add_to_pool_many(
+        self, project: str, candidates: Iterable[Mapping[str, Any]], *, batch_size: int = 5000
+    ) -> int:
+        """Add a pool of any size, ``batch_size`` candidates per request; returns how many
+        were new.
+
+        Each request is one transaction on the service, so a failing batch stops the call and
+        the batches before it stay added. A candidate already in the pool with the same
+        payload is skipped, so give candidates external ids and adding everything again after
+        a fix adds each once.
+
+        Parameters
+        ----------
+        candidates:
+            Mappings as :meth:`add_to_pool` takes them; any iterable, read one batch at a time
+            (a generator of millions is fine).
+        batch_size:
+            Candidates per request, 1 to 10,000.
+
+        Raises
+        ------
+        InvalidInput
+            Among others; ``field`` names the candidate by its position in ``candidates``
+            (``items[12003].payload``), not in its batch.
+        """
+        check(batch_size, 1)
+        added = 0
+        for start, chunk in batches(candidates, batch_size):
+            try:
+                added += self.add_to_pool(project, chunk)
+            except ApiError as exc:
+                if exc.field:
+                    exc.field = shift(exc.field, start)
+                raise
+        return added
 
     def pool_status(self, project: str) -> PoolStatus:
         """How many candidates wait, and how many queries chose."""
