@@ -84,6 +84,12 @@ def test_a_pool_of_any_size_is_added_in_batches(connect: Connect, space: Space) 
     assert refused.value.field == "items[23].payload.text"  # its place in all, not its batch's
     # each batch is a transaction: the two before the failing one stay added
     assert client.pool_status(space.name) == PoolStatus(waiting=50, chosen=0)
+    twice = [{"external_id": f"t{i}", "payload": f"twice {i}"} for i in range(13)]
+    twice.append({"external_id": "t11", "payload": "another text"})
+    with pytest.raises(DuplicateExternalId) as clash:
+        client.add_to_pool_many(space.name, twice, batch_size=10)
+    assert clash.value.field == "items[13].external_id"
+    assert "'t11' is in items[11] with another payload" in clash.value.message
     with pytest.raises(InvalidInput) as size:
         client.add_to_pool_many(space.name, bad, batch_size=0)
     assert size.value.field == "batch_size"

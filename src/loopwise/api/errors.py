@@ -66,13 +66,17 @@ def body_fields(service: str, body: str = "") -> Iterator[None]:
     """Errors raised inside name the request's fields rather than the service's: a ``field``
     that starts with ``service`` (its argument, ``rows[3].payload``, or a project setting,
     ``review.overlap``) starts with ``body`` instead (``items[3].payload``); with no ``body``,
-    the settings are the request body itself (``overlap``; the whole of it: ``body``)."""
+    the settings are the request body itself (``overlap``; the whole of it: ``body``). A row the
+    message names (``is in rows[1] with another payload``) is renamed alike."""
     try:
         yield
     except LoopwiseError as exc:
         if exc.field is not None and exc.field.startswith(service):
             rest = exc.field.removeprefix(service)
             exc.field = body + rest if body else rest.removeprefix(".") or "body"
+        if body and f"{service}[" in exc.message:
+            exc.message = exc.message.replace(f"{service}[", f"{body}[")
+            exc.args = (exc.message,)
         raise
 
 

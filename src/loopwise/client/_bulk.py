@@ -28,6 +28,7 @@ MAX_BATCH = 10_000
 MAX_CONCURRENCY = 32
 """Requests ``submit_many`` sends at once at most."""
 _ITEM_INDEX = re.compile(r"^items\[(\d+)\]")
+_ITEM_IN_TEXT = re.compile(r"in items\[(\d+)\]")
 
 ItemLike = Item | Mapping[str, Any]
 """An :class:`Item`, or a mapping with its fields (``{"payload": ..., "external_id": ...}``)."""
@@ -43,6 +44,17 @@ def item_json(item: ItemLike) -> dict[str, Any]:
 def shift(field: str, offset: int) -> str:
     """``items[3].payload`` of a batch starting at ``offset`` -> ``items[{offset + 3}].payload``."""
     return _ITEM_INDEX.sub(lambda m: f"items[{int(m.group(1)) + offset}]", field)
+
+
+def shift_error(exc: ApiError, offset: int) -> None:
+    """``exc`` about a batch starting at ``offset``, made to name items by their place in all:
+    its field and an item its message names (``is in items[1] with another payload``)."""
+    if exc.field:
+        exc.field = shift(exc.field, offset)
+    message = _ITEM_IN_TEXT.sub(lambda m: f"in items[{int(m.group(1)) + offset}]", exc.message)
+    if message != exc.message:
+        exc.message = message
+        exc.args = (message,)
 
 
 def check(batch_size: int, concurrency: int) -> None:
@@ -96,7 +108,6 @@ def _send(post: Post, start: int, chunk: list[dict[str, Any]]) -> list[Routed]:
     try:
         data = post(chunk, idempotent)
     except ApiError as exc:
-        if exc.field:
-            exc.field = shift(exc.field, start)
+        shift_error(exc, start)
         raise
     return parse_list(Routed, data["items"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from loopwise.client._bulk import batches, check, shift
+from loopwise.client._bulk import batches, check, shift_error
 from loopwise.client._errors import ApiError
 from loopwise.client._models import ActiveLearning, PoolStatus, QueryResult, parse
 from loopwise.client._reports import Transport
@@ -58,8 +58,7 @@ class ActiveLearningMethods(Transport):
             try:
                 added += self.add_to_pool(project, chunk)
             except ApiError as exc:
-                if exc.field:
-                    exc.field = shift(exc.field, start)
+                shift_error(exc, start)
                 raise
         return added
 

@@ -132,7 +132,7 @@ def check_rows(ctx: Context, project_name: str, rows: Sequence[Any], *, use: Row
                 chunk = [{k: v for k, v in row.items() if k != "label"} for row in chunk]
             prepared = prepare_items(ctx, project, chunk, name="rows")
         except LoopwiseError as exc:
-            raise type(exc)(exc.message, field=shift_row(exc.field, start)) from None
+            raise shifted(exc, start) from None
         for entry in prepared:
             at = start + entry.index
             seen = first.setdefault(entry.external_id, (at, entry.digest, values[entry.index]))
@@ -149,15 +149,19 @@ def check_rows(ctx: Context, project_name: str, rows: Sequence[Any], *, use: Row
                 )
 
 
-def shift_row(field: str | None, offset: int) -> str | None:
-    """``rows[3].payload`` of a batch that starts at ``offset`` -> ``rows[{offset + 3}].payload``
-    (``items[...]`` too)."""
-    if field is None:
-        return None
-    return _ROW.sub(lambda m: f"{m.group(1)}[{int(m.group(2)) + offset}]", field, count=1)
+def shifted(exc: LoopwiseError, offset: int) -> LoopwiseError:
+    """``exc`` about ``rows[3]`` of a batch that starts at ``offset``, naming
+    ``rows[{offset + 3}]`` instead: in its field, and where its message names a row
+    (``is in rows[1] with another payload``). ``items[...]`` fields too."""
+    field = None
+    if exc.field is not None:
+        field = _ROW.sub(lambda m: f"{m.group(1)}[{int(m.group(2)) + offset}]", exc.field, count=1)
+    message = _ROW_IN_TEXT.sub(lambda m: f"in rows[{int(m.group(1)) + offset}]", exc.message)
+    return type(exc)(message, field=field)
 
 
 _ROW = re.compile(r"^(rows|items)\[(\d+)\]")
+_ROW_IN_TEXT = re.compile(r"in rows\[(\d+)\]")
 
 
 def prepare_items(
@@ -210,7 +214,7 @@ def prepare_items(
         if earlier is not None:
             if earlier.digest != digest:
                 raise DuplicateExternalId(
-                    f"external id {external_id!r} appears earlier in this batch "
+                    f"external id {external_id!r} is in {name}[{earlier.index}] "
                     "with another payload",
                     field=f"{base}.external_id",
                 )

@@ -642,6 +642,12 @@ class TestCheckRows:
             small_lw.check_rows(
                 "sms", [*bare, {"external_id": "r1", "payload": "other"}], use="pool"
             )
+        # rows 3 and 4 are in one batch of 3: named by their places in all the rows
+        twice = [*bare[:4], {"external_id": "r3", "payload": "other"}]
+        with pytest.raises(DuplicateExternalId) as within:
+            small_lw.check_rows("sms", twice, use="submit")
+        assert within.value.field == "rows[4].external_id"
+        assert within.value.message == "external id 'r3' is in rows[3] with another payload"
         with pytest.raises(InvalidInput) as empty:
             lw.check_rows("sms", [], use="submit")
         assert empty.value.field == "rows"
