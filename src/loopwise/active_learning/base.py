@@ -149,32 +149,32 @@ class ScoredStrategy(QueryStrategy):
         return top(self.scores(pool), n)
 
 
-def check_count(n: object) -> None:
-    """Refuse an ``n`` (how many to choose) that is not a whole number of at least 1.
+def check_whole(value: object, field: str, least: int) -> None:
+    """Refuse a ``value`` that is not a whole number (a bool is not one) of at least ``least``.
 
     Raises
     ------
     InvalidInput
-        ``field="n"``.
+        Naming ``field``.
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise InvalidInput(f"must be a whole number of at least 1, got {n!r}", field="n")
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+        raise InvalidInput(
+            f"must be a whole number of at least {least}, got {value!r}", field=field
+        )
+
+
+def check_count(n: object) -> None:
+    """Refuse an ``n`` (how many to choose) that is not a whole number of at least 1
+    (``field="n"``)."""
+    check_whole(n, "n", 1)
 
 
 def check_seed(seed: object) -> None:
     """Refuse a ``seed`` NumPy would not take: ``None``, a whole number of at least 0 or a
     ``np.random.Generator`` are taken (NumPy raises a bare ``TypeError`` or ``ValueError``
-    for the rest: a string, a float, a negative number).
-
-    Raises
-    ------
-    InvalidInput
-        ``field="seed"``.
-    """
-    if seed is None or isinstance(seed, np.random.Generator):
-        return
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InvalidInput(f"must be a whole number of at least 0, got {seed!r}", field="seed")
+    for the rest: a string, a float, a negative number; ``field="seed"``)."""
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        check_whole(seed, "seed", 0)
 
 
 def check_pool(pool: Pool) -> None:

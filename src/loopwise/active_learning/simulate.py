@@ -36,7 +36,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from loopwise.active_learning import Pool, bootstrap_committee, make_strategy
-from loopwise.active_learning.base import FloatArray, IntArray, Matrix
+from loopwise.active_learning.base import FloatArray, IntArray, Matrix, check_whole
 from loopwise.active_learning.curves import (
     CurveLike,
     CurveSummary,
@@ -206,11 +206,8 @@ def replay(
         set larger than the budget or a budget larger than the pool.
     """
     _check_features(features)
-    for field, value, least in (("budget", budget, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
-            raise InvalidInput(
-                f"must be a whole number of at least {least}, got {value!r}", field=field
-            )
+    check_whole(budget, "budget", 1)
+    check_whole(seed, "seed", 0)
     y = np.asarray(targets)
     n_rows = features.shape[0]
     if y.shape != (n_rows,):
