@@ -232,3 +232,71 @@ def test_bad_tables_are_one_line_naming_file_row_and_column(
         code, out = invoke(*args)
         assert code == 2, (args, out)
         assert " ".join(out.split()).startswith(message), (args, out)
+
+
+@pytest.mark.parametrize("kind", ["text", "tabular"])
+def test_a_projects_exported_labels_simulate_alike_as_csv_and_jsonl(
+    kind: str, sms_csv: Path, table_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `labels export` writes, in either format, is a file `simulate` reads: the same
+    examples, so the same figures."""
+    monkeypatch.setenv("LOOPWISE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LOOPWISE_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    source = sms_csv if kind == "text" else table_csv
+    if kind == "text":
+        create = ["project", "create", "p", "--labels", "ham,spam"]
+    else:
+        with source.open(encoding="utf-8") as handle:
+            columns = next(csv.reader(handle))[2:]
+        create = ["project", "create", "p", "--labels", "benign,malignant", "--kind", "tabular"]
+        create += ["--features", ",".join(columns)]
+    for args in (create, ["items", "import", "p", str(source), "--labelled"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    figures = []
+    for fmt in ("csv", "jsonl"):
+        export, out_json = tmp_path / f"labels.{fmt}", tmp_path / f"{fmt}.json"
+        args = ["labels", "export", "p", "--format", fmt, "--output", str(export)]
+        assert runner.invoke(app, args).exit_code == 0
+        code, out = invoke(
+            str(export),
+            *("--strategies", "margin", "--seeds", "1", "--budget", "30", "--json", str(out_json)),
+        )
+        assert code == 0, out
+        figures.append(json.loads(out_json.read_text(encoding="utf-8")))
+    as_csv, as_jsonl = figures
+    assert as_csv["kind"] == as_jsonl["kind"] == kind
+    assert as_csv["items"] == as_jsonl["items"] == (400 if kind == "text" else 300)
+    for name in ("random", "margin"):  # all but the seconds each query took
+        timed = as_csv["strategies"][name].pop("query_seconds")
+        assert timed > 0
+        assert as_jsonl["strategies"][name].pop("query_seconds") > 0
+    assert as_csv["strategies"] == as_jsonl["strategies"]
+    if kind == "tabular":  # the export keeps the values, not the project's column names
+        assert as_csv["features"] == [f"features[{i}]" for i in range(30)]
+
+
+def test_a_jsonl_file_is_read_by_its_name_or_format_and_bad_rows_name_their_line(
+    tmp_path: Path,
+) -> None:
+    data = load_sms_spam()
+    pairs = zip(data.labels[:120], data.texts[:120], strict=True)
+    rows = [{"label": label, "text": text} for label, text in pairs]
+    lines = "".join(json.dumps(row) + "\n" for row in rows)
+    named, plain = tmp_path / "sms.jsonl", tmp_path / "sms.txt"
+    named.write_text(lines, encoding="utf-8")
+    plain.write_text(lines, encoding="utf-8")
+    for args in ([str(named)], [str(plain), "--format", "jsonl"]):
+        code, out = invoke(*args, "--strategies", "margin", "--seeds", "1", "--budget", "20")
+        assert code == 0, out
+        assert "120 texts" in out
+    code, out = invoke(str(plain))  # read as a CSV: no label column
+    assert code == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(lines + '{"label": "ham", "text": ""}\n', encoding="utf-8")
+    code, out = invoke(str(bad))
+    assert code == 2
+    assert " ".join(out.split()).startswith(f"error {bad}:121:text: must be a non-empty string")
+    code, out = invoke(str(named), "--format", "xml")
+    assert (code, " ".join(out.split())) == (2, "error format: must be csv or jsonl, got 'xml'")

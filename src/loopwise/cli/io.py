@@ -14,6 +14,7 @@ from loopwise.cli.common import errors, progress_bar
 from loopwise.core.entities import Project
 from loopwise.core.enums import InputKind
 from loopwise.datasets import open_text
+from loopwise.datasets.records import csv_records
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.services.items import RowsFor
 from loopwise.services.loop import Loopwise
@@ -138,7 +139,7 @@ def _read(
     project: Project, handle: TextIO, path: Path, fmt: str
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     if fmt == "csv":
-        for line, row in _csv_records(handle):
+        for line, row in csv_records(handle):
             yield line, _row_to_item(project, row, f"{path}:{line}", csv_row=True)
         return
     for line, text in enumerate(handle, start=1):
@@ -151,29 +152,6 @@ def _read(
         if not isinstance(row, dict):
             raise InvalidInput("must be a JSON object", field=f"{path}:{line}")
         yield line, _row_to_item(project, row, f"{path}:{line}", csv_row=False)
-
-
-def _csv_records(handle: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The records of a CSV with a header, as ``csv.DictReader`` makes them (extra values under
-    ``None``, missing ones ``None``), each with the line it starts on: a quoted value may span
-    lines and blank lines are skipped, so counting records does not give the line."""
-    reader = csv.reader(handle)
-    header = next(reader, None)
-    if header is None:
-        return
-    while True:
-        start = reader.line_num + 1
-        values = next(reader, None)
-        if values is None:
-            return
-        if not values:
-            continue
-        row: dict[Any, Any] = dict(zip(header, values, strict=False))
-        if len(values) > len(header):
-            row[None] = values[len(header) :]
-        for key in header[len(values) :]:
-            row[key] = None
-        yield start, row
 
 
 def write_in_batches(

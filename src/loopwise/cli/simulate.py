@@ -1,4 +1,7 @@
-"""``loopwise simulate``: replay a labelled CSV as the oracle to compare query strategies.
+"""``loopwise simulate``: replay a labelled file as the oracle to compare query strategies.
+
+The file is a CSV or JSONL of texts or of a table (:func:`loopwise.datasets.load_labelled`):
+what ``items import --labelled`` reads, or what ``labels export`` writes.
 
 Per seed: a stratified pool / test split, features fitted on the pool (TF-IDF of the texts as
 ``tfidf_logreg`` computes it, or a table's numeric columns standardised), loopwise's default
@@ -78,7 +81,9 @@ def simulate(
     data: Annotated[
         Path,
         typer.Argument(
-            help="CSV: label,text columns, or label and numeric feature columns.", dir_okay=False
+            help="CSV or JSONL: label and text, or label and numeric features (as "
+            "`items import --labelled` reads and `labels export` writes).",
+            dir_okay=False,
         ),
     ],
     features: Annotated[
@@ -91,6 +96,10 @@ def simulate(
     strategies: Annotated[
         str | None,
         typer.Option(help="Comma-separated strategies (default: all); random always runs."),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or jsonl (default: jsonl for a .jsonl name, else csv)."),
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds (splits and initial sets).")] = 5,
     initial: Annotated[int, typer.Option(min=1, help="Labels to start from.")] = 10,
@@ -116,7 +125,8 @@ def simulate(
     names = parse_strategies(strategies)
     if budget is not None and budget < initial:
         raise InvalidInput(f"must be at least --initial ({initial}), got {budget}", field="budget")
-    dataset = load_labelled(data, features=None if features is None else split_names(features))
+    named = None if features is None else split_names(features)
+    dataset = load_labelled(data, features=named, fmt=fmt)
     if isinstance(dataset, TextDataset):
         kind, unit = "text", "texts"
         make_features = partial(text_features, list(dataset.texts))

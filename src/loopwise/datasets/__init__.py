@@ -6,70 +6,20 @@ import csv
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
-import numpy.typing as npt
 
+from loopwise.datasets.base import (
+    ID_COLUMN,
+    TableDataset,
+    TextDataset,
+    check_feature_names,
+    open_text,
+)
+from loopwise.datasets.records import csv_records, load_labelled_jsonl, load_labelled_rows
 from loopwise.errors import InvalidInput
-
-ID_COLUMN = "external_id"
-"""A table's column that names its rows, never a feature (as in the item files the CLI reads)."""
-
-
-@dataclass(frozen=True)
-class TextDataset:
-    """Distinct texts with their labels, in file order."""
-
-    name: str
-    texts: tuple[str, ...]
-    labels: tuple[str, ...]
-
-    @property
-    def label_set(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.labels)))
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-
-@dataclass(frozen=True)
-class TableDataset:
-    """Rows of numeric features with their labels, in file order."""
-
-    name: str
-    feature_names: tuple[str, ...]
-    values: npt.NDArray[np.float64]
-    """``(rows, features)`` float64, every value finite."""
-    labels: tuple[str, ...]
-
-    @property
-    def label_set(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.labels)))
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def open_text(path: Path) -> TextIO:
-    """``path`` opened to read as UTF-8 text, for the csv module (``newline=""``).
-
-    A byte-order mark at the start is dropped (``utf-8-sig``): spreadsheets write one ("CSV
-    UTF-8" in Excel), and read as plain UTF-8 it would become part of the first column's name
-    (a CSV's ``external_id`` or ``label`` not found) or of the first JSON line (not valid JSON).
-
-    Raises
-    ------
-    InvalidInput
-        The file cannot be opened; the field names it.
-    """
-    try:
-        return path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise InvalidInput(f"cannot be read: {exc.strerror}", field=str(path)) from None
 
 
 def load_labelled_csv(path: str | Path, *, name: str | None = None) -> TextDataset:
@@ -161,16 +111,10 @@ def _feature_columns(header: list[str], features: Sequence[str] | None, path: Pa
         if not columns:
             raise InvalidInput("has no feature column beside 'label'", field=str(path))
         return columns
-    columns = list(features)
-    if not columns:
-        raise InvalidInput("names no column", field="features")
+    columns = check_feature_names(features)
     for column in columns:
-        if columns.count(column) > 1:
-            raise InvalidInput(f"names {column!r} twice", field="features")
         if column not in header:
             raise InvalidInput(f"has no column {column!r} (asked for in features)", field=str(path))
-        if column == "label":
-            raise InvalidInput("'label' is the target, not a feature", field="features")
     return columns
 
 
@@ -190,21 +134,41 @@ def _finite(value: str, field: str) -> float:
 
 
 def load_labelled(
-    path: str | Path, *, features: Sequence[str] | None = None
+    path: str | Path, *, features: Sequence[str] | None = None, fmt: str | None = None
 ) -> TextDataset | TableDataset:
-    """A labelled CSV as texts if it has a ``text`` column (and no ``features`` are named), else
-    as a table (:func:`load_labelled_table`).
+    """A labelled file as texts or a table. ``fmt`` (``csv`` or ``jsonl``; by default ``jsonl``
+    for a ``.jsonl`` or ``.ndjson`` name, else ``csv``) says how to read it:
+
+    - a JSONL file, or a CSV whose first row holds JSON in a ``features`` column and no text
+      (``labels export`` of a table): :mod:`loopwise.datasets.records`;
+    - a CSV with a ``text`` column (and no ``features`` named): :func:`load_labelled_csv`;
+    - any other CSV: :func:`load_labelled_table`.
 
     Raises
     ------
     InvalidInput
-        As the two readers; ``features`` named for a file with a ``text`` column.
+        As those readers; ``fmt`` is neither format; ``features`` named for a file of texts.
     """
     path = Path(path)
+    kind = (fmt or ("jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv")).lower()
+    if kind not in ("csv", "jsonl"):
+        raise InvalidInput(f"must be csv or jsonl, got {fmt!r}", field="format")
+    if features is not None:
+        check_feature_names(features)
+    if kind == "jsonl":
+        return load_labelled_jsonl(path, features=features)
     with open_text(path) as handle:
-        header = [column.strip() for column in next(csv.reader(handle), [])]
+        reader = csv.reader(handle)
+        header = [column.strip() for column in next(reader, [])]
+        first = dict(zip(header, next((row for row in reader if row), []), strict=False))
     if not header:
         raise InvalidInput("is empty; it needs a header row", field=str(path))
+    if not (first.get("text") or "").strip() and (first.get("features") or "").lstrip()[:1] in (
+        "[",
+        "{",
+    ):
+        with open_text(path) as handle:
+            return load_labelled_rows(csv_records(handle), path, features=features, from_csv=True)
     if "text" in header:
         if features is not None:
             raise InvalidInput(
@@ -234,6 +198,7 @@ __all__ = [
     "TextDataset",
     "load_labelled",
     "load_labelled_csv",
+    "load_labelled_jsonl",
     "load_labelled_table",
     "load_sms_spam",
     "load_trec_questions",
