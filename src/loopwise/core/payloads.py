@@ -197,12 +197,31 @@ def validate_external_id(external_id: Any, *, field: str = "external_id") -> str
 
 
 def validate_label(label: Any, labels: Sequence[str], *, field: str = "label") -> str:
-    """Check that ``label`` is one of the project's labels."""
+    """Check that ``label`` is one of the project's labels. A label that is not a string says
+    what it is, since ``1`` reads as if it were in ``['0', '1']``."""
     if not isinstance(label, str) or label not in labels:
-        raise InvalidLabel(
-            f"{label!r} is not in the project's label set {list(labels)}", field=field
-        )
+        message = f"{label!r} is not in the project's label set {list(labels)}"
+        if not isinstance(label, str):
+            message += f": a label is a string, and this is {_json_kind(label)}"
+            if _json_kind(label) == "a number" and str(label) in labels:
+                message += f' (write "{label}")'
+        raise InvalidLabel(message, field=field)
     return label
+
+
+def _json_kind(value: Any) -> str:
+    """What ``value`` is, in JSON's words (the form most callers send)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, Sequence):
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 def validate_label_set(labels: Any, *, field: str = "labels") -> tuple[str, ...]:

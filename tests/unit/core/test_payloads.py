@@ -310,6 +310,22 @@ class TestLabels:
         assert "not in the project's label set ['ham', 'spam']" in info.value.message
         assert isinstance(info.value, InvalidInput)
 
+    @pytest.mark.parametrize(
+        ("label", "says"),
+        [
+            (1, 'a label is a string, and this is a number (write "1")'),
+            (2, "a label is a string, and this is a number"),
+            (None, "a label is a string, and this is null"),
+            (True, "a label is a string, and this is true or false"),
+            (["1"], "a label is a string, and this is a list"),
+        ],
+    )
+    def test_a_label_that_is_not_a_string_says_what_it_is(self, label: Any, says: str) -> None:
+        with pytest.raises(InvalidLabel) as info:
+            validate_label(label, ("0", "1"), field="rows[0].label")
+        assert info.value.message.endswith(says)
+        assert info.value.message.startswith(f"{label!r} is not in the project's label set")
+
     def test_label_sets_keep_their_order(self) -> None:
         assert validate_label_set(["spam", "ham"]) == ("spam", "ham")
         assert validate_label_set(("a", "b", "c")) == ("a", "b", "c")
