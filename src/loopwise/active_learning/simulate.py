@@ -99,9 +99,23 @@ def default_estimator(features: Matrix) -> Any:
 
 def text_features(texts: Sequence[str], fit_rows: IntArray) -> Any:
     """TF-IDF of every text, as ``tfidf_logreg`` computes it, with the vocabulary and idf learnt
-    from ``fit_rows`` only (the pool; never the test split). Sparse ``(len(texts), terms)``."""
+    from ``fit_rows`` only (the pool; never the test split). Sparse ``(len(texts), terms)``.
+
+    Raises
+    ------
+    InvalidInput
+        No text of the pool has a term (field ``texts``): there is nothing to learn from.
+    """
     vectoriser = clone(ALGORITHMS["tfidf_logreg"][1]()[0])
-    vectoriser.fit([texts[i] for i in fit_rows])
+    pool = [texts[i] for i in fit_rows]
+    analyse = vectoriser.build_analyzer()
+    if not any(analyse(text) for text in pool):
+        raise InvalidInput(
+            f"none of the pool's {len(pool)} texts has a term the text model keeps (by default "
+            "a word of two or more letters or digits)",
+            field="texts",
+        )
+    vectoriser.fit(pool)
     return vectoriser.transform(list(texts)).tocsr()
 
 

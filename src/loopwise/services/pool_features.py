@@ -144,7 +144,16 @@ def cold_features(kind: InputKind, payloads: list[dict[str, Any]]) -> Any:
     texts (sparse), or its columns standardised."""
     inputs = model_inputs(kind, payloads)
     if kind is InputKind.TEXT:
-        return TfidfVectorizer(sublinear_tf=True, min_df=1).fit_transform(inputs)
+        vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=1)
+        try:
+            return vectorizer.fit_transform(inputs)
+        except ValueError:  # "empty vocabulary", if no text has a term
+            analyse = vectorizer.build_analyzer()
+            if any(analyse(text) for text in inputs):
+                raise
+            # Emoji, punctuation, one-letter words: TF-IDF cannot tell these texts apart, so
+            # each is a row of one zero column, and a strategy chooses among equals.
+            return sparse.csr_matrix((len(inputs), 1), dtype=np.float64)
     columns = np.asarray(inputs, dtype=np.float64)
     spread = columns.std(axis=0)
     return (columns - columns.mean(axis=0)) / np.where(spread > 0, spread, 1.0)

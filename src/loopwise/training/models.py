@@ -173,10 +173,30 @@ def fit_model(
             f"item(s) of {len(classes)} class(es)"
         )
     y = np.asarray(targets)
-    if sample_weight is None:
-        model.fit(inputs, y)
-    else:
-        last = model.steps[-1][0] if isinstance(model, Pipeline) else None
-        key = f"{last}__sample_weight" if last else "sample_weight"
-        model.fit(inputs, y, **{key: np.asarray(sample_weight, dtype=np.float64)})
+    try:
+        if sample_weight is None:
+            model.fit(inputs, y)
+        else:
+            last = model.steps[-1][0] if isinstance(model, Pipeline) else None
+            key = f"{last}__sample_weight" if last else "sample_weight"
+            model.fit(inputs, y, **{key: np.asarray(sample_weight, dtype=np.float64)})
+    except ValueError:  # scikit-learn's "empty vocabulary", if no text has a term
+        if kind is InputKind.TEXT and not _has_terms(model, inputs):
+            raise NotEnoughLabels(
+                f"training needs texts with words: none of the {len(targets)} labelled texts "
+                "has a term the model's vectoriser keeps (by default a word of two or more "
+                "letters or digits)"
+            ) from None
+        raise
     return TrainedModel(estimator=model, labels=labels, algorithm=algorithm)
+
+
+def _has_terms(model: Any, inputs: ModelInput) -> bool:
+    """Whether the text analysis of ``model``'s first step (a vectoriser's) finds a term in
+    any of ``inputs``; true when the step analyses no text."""
+    first = model.steps[0][1] if isinstance(model, Pipeline) else model
+    build = getattr(first, "build_analyzer", None)
+    if build is None:
+        return True
+    analyse = build()
+    return any(analyse(text) for text in inputs)

@@ -118,6 +118,19 @@ class TestQuery:
         assert entry is not None
         assert entry.task.id == result.chosen[0].task_id
 
+    @pytest.mark.parametrize("strategy", ["default", "kmeans", "coreset", "random"])
+    def test_a_cold_start_chooses_among_texts_without_terms(
+        self, lw: Loopwise, strategy: str
+    ) -> None:
+        # TF-IDF keeps words of two or more letters or digits: none of these has one, and the
+        # pool's own vectoriser, fitted on them, raised scikit-learn's "empty vocabulary".
+        make_text_project(lw, training=NO_HOLDOUT)
+        texts = ["!!", "??", "...", "a", "I", "\U0001f600", ":-)", "b c"]
+        lw.add_to_pool("sms", [{"external_id": f"e{i}", "payload": t} for i, t in enumerate(texts)])
+        result = lw.query("sms", 3, strategy=strategy, seed=0)
+        assert len({c.external_id for c in result.chosen}) == 3
+        assert lw.pool_status("sms").waiting == 5
+
     def test_with_a_model_margin_chooses_the_least_certain(self, lw: Loopwise) -> None:
         make_text_project(lw, training=NO_HOLDOUT)
         lw.set_active_learning("sms", {"explore": 0.0})

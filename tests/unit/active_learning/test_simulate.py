@@ -269,6 +269,15 @@ def test_sparse_text_features_and_the_default_model() -> None:
     assert result.accuracy[-1] == 1.0
 
 
+def test_text_features_refuse_a_pool_without_a_term() -> None:
+    texts = ["!!", "?", "a", ":-)", "free prize"]  # only the test row has words
+    with pytest.raises(InvalidInput) as info:
+        text_features(texts, np.arange(4))
+    assert info.value.field == "texts"
+    assert "none of the pool's 4 texts has a term" in info.value.message
+    assert text_features(texts, np.arange(5))[4].nnz > 0  # "free", "prize", "free prize"
+
+
 def test_fit_on_the_used_columns_is_the_same_logistic_regression() -> None:
     rng = np.random.default_rng(0)
     x = sparse.random(60, 500, density=0.01, format="csr", random_state=1)

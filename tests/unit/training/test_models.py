@@ -55,6 +55,17 @@ class TestFitRefusals:
         assert have in info.value.message
         assert not isinstance(info.value, InvalidInput)
 
+    def test_texts_without_a_term_are_not_enough(self) -> None:
+        texts, targets = ["!!", "?", "a", ":-)"], ["a", "b", "a", "b"]
+        with pytest.raises(NotEnoughLabels) as info:
+            fit_model("tfidf_logreg", InputKind.TEXT, texts, targets, ("a", "b"))
+        assert "none of the 4 labelled texts has a term" in info.value.message
+        # one word among them is enough to train on
+        model = fit_model(
+            "tfidf_logreg", InputKind.TEXT, [*texts, "ok"], [*targets, "a"], ("a", "b")
+        )
+        assert model.algorithm == "tfidf_logreg"
+
     def test_unknown_algorithm(self) -> None:
         with pytest.raises(InvalidInput) as info:
             fit_model("svm", InputKind.TABULAR, np.zeros((2, 1)), ["a", "b"], ("a", "b"))
