@@ -16,6 +16,10 @@ from loopwise.core.enums import InputKind
 from loopwise.errors import InvalidLabel, InvalidPayload
 
 MAX_EXTERNAL_ID_LENGTH = 200
+MAX_FEATURE_SIZE = 1e100
+"""The largest size of a table's feature. Standardising a column (the tabular models and a cold
+query do) sums the squares of its values, which overflows past about 1e154; a larger value is
+almost always a marker (``sys.float_info.max`` for "missing"), not a measurement."""
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -43,7 +47,8 @@ def normalize_payload(
 
     Text projects take ``"some text"`` or ``{"text": "some text"}`` and store
     ``{"text": ...}``. Tabular projects take ``{"features": [..]}`` in the project's feature
-    order or ``{"features": {name: value}}`` naming every feature, and store the list form.
+    order or ``{"features": {name: value}}`` naming every feature, and store the list form;
+    each value a finite number of size at most ``MAX_FEATURE_SIZE`` (1e100).
 
     Raises
     ------
@@ -159,6 +164,12 @@ def _normalize_tabular(payload: Any, feature_names: Sequence[str], field: str) -
         if not math.isfinite(number):
             raise InvalidPayload(
                 "must be a finite number (NaN and infinity are refused)", field=path
+            )
+        if abs(number) > MAX_FEATURE_SIZE:
+            raise InvalidPayload(
+                f"is {number:g}, beyond ±1e100: scaling its column would overflow (a marker for "
+                "a missing value?)",
+                field=path,
             )
         out.append(number)
     return {"features": out}

@@ -17,6 +17,7 @@ from loopwise.datasets.base import (
     TextDataset,
     check_feature_names,
     open_text,
+    too_large,
 )
 from loopwise.datasets.records import csv_records, load_labelled_jsonl, load_labelled_rows
 from loopwise.errors import InvalidInput
@@ -130,7 +131,7 @@ def _finite(value: str, field: str) -> float:
         ) from None
     if not math.isfinite(number):
         raise InvalidInput(f"must be a finite number, got {text!r}", field=field)
-    return number
+    return too_large(number, field)
 
 
 def load_labelled(

@@ -11,6 +11,7 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
+from loopwise.core.payloads import MAX_FEATURE_SIZE
 from loopwise.errors import InvalidInput
 
 ID_COLUMN = "external_id"
@@ -86,3 +87,21 @@ def check_feature_names(features: Sequence[str]) -> list[str]:
         if column == "label":
             raise InvalidInput("'label' is the target, not a feature", field="features")
     return columns
+
+
+def too_large(number: float, field: str) -> float:
+    """``number``, if its size is at most :data:`~loopwise.core.payloads.MAX_FEATURE_SIZE`, as
+    a project's tabular payloads must be.
+
+    Raises
+    ------
+    InvalidInput
+        It is larger: standardising its column would overflow.
+    """
+    if abs(number) > MAX_FEATURE_SIZE:
+        raise InvalidInput(
+            f"is {number:g}, beyond ±1e100: scaling its column would overflow (a marker for a "
+            "missing value?)",
+            field=field,
+        )
+    return number

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from loopwise.datasets.base import ID_COLUMN, TableDataset, TextDataset, open_text
+from loopwise.datasets.base import ID_COLUMN, TableDataset, TextDataset, open_text, too_large
 from loopwise.errors import InvalidInput
 
 _NOT_FEATURES = frozenset({"label", ID_COLUMN, "metadata"})
@@ -261,4 +261,4 @@ def _number(value: Any, field: str, from_csv: bool) -> float:
         raise InvalidInput(f"is not a number: {json.dumps(value)}", field=field)
     if not math.isfinite(number):
         raise InvalidInput(f"must be a finite number, got {value!r}", field=field)
-    return number
+    return too_large(number, field)

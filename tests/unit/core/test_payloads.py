@@ -185,13 +185,21 @@ class TestTabularPayload:
         assert info.value.field == "payload"
 
     @DETERMINISTIC
-    @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=3, max_size=3))
+    @given(st.lists(st.floats(min_value=-1e100, max_value=1e100), min_size=3, max_size=3))
     def test_list_and_dict_forms_agree_on_any_finite_values(self, values: list[float]) -> None:
         from_list = tabular({"features": values})
         from_dict = tabular(
             {"features": dict(zip(reversed(FEATURES), reversed(values), strict=True))}
         )
         assert from_list == from_dict == {"features": values}
+
+    @pytest.mark.parametrize("value", [1.7976931348623157e308, -1e101, 10**101])
+    def test_a_value_too_large_to_scale_is_refused(self, value: float) -> None:
+        with pytest.raises(InvalidPayload) as info:
+            tabular({"features": [1, value, 3]})
+        assert info.value.field == "payload.features[1]"
+        assert "beyond ±1e100: scaling its column would overflow" in info.value.message
+        assert tabular({"features": [1, 1e100, -1e100]})["features"][1:] == [1e100, -1e100]
 
     def test_an_integer_too_large_for_a_float_is_refused(self) -> None:
         with pytest.raises(InvalidPayload) as info:

@@ -159,6 +159,7 @@ ROW = {"label": "ok", "features": [1, 2]}
         ([ROW, {"label": "x", "features": [1, "2"]}], None, "{path}:2:features[1]", "not a num"),
         ([ROW, {"label": "x", "features": [1, None]}], None, "{path}:2:features[1]", "null"),
         ([{"label": "x", "features": []}], None, "{path}:1:features", "non-empty list"),
+        ([ROW, {"label": "x", "features": [1, -1e101]}], None, "{path}:2:features[1]", "±1e100"),
         ([{"label": "x", "features": "1,2"}], None, "{path}:1:features", "non-empty list"),
         ([{"label": "x"}], None, "{path}:1", "has neither a text nor a feature"),
         ([{"label": "x", "a": 1}, {"label": "y", "a": 1, "b": 2}], None, "{path}:2", "'b'"),

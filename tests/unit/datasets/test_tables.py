@@ -61,6 +61,7 @@ def test_blank_lines_are_skipped_and_labels_stripped(tmp_path: Path) -> None:
         ("label,a\nx,1\ny,nan\n", None, "{path}:3:a", "must be a finite number, got 'nan'"),
         ("label,a\nx,-inf\ny,1\n", None, "{path}:2:a", "must be a finite number"),
         ("label,a\nx,\ny,1\n", None, "{path}:2:a", "is empty"),
+        ("label,a\nx,1e308\ny,1\n", None, "{path}:2:a", "is 1e+308, beyond ±1e100"),
         ("label,a\n,1\ny,1\n", None, "{path}:2", "has an empty label"),
         ("label,a\nx,1,2\n", None, "{path}:2", "has 3 fields; the header has 2"),
         ("label,a\nx,1\nx,2\n", None, "{path}", "needs at least two distinct labels"),
