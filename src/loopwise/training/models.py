@@ -5,6 +5,7 @@ Any scikit-learn classifier with ``predict_proba`` fits: register a factory in `
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,15 +140,24 @@ def fit_model(
     Raises
     ------
     NotEnoughLabels
-        Fewer than two labelled items, or only one class among them.
+        Fewer than two labelled items, or only one class among them; texts none of which has
+        a term.
     InvalidInput
         An unknown algorithm, one made for the other input kind, or an estimator without
-        ``fit`` and ``predict_proba``.
+        ``fit`` and ``predict_proba``, or one that cannot be pickled (a lambda in it).
     """
     if estimator is not None:
         if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
             raise InvalidInput("needs fit() and predict_proba()", field="estimator")
         model = clone(estimator)
+        try:  # before the fit, not after it: a model version is saved as a pickle
+            pickle.dumps(model)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise InvalidInput(
+                f"cannot be saved as a model version ({exc}); a function in it must be defined "
+                "at a module's top level, not a lambda or a local function",
+                field="estimator",
+            ) from None
         algorithm = f"custom:{type(estimator).__name__}"
     else:
         algorithm = algorithm or default_algorithm(kind)

@@ -66,6 +66,24 @@ class TestFitRefusals:
         )
         assert model.algorithm == "tfidf_logreg"
 
+    def test_an_estimator_that_cannot_be_saved_is_refused_before_the_fit(self) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.naive_bayes import MultinomialNB
+        from sklearn.pipeline import make_pipeline
+
+        def split(text: str) -> list[str]:
+            return text.split()
+
+        local = make_pipeline(CountVectorizer(analyzer=split), MultinomialNB())
+        texts, targets = ["free prize", "lunch at noon"], ["b", "a"]
+        with pytest.raises(InvalidInput) as info:
+            fit_model(None, InputKind.TEXT, texts, targets, ("a", "b"), estimator=local)
+        assert info.value.field == "estimator"
+        assert "cannot be saved as a model version" in info.value.message
+        fine = make_pipeline(CountVectorizer(), MultinomialNB())
+        model = fit_model(None, InputKind.TEXT, texts, targets, ("a", "b"), estimator=fine)
+        assert model.algorithm == "custom:Pipeline"
+
     def test_unknown_algorithm(self) -> None:
         with pytest.raises(InvalidInput) as info:
             fit_model("svm", InputKind.TABULAR, np.zeros((2, 1)), ["a", "b"], ("a", "b"))
