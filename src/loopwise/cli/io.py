@@ -36,6 +36,8 @@ EXPORT_COLUMNS = (
     "model_prediction",
     "model_version",
     "golden",
+    "origin",
+    "reasons",
     "metadata",
 )
 
@@ -215,6 +217,7 @@ def write_labels(rows: Iterable[dict[str, Any]], out: TextIO, fmt: str) -> int:
         flat["metadata"] = (
             json.dumps(row["metadata"], ensure_ascii=False) if row["metadata"] else ""
         )
+        flat["reasons"] = json.dumps(row["reasons"], ensure_ascii=False) if row["reasons"] else ""
         writer.writerow(flat)
         count += 1
     return count

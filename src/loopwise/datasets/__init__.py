@@ -140,8 +140,9 @@ def load_labelled(
     """A labelled file as texts or a table. ``fmt`` (``csv`` or ``jsonl``; by default ``jsonl``
     for a ``.jsonl`` or ``.ndjson`` name, else ``csv``) says how to read it:
 
-    - a JSONL file, or a CSV whose first row holds JSON in a ``features`` column and no text
-      (``labels export`` of a table): :mod:`loopwise.datasets.records`;
+    - a JSONL file, a CSV with a ``payload`` column, or one whose first row holds JSON in a
+      ``features`` column and no text (``labels export`` of a table):
+      :mod:`loopwise.datasets.records`;
     - a CSV with a ``text`` column (and no ``features`` named): :func:`load_labelled_csv`;
     - any other CSV: :func:`load_labelled_table`.
 
@@ -164,10 +165,8 @@ def load_labelled(
         first = dict(zip(header, next((row for row in reader if row), []), strict=False))
     if not header:
         raise InvalidInput("is empty; it needs a header row", field=str(path))
-    if not (first.get("text") or "").strip() and (first.get("features") or "").lstrip()[:1] in (
-        "[",
-        "{",
-    ):
+    exported_table = (first.get("features") or "").lstrip()[:1] in ("[", "{")
+    if "payload" in header or (exported_table and not (first.get("text") or "").strip()):
         with open_text(path) as handle:
             return load_labelled_rows(csv_records(handle), path, features=features, from_csv=True)
     if "text" in header:

@@ -1,6 +1,7 @@
 """Labelled examples from rows shaped like loopwise's own item files: a JSONL file (what
-``items import --labelled`` reads and ``labels export --format jsonl`` writes), and a CSV whose
-``features`` column holds JSON (what ``labels export --format csv`` writes for a table).
+``items import --labelled`` reads and ``labels export --format jsonl`` writes), and a CSV with a
+``payload`` column (a text, or JSON as the HTTP API's CSV export writes it) or whose ``features``
+column holds JSON (what ``labels export --format csv`` writes for a table).
 
 A row is a JSON object with a ``label`` (a string, or a whole number read as its digits) and
 one of:
@@ -103,6 +104,8 @@ def load_labelled_rows(
     first: int | None = None
     for line, row in rows:
         where = f"{path}:{line}"
+        if from_csv:
+            row = _payload_parsed(row)
         label = _label(row, where)
         text = _text(row, where, from_csv)
         if first is None:
@@ -159,6 +162,22 @@ def _json_lines(handle: TextIO, path: Path) -> Iterator[tuple[int, Mapping[str, 
         if not isinstance(row, dict):
             raise InvalidInput("must be a JSON object", field=f"{path}:{line}")
         yield line, row
+
+
+def _payload_parsed(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A CSV row whose ``payload`` is JSON of a text or of features (the API's CSV export
+    writes payloads so) with it parsed; as it is otherwise (a ``payload`` column of texts, as
+    ``items import`` reads)."""
+    payload = row.get("payload")
+    if not isinstance(payload, str) or payload.lstrip()[:1] != "{":
+        return row
+    try:
+        parsed = json.loads(payload)
+    except json.JSONDecodeError:
+        return row
+    if isinstance(parsed, dict) and ("text" in parsed or "features" in parsed):
+        return {**row, "payload": parsed}
+    return row
 
 
 def _label(row: Mapping[str, Any], where: str) -> str:

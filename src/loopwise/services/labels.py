@@ -17,6 +17,7 @@ from loopwise.services.items import prepare_items
 from loopwise.services.resolution import resolve_item
 from loopwise.store import mappers
 from loopwise.store.tables import (
+    DecisionRow,
     GoldenItemRow,
     ItemRow,
     LabelRow,
@@ -127,8 +128,16 @@ def _export_page(
             .scalar_subquery()
         )
         page = tx.session.execute(
-            select(LabelRow, ItemRow, PredictionRow.predicted_label, ModelVersionRow.version)
+            select(
+                LabelRow,
+                ItemRow,
+                PredictionRow.predicted_label,
+                ModelVersionRow.version,
+                DecisionRow.origin,
+                DecisionRow.reasons,
+            )
             .join(ItemRow, ItemRow.id == LabelRow.item_id)
+            .outerjoin(DecisionRow, DecisionRow.item_id == ItemRow.id)
             .outerjoin(PredictionRow, PredictionRow.id == latest)
             .outerjoin(ModelVersionRow, ModelVersionRow.id == PredictionRow.model_version_id)
             .where(LabelRow.project_id == project.id, LabelRow.id > after)
@@ -151,14 +160,22 @@ def _export_page(
                 "model_prediction": predicted,
                 "model_version": version,
                 "golden": item.id in golden,
+                "origin": origin,
+                "reasons": list(reasons or ()),
             }
-            for label, item, predicted, version in page
+            for label, item, predicted, version, origin, reasons in page
         ]
         return rows, (page[-1][0].id if page else after)
 
 
 def export_labels(ctx: Context, project_name: str) -> Iterator[dict[str, Any]]:
     """Every resolved label with its provenance, oldest first, read in pages of 1,000.
+
+    Provenance: who gave the label and how (``source``, ``created_by``, ``review_task_id``,
+    ``agreement``), what the model said (``model_prediction``, ``model_version``), the split,
+    and why the item reached people: its decision's ``origin`` (``routed`` when submitted,
+    ``discovery`` when active learning chose it from the pool, ``import``, ``gold``) and
+    ``reasons`` (the routing rule that sent it, or the strategy that chose it).
 
     Each page is read in its own short transaction and handed out after it closed, so a
     consumer that stops early (a client that hangs up mid-download) leaves no transaction open.

@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from loopwise.api.routes.v1.labels import CSV_COLUMNS
-from loopwise.store.tables import GoldenItemRow, HoneypotRow, ItemRow, LabelRow
+from loopwise.datasets import TextDataset, load_labelled
+from loopwise.store.tables import DecisionRow, GoldenItemRow, HoneypotRow, ItemRow, LabelRow
 from tests.api.conftest import Space, World, error, iso
 from tests.factories import NO_HOLDOUT
 
@@ -59,9 +61,15 @@ def provenance(world: World, space: Space) -> list[dict[str, Any]]:
     """What an export must say about the :func:`labelled` labels, oldest first."""
     stored = label_rows(world, space)
     common = {"weight": 1.0, "model_version": None, "golden": False}
+    imported = {"origin": "import", "reasons": ["ground truth imported"]}
+    [routed] = world.rows(
+        select(DecisionRow.reasons).where(DecisionRow.item_id == stored["rev-0"].item_id)
+    )
+    assert routed[0]  # why the item was sent to people
     return [
         {
             **common,
+            **imported,
             "external_id": "imp-0",
             "payload": {"text": "see you at 5"},
             "metadata": {},
@@ -76,6 +84,7 @@ def provenance(world: World, space: Space) -> list[dict[str, Any]]:
         },
         {
             **common,
+            **imported,
             "external_id": "imp-1",
             "payload": {"text": "WIN A PRIZE"},
             "metadata": {"src": "crm"},
@@ -90,6 +99,8 @@ def provenance(world: World, space: Space) -> list[dict[str, Any]]:
         },
         {
             **common,
+            "origin": "routed",
+            "reasons": routed[0],
             "external_id": "rev-0",
             "payload": {"text": "text of rev-0"},
             "metadata": {},
@@ -129,13 +140,27 @@ class TestExportLabels:
         as_text = [
             {
                 key: json.dumps(value, ensure_ascii=False)
-                if key in ("payload", "metadata")
+                if key in ("payload", "metadata", "reasons")
                 else ("" if value is None else str(value))
                 for key, value in row.items()
             }
             for row in provenance(world, labelled)
         ]
         assert list(reader) == as_text
+
+    def test_either_export_is_a_file_simulate_reads(
+        self, world: World, labelled: Space, tmp_path: Path
+    ) -> None:
+        for fmt in ("csv", "jsonl"):
+            response = world.client.get(
+                labelled.url(f"/labels?format={fmt}"), headers=labelled.header("viewer")
+            )
+            path = tmp_path / f"labels.{fmt}"
+            path.write_bytes(response.content)
+            data = load_labelled(path)
+            assert isinstance(data, TextDataset)
+            assert data.texts == ("see you at 5", "WIN A PRIZE", "text of rev-0")
+            assert data.labels == ("ham", "spam", "spam")
 
     def test_an_empty_project_exports_nothing(self, world: World, space: Space) -> None:
         assert world.client.get(space.url("/labels"), headers=space.header("viewer")).text == ""

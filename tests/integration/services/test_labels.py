@@ -291,6 +291,8 @@ class TestExportLabels:
             "model_prediction": None,
             "model_version": None,
             "golden": False,
+            "origin": "import",
+            "reasons": ["ground truth imported"],
         }
         by_id = {e["external_id"]: e for e in exported}
         assert by_id["r"] == {
@@ -309,7 +311,10 @@ class TestExportLabels:
             "model_prediction": predicted.predicted_label,
             "model_version": model.version,
             "golden": False,
+            "origin": "routed",
+            "reasons": one(lw, "decision", item_id=entries["r"].item.id)["reasons"],
         }
+        assert by_id["r"]["reasons"]  # why it was sent to people
         assert (by_id["a2i"]["model_prediction"], by_id["a2i"]["model_version"]) == ("spam", None)
         assert [e["external_id"] for e in exported[-2:]] == list(entries)
 

@@ -425,6 +425,12 @@ class TestQuery:
         assert len(labels) == 3
         assert {r["source"] for r in labels} == {"reviewer"}
         assert {one(lw, "item", id=c.item_id)["status"] for c in result.chosen} == {"resolved"}
+        # the export says active learning chose them, and with which strategy
+        exported = {e["external_id"]: e for e in lw.export_labels("sms")}
+        for chosen in result.chosen:
+            row = exported[chosen.external_id]
+            assert (row["source"], row["origin"]) == ("reviewer", "discovery")
+            assert row["reasons"][0].startswith("chosen by active learning (entropy)")
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))

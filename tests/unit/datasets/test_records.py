@@ -127,6 +127,33 @@ def test_a_csv_exported_from_a_table_reads_its_features_column(tmp_path: Path) -
     assert isinstance(load_labelled(texts), TextDataset)
 
 
+def test_a_csv_with_a_payload_column_reads_texts_or_json(tmp_path: Path) -> None:
+    # A payload column of texts, as `items import` reads; of JSON, as the API's CSV export
+    # writes (a text's, or a table's features).
+    plain = tmp_path / "plain.csv"
+    plain.write_text('label,payload\nham,hi\nspam,"{not json"\n', encoding="utf-8")
+    texts = load_labelled(plain)
+    assert isinstance(texts, TextDataset)
+    assert texts.texts == ("hi", "{not json")
+    api = tmp_path / "api.csv"
+    api.write_text(
+        'external_id,label,payload,metadata\na,ham,"{""text"": ""hi""}",{}\n'
+        'b,spam,"{""text"": ""win""}",{}\n',
+        encoding="utf-8",
+    )
+    texts = load_labelled(api)
+    assert isinstance(texts, TextDataset)
+    assert (texts.texts, texts.labels) == (("hi", "win"), ("ham", "spam"))
+    table = tmp_path / "table.csv"
+    table.write_text(
+        'label,payload\nok,"{""features"": [1, 2]}"\nbad,"{""features"": [3, 4]}"\n', "utf-8"
+    )
+    values = load_labelled(table)
+    assert isinstance(values, TableDataset)
+    assert values.feature_names == ("payload.features[0]", "payload.features[1]")
+    np.testing.assert_array_equal(values.values, [[1, 2], [3, 4]])
+
+
 def test_the_format_is_the_suffix_or_the_one_given(tmp_path: Path) -> None:
     rows = [{"label": "ham", "text": "hi"}, {"label": "spam", "text": "win"}]
     named = jsonl(tmp_path / "rows.ndjson", rows)

@@ -40,6 +40,8 @@ CSV_COLUMNS = (
     "model_prediction",
     "model_version",
     "golden",
+    "origin",
+    "reasons",
     "payload",
     "metadata",
 )
@@ -58,6 +60,7 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
         flat = dict(row)
         flat["payload"] = json.dumps(row.get("payload"), ensure_ascii=False)
         flat["metadata"] = json.dumps(row.get("metadata"), ensure_ascii=False)
+        flat["reasons"] = json.dumps(row.get("reasons"), ensure_ascii=False)
         writer.writerow(flat)
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode()
