@@ -10,9 +10,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from loopwise import Loopwise, Settings
 from tests.cli.test_cli import invoke, labelled_rows, run, write_csv
 
 __all__ = ["run"]
+
+
+def settings_changes(tmp_path: Path) -> int:
+    """How many times the CLI changed the ``sms`` project's active-learning settings."""
+    with Loopwise(Settings(data_dir=tmp_path / "data")) as lw:
+        events = lw.audit_events("sms", entity_type="project")
+    return sum(e.action == "project.active_learning_changed" for e in events)
 
 
 def test_pool_add_status_query_and_settings(run: CliRunner, tmp_path: Path) -> None:
@@ -43,7 +51,16 @@ def test_pool_add_status_query_and_settings(run: CliRunner, tmp_path: Path) -> N
 
     code, out = invoke(run, "pool", "settings", "sms", "--strategy", "margin", "--batch", "3")
     assert code == 0, out
-    assert "'strategy': 'margin'" in out
+    assert "active learning of sms: strategy margin, batch 3, explore 10%" in out
+    changes = settings_changes(tmp_path)
+    assert changes == 1
+    code, out = invoke(run, "pool", "settings", "sms")  # no option: shown, not changed
+    assert code == 0, out
+    assert " ".join(out.split()) == (
+        "active learning of sms: strategy margin, batch 3, explore 10%, "
+        "query after each promotion: yes"
+    )
+    assert settings_changes(tmp_path) == changes
     code, out = invoke(run, "pool", "query", "sms")
     assert code == 0, out
     assert "margin chose 3 of 145 with model v1" in out

@@ -16,6 +16,7 @@ from loopwise.cli.common import (
     open_loopwise,
 )
 from loopwise.cli.io import file_format, read_items, write_in_batches
+from loopwise.core.active import ActiveLearningConfig
 
 pool_app = typer.Typer(
     help="Active learning: the unlabelled pool and the queries that queue its best items.",
@@ -55,9 +56,12 @@ def pool_status(ctx: typer.Context, project: ProjectArg) -> None:
     with open_loopwise(ctx) as lw:
         status = lw.pool_status(project)
         config = lw.project(project).active_learning
-    console.print(
-        f"{status.waiting:,} waiting, {status.chosen:,} chosen; strategy {config.strategy}, "
-        f"batch {config.batch}, explore {config.explore:.0%}, "
+    console.print(f"{status.waiting:,} waiting, {status.chosen:,} chosen; {_settings(config)}")
+
+
+def _settings(config: ActiveLearningConfig) -> str:
+    return (
+        f"strategy {config.strategy}, batch {config.batch}, explore {config.explore:.0%}, "
         f"query after each promotion: {'yes' if config.requery_after_promotion else 'no'}"
     )
 
@@ -108,16 +112,17 @@ def pool_settings(
         bool | None, typer.Option(help="Query a batch after each promotion.")
     ] = None,
 ) -> None:
-    """Change the project's active-learning settings (the others are kept)."""
+    """Change the project's active-learning settings (the others are kept); with no option,
+    show them."""
+    given = {
+        "strategy": strategy,
+        "batch": batch,
+        "explore": explore,
+        "requery_after_promotion": requery,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
     with open_loopwise(ctx) as lw:
-        current = lw.project(project).active_learning.to_json()
-        given = {
-            "strategy": strategy,
-            "batch": batch,
-            "explore": explore,
-            "requery_after_promotion": requery,
-        }
-        config = lw.set_active_learning(
-            project, current | {k: v for k, v in given.items() if v is not None}, actor="cli"
-        )
-    console.print(f"active learning of {project}: {config.to_json()}")
+        config = lw.project(project).active_learning
+        if changes:
+            config = lw.set_active_learning(project, config.to_json() | changes, actor="cli")
+    console.print(f"active learning of {project}: {_settings(config)}")
