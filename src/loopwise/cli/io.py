@@ -14,7 +14,7 @@ from loopwise.cli.common import errors, progress_bar
 from loopwise.core.entities import Project
 from loopwise.core.enums import InputKind
 from loopwise.datasets import open_text
-from loopwise.datasets.records import csv_records
+from loopwise.datasets.records import csv_records, json_lines
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.services.items import RowsFor
 from loopwise.services.loop import Loopwise
@@ -144,15 +144,7 @@ def _read(
         for line, row in csv_records(handle):
             yield line, _row_to_item(project, row, f"{path}:{line}", csv_row=True)
         return
-    for line, text in enumerate(handle, start=1):
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"is not valid JSON ({exc.msg})", field=f"{path}:{line}") from None
-        if not isinstance(row, dict):
-            raise InvalidInput("must be a JSON object", field=f"{path}:{line}")
+    for line, row in json_lines(handle, path):
         yield line, _row_to_item(project, row, f"{path}:{line}", csv_row=False)
 
 

@@ -46,7 +46,7 @@ def load_labelled_jsonl(
     """
     path = Path(path)
     with open_text(path) as handle:
-        return load_labelled_rows(_json_lines(handle, path), path, features=features, name=name)
+        return load_labelled_rows(json_lines(handle, path), path, features=features, name=name)
 
 
 def csv_records(handle: TextIO) -> Iterator[tuple[int, dict[Any, Any]]]:
@@ -151,7 +151,14 @@ def load_labelled_rows(
     return TableDataset(name or path.stem, names, matrix, tuple(vector_labels))
 
 
-def _json_lines(handle: TextIO, path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def json_lines(handle: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The objects of a JSONL file, each with its line; blank lines skipped.
+
+    Raises
+    ------
+    InvalidInput
+        A line is not valid JSON, or not an object (the field names file and line).
+    """
     for line, text in enumerate(handle, start=1):
         if not text.strip():
             continue
