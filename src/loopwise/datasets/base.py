@@ -1,5 +1,5 @@
-"""What the data-set readers share: the two kinds of labelled data set, the file opener, and
-the check of feature names asked for."""
+"""What the data-set readers share: the two kinds of labelled data set, the file opener, the
+check of feature names asked for, and the bound on a feature's size."""
 
 from __future__ import annotations
 

@@ -123,7 +123,7 @@ _EXPORTED = tuple(
 
 def export_page_statement(
     project_id: int, after: int, size: int
-) -> Select[LabelRow, ItemRow, str | None, int, str, list[str]]:
+) -> Select[LabelRow, ItemRow, str | None, int | None, str | None, list[str] | None]:
     """The labels of a page of the export (ids after ``after``, ``size`` of them) with their
     item, the item's latest prediction and its model version, and the item's decision."""
     latest = (
