@@ -113,3 +113,26 @@ def test_files_from_a_spreadsheet_keep_their_first_column(run: CliRunner, tmp_pa
     assert invoke(run, "labels", "export", "sms", "--output", str(export))[0] == 0
     exported = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
     assert {e["external_id"] for e in exported} == {r["external_id"] for r in rows[:20]}
+
+
+def test_a_promotion_whose_query_fails_is_promoted_with_a_note(
+    run: CliRunner, tmp_path: Path
+) -> None:
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    rows = labelled_rows(320)
+    seed = write_csv(tmp_path / "seed.csv", rows[:300])  # a vocabulary past bait's width
+    pool = write_csv(tmp_path / "pool.csv", rows[300:])
+    for args in (
+        ("items", "import", "sms", str(seed), "--labelled"),
+        ("pool", "add", "sms", str(pool)),
+        ("pool", "settings", "sms", "--strategy", "bait"),
+        ("models", "train", "sms"),
+    ):
+        code, out = invoke(run, *args)
+        assert code == 0, out
+    code, out = invoke(run, "models", "promote", "sms", "--force")
+    assert code == 0, out
+    words = " ".join(out.split())
+    assert "v1: promoted" in words
+    assert "note the pool query after the promotion did not run: pool.features: bait" in words
+    assert "20 waiting, 0 chosen" in invoke(run, "pool", "status", "sms")[1]

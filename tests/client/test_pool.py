@@ -14,6 +14,7 @@ from loopwise.errors import (
     NotAllowed,
 )
 from tests.client.conftest import Connect, Space, World
+from tests.factories import sms_rows
 
 
 def candidates(n: int) -> list[dict[str, str]]:
@@ -51,6 +52,21 @@ def test_settings_and_a_promotions_query(connect: Connect, world: World, seeded:
     assert promotion.promoted
     assert promotion.query is not None
     assert (promotion.query.considered, len(promotion.query.chosen)) == (5, 2)
+    assert promotion.query_error is None
+
+
+def test_a_promotion_whose_query_fails_says_why(
+    connect: Connect, world: World, space: Space
+) -> None:
+    world.lw.import_labels(space.name, sms_rows(300))  # a vocabulary past bait's 2,047 columns
+    admin = connect("admin")
+    admin.set_active_learning(space.name, {"strategy": "bait"})
+    connect("client").add_to_pool(space.name, candidates(5))
+    admin.train(space.name)
+    promotion = admin.promote(space.name, force=True)
+    assert (promotion.promoted, promotion.query) == (True, None)
+    assert promotion.query_error is not None
+    assert promotion.query_error.startswith("pool.features: bait needs class x feature")
 
 
 def test_errors_are_the_librarys(connect: Connect, space: Space) -> None:

@@ -270,6 +270,27 @@ def test_admin_promotion_says_what_its_pool_query_queued(
     assert served.pool_status(OTHER).chosen == 50
 
 
+def test_admin_promotion_whose_pool_query_fails_still_promotes(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    served.import_labels(OTHER, sms_rows(300))  # a vocabulary past bait's 2,047 columns
+    candidates = [
+        {"external_id": r["external_id"], "payload": r["payload"]} for r in sms_rows(20, skip=300)
+    ]
+    served.add_to_pool(OTHER, candidates)
+    served.set_active_learning(OTHER, {"strategy": "bait"})
+    version = served.train(OTHER).version
+    csrf = sign_in(web, tokens.admin)
+    r = web.post(
+        f"/ui/projects/{OTHER}/admin/models",
+        data={"csrf": csrf, "action": "promote", "version": str(version)},
+    )
+    assert r.status_code == 200
+    assert f"Version {version} promoted" in r.text
+    assert "The pool query after it did not run: pool.features: bait needs" in r.text
+    assert served.pool_status(OTHER).chosen == 0
+
+
 def test_admin_active_learning_settings_and_query(
     web: TestClient, served: Loopwise, tokens: Tokens
 ) -> None:

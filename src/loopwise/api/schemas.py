@@ -377,6 +377,11 @@ class PromotionPublic(BaseModel):
     query: QueryPublic | None = Field(
         default=None, description="The active-learning query the promotion set off, if any"
     )
+    query_error: str | None = Field(
+        default=None,
+        description="Why that query did not run (the project's settings refused it); the "
+        "promotion stands",
+    )
 
 
 # -- webhooks and accounts --------------------------------------------------------------------

@@ -14,6 +14,7 @@ from loopwise.cli.common import (
     RowsFileArg,
     RowsFormatOption,
     console,
+    errors,
     handle_errors,
     open_loopwise,
 )
@@ -251,6 +252,13 @@ def models_promote(
             console.print(
                 f"pool query after the promotion: {found.strategy} chose {len(found.chosen)} of "
                 f"{found.considered:,} with model v{found.model_version}, queued for review"
+            )
+        if result.query_error is not None:
+            errors.print(
+                f"[yellow]note[/] the pool query after the promotion did not run: "
+                f"{result.query_error}",
+                highlight=False,
+                soft_wrap=True,
             )
         if not result.promoted:
             raise typer.Exit(1)

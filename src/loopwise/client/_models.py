@@ -278,12 +278,14 @@ class ActiveLearning:
 @dataclass(frozen=True)
 class Promotion:
     """The gate's answer: ``promoted`` (``forced`` past a refusal) and its ``report``; the
-    active-learning ``query`` the promotion set off, if any."""
+    active-learning ``query`` the promotion set off, if any, or why it did not run
+    (``query_error``; the promotion stands)."""
 
     promoted: bool
     forced: bool
     report: dict[str, Any]
     query: QueryResult | None = None
+    query_error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ details of each.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ from loopwise.core.entities import (
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind, Role, Stage, Verdict
 from loopwise.core.policy import RoutingConfig
 from loopwise.core.review import ReviewConfig
-from loopwise.errors import EmptyPool
+from loopwise.errors import EmptyPool, LoopwiseError
 from loopwise.services import (
     answers,
     dashboard,
@@ -49,6 +50,8 @@ from loopwise.store import mappers
 from loopwise.store.artifacts import ArtifactStore
 from loopwise.store.db import ensure_schema, make_engine
 from loopwise.training import TrainedModel
+
+log = logging.getLogger(__name__)
 
 
 class Loopwise:
@@ -315,13 +318,19 @@ class Loopwise:
         """Promote a candidate (see :func:`loopwise.services.models.promote`). A promotion
         also queries the pool for a batch, with the new model, when the project's active
         learning says so (``requery_after_promotion``) and candidates wait; that query is
-        ``result.query``."""
+        ``result.query``. The promotion is committed before it: a query the project's settings
+        make fail (``bait`` on thousands of TF-IDF columns, say) leaves the promotion standing,
+        and ``result.query_error`` says why nothing was queued."""
         result = models.promote(self.ctx, project, version, force=force, actor=actor)
         if result.promoted and self.project(project).active_learning.requery_after_promotion:
             try:
                 found = pool.query(self.ctx, project, actor=actor, up_to=True)
             except EmptyPool:  # nothing waits
                 return result
+            except LoopwiseError as exc:
+                why = f"{exc.field}: {exc.message}" if exc.field else exc.message
+                log.warning("the pool query after promoting in %r did not run: %s", project, why)
+                return dataclasses.replace(result, query_error=why)
             result = dataclasses.replace(result, query=found)
         return result
 

@@ -227,6 +227,9 @@ class PromotionResult:
     forced: bool = False
     query: QueryResult | None = None
     """The active-learning query the promotion set off, if any (see ``Loopwise.promote``)."""
+    query_error: str | None = None
+    """Why that query did not run (``field: message``), when it was refused: the promotion
+    stands all the same."""
 
 
 @retry_on_conflict

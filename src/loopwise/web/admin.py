@@ -143,6 +143,8 @@ def change_model(
             message = f"Version {version} {verdict}: " + "; ".join(result.report.gate.reasons)
             if result.query is not None:
                 message += f". Active learning: {_queued(result.query)}"
+            if result.query_error is not None:
+                message += f". The pool query after it did not run: {result.query_error}"
             return _project_page(
                 request, who, project, message=message, evaluation=result.report.to_json()
             )

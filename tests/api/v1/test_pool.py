@@ -11,7 +11,7 @@ from sqlalchemy import select
 from loopwise.core.enums import Priority
 from loopwise.store.tables import AuditEventRow, ItemRow, ReviewTaskRow
 from tests.api.conftest import Space, World
-from tests.factories import NO_HOLDOUT, seed_rows
+from tests.factories import NO_HOLDOUT, seed_rows, sms_rows
 
 
 def candidates(n: int, start: int = 0) -> list[dict[str, Any]]:
@@ -204,6 +204,21 @@ def test_a_promotion_answers_the_query_it_set_off(world: World) -> None:
     query = response.json()["query"]
     assert (query["strategy"], query["considered"], query["model_version"]) == ("default", 5, 1)
     assert len(query["chosen"]) == 5  # the batch (50) is more than waits: all five
+
+
+def test_a_promotion_whose_query_fails_stands_and_says_why(world: World) -> None:
+    space = world.space(training=NO_HOLDOUT)
+    world.lw.set_active_learning(space.name, {"strategy": "bait"})  # refuses TF-IDF's width
+    world.lw.import_labels(space.name, sms_rows(300))  # a vocabulary past bait's 2,047 columns
+    add(world, space, candidates(5))
+    world.lw.train(space.name)
+    response = world.client.post(
+        space.url("/models/promote"), json={"force": True}, headers=space.header("admin")
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["promoted"], answer["query"]) == (True, None)
+    assert answer["query_error"].startswith("pool.features: bait needs class x feature")
 
 
 def test_an_empty_request_body_is_refused(world: World, space: Space) -> None:

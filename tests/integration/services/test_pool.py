@@ -371,6 +371,27 @@ class TestQuery:
         again = lw.promote("sms", lw.train("sms").version, force=True)
         assert again.query is None
 
+    def test_a_query_the_settings_make_fail_leaves_the_promotion_standing(
+        self, lw: Loopwise
+    ) -> None:
+        # bait refuses the thousands of TF-IDF columns of texts; the promotion, committed
+        # before the query, raised it as if the promotion had failed
+        make_text_project(lw, training=NO_HOLDOUT)
+        lw.set_active_learning("sms", {"strategy": "bait"})
+        lw.add_to_pool("sms", candidates(20))
+        lw.import_labels("sms", sms_rows(300, skip=1000))  # a vocabulary past bait's 2,047
+        candidate = lw.train("sms")
+
+        result = lw.promote("sms", candidate.version)
+
+        assert (result.promoted, result.query) == (True, None)
+        assert result.query_error is not None
+        assert result.query_error.startswith("pool.features: bait needs class x feature")
+        production = lw.production_model("sms")
+        assert production is not None
+        assert production[0].version == candidate.version
+        assert lw.pool_status("sms") == pool_service.PoolStatus(waiting=20, chosen=0)
+
     def test_a_promotion_queries_only_what_can_be_chosen(self, lw: Loopwise) -> None:
         """Candidates the client sent as items are not waiting: a batch of 4 from a pool of 6
         of which 4 were sent asks for the 2 left (it asked for 4, and the promotion failed)."""

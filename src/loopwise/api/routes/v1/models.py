@@ -66,7 +66,8 @@ def promote(
 ) -> PromotionPublic:
     """Promote a candidate (the latest by default) if the gate passes it, or with ``force``.
     When the project's active learning says so and candidates wait, the promotion also queries
-    the pool with the new model (``query``)."""
+    the pool with the new model (``query``); if the project's settings make that query fail,
+    the promotion stands and ``query_error`` says why."""
     body = body or PromoteIn()
     result = lw.promote(project, body.version, force=body.force, actor=who.name)
     return PromotionPublic(
@@ -74,6 +75,7 @@ def promote(
         forced=result.forced,
         report=result.report.to_json(),
         query=None if result.query is None else query_public(result.query),
+        query_error=result.query_error,
     )
 
 
