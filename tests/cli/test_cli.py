@@ -209,3 +209,31 @@ def test_db_upgrade_reports_head(run: CliRunner) -> None:
     code, out = invoke(run, "db", "upgrade")
     assert code == 0
     assert "schema at 0009_set_checked_keys (head 0009_set_checked_keys)" in out
+
+
+def test_files_to_write_are_checked_before_the_work_and_failed_writes_named(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    code, out = invoke(run, "labels", "export", "sms", "--output", str(tmp_path))
+    assert (code, " ".join(out.split())) == (
+        2,
+        f"error output: {tmp_path} is a directory; name a file",
+    )
+    code, out = invoke(run, "demo", "--json", str(tmp_path))
+    assert (code, " ".join(out.split())) == (
+        2,
+        f"error json: {tmp_path} is a directory; name a file",
+    )
+    # what only the write finds (a full disk, say) is named too, not a traceback
+    deeper = tmp_path / "new" / "labels.csv"
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "open", full)
+    code, out = invoke(run, "labels", "export", "sms", "--output", str(deeper))
+    assert code == 2, out
+    message = f"error output: {deeper} cannot be written: No space left on device"
+    assert " ".join(out.split()) == message
+    assert deeper.parent.is_dir()  # made, as the write needs

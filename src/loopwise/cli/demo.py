@@ -12,7 +12,14 @@ from rich import box
 from rich.progress import TaskID
 from rich.table import Table
 
-from loopwise.cli.common import console, handle_errors, open_loopwise, progress_bar
+from loopwise.cli.common import (
+    check_output,
+    console,
+    handle_errors,
+    open_loopwise,
+    progress_bar,
+    writing,
+)
 from loopwise.datasets import load_labelled_csv, load_sms_spam
 from loopwise.demo import DemoConfig, RoundResult, run_demo, unique_project_name
 
@@ -54,6 +61,7 @@ def demo(
     ] = None,
 ) -> None:
     """Run the whole loop on real data with simulated reviewers (the project stays)."""
+    check_output(json_path, "json")
     data = load_sms_spam() if dataset is None else load_labelled_csv(dataset)
     config = DemoConfig(
         rounds=rounds,
@@ -224,6 +232,6 @@ def demo(
         soft_wrap=True,
     )
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        with writing(json_path, "json"):
+            json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {json_path}")

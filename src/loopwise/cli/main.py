@@ -13,10 +13,12 @@ from loopwise.cli.common import (
     ProjectArg,
     RowsFileArg,
     RowsFormatOption,
+    check_output,
     console,
     errors,
     handle_errors,
     open_loopwise,
+    writing,
 )
 from loopwise.cli.demo import demo
 from loopwise.cli.io import file_format, read_items, write_in_batches, write_labels
@@ -185,12 +187,13 @@ def labels_export(
 ) -> None:
     """Export resolved labels with their provenance."""
     fmt = file_format(Path(f"x.{fmt}"), fmt)
+    check_output(output, "output")
     with open_loopwise(ctx) as lw:
         rows = lw.export_labels(project)
         if output is None:
             write_labels(rows, sys.stdout, fmt)
             return
-        with output.open("w", encoding="utf-8", newline="") as handle:
+        with writing(output, "output"), output.open("w", encoding="utf-8", newline="") as handle:
             count = write_labels(rows, handle, fmt)
         console.print(f"wrote {count} label(s) to {output}")
 

@@ -10,7 +10,14 @@ import typer
 from rich.table import Table
 
 from loopwise.cli.charts import reliability_svg
-from loopwise.cli.common import ProjectArg, console, handle_errors, open_loopwise
+from loopwise.cli.common import (
+    ProjectArg,
+    check_output,
+    console,
+    handle_errors,
+    open_loopwise,
+    writing,
+)
 from loopwise.core.policy import dump_policy
 from loopwise.errors import InvalidInput
 from loopwise.services.routing import RoutingReport
@@ -64,11 +71,14 @@ def routing_report(
     ] = None,
 ) -> None:
     """Threshold, certified bound, calibration error, automation-vs-error curve, rule counts."""
+    check_output(json_path, "json")
+    check_output(svg_path, "svg")
     with open_loopwise(ctx) as lw:
         report = lw.routing_report(project)
     _print_report(report)
     if json_path is not None:
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        with writing(json_path, "json"):
+            json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {json_path}")
     if svg_path is not None:
         if report.calibration is None:
@@ -78,7 +88,8 @@ def routing_report(
             report.calibration["reliability_after"],
             title=f"{project}: reliability, model v{report.model_version}",
         )
-        svg_path.write_text(svg, encoding="utf-8")
+        with writing(svg_path, "svg"):
+            svg_path.write_text(svg, encoding="utf-8")
         console.print(f"wrote {svg_path}")
 
 

@@ -43,7 +43,7 @@ from loopwise.active_learning.simulate import (
     text_features,
 )
 from loopwise.active_learning.simulate import simulate as simulate_strategy
-from loopwise.cli.common import console, handle_errors, progress_bar
+from loopwise.cli.common import check_output, console, handle_errors, progress_bar, writing
 from loopwise.datasets import TextDataset, load_labelled
 from loopwise.errors import InvalidInput, UnknownStrategy
 
@@ -123,6 +123,8 @@ def simulate(
 ) -> None:
     """Compare active-learning strategies by replaying a labelled data set as the oracle."""
     names = parse_strategies(strategies)
+    check_output(png, "png")
+    check_output(json_path, "json")
     if budget is not None and budget < initial:
         raise InvalidInput(f"must be at least --initial ({initial}), got {budget}", field="budget")
     named = None if features is None else split_names(features)
@@ -209,12 +211,13 @@ def simulate(
     for name, reason in skipped.items():
         console.print(f"[yellow]note[/] {name} left out: {reason}", soft_wrap=True)
     if png is not None:
-        plot_curves(
-            reports,
-            png,
-            title=f"{dataset.name}: {seeds} seed(s)",
-            full_accuracy=full_accuracy,
-        )
+        with writing(png, "png"):
+            plot_curves(
+                reports,
+                png,
+                title=f"{dataset.name}: {seeds} seed(s)",
+                full_accuracy=full_accuracy,
+            )
         console.print(f"wrote {png}")
     if json_path is not None:
         out = {
@@ -235,8 +238,8 @@ def simulate(
             "skipped": skipped,
             "seconds": round(seconds, 2),
         }
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        with writing(json_path, "json"):
+            json_path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {json_path}")
 
 
