@@ -133,6 +133,7 @@ def test_bad_input_is_one_line_naming_the_option(sms_csv: Path, tmp_path: Path) 
         ([str(sms_csv), "--initial", "20", "--budget", "10"], "error budget: must be at least"),
         ([str(sms_csv), "--budget", "301"], "error budget: is larger than the pool (300 texts"),
         ([str(sms_csv), "--strategies", "margin,oracle"], "error strategies: 'oracle' is not"),
+        ([str(sms_csv), "--strategies", " , "], "error strategies: names no strategy; choose"),
         # files to write are checked before the run, not after it
         ([str(sms_csv), "--png", str(tmp_path)], f"error png: {tmp_path} is a directory"),
         (

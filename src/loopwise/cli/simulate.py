@@ -65,8 +65,14 @@ def parse_strategies(value: str | None) -> list[str]:
     ------
     UnknownStrategy
         ``field="strategies"``: a name nobody registered.
+    InvalidInput
+        ``field="strategies"``: ``value`` names none (``--strategies ""`` ran random alone).
     """
     names = sorted(STRATEGIES) if value is None else split_names(value)
+    if not names:
+        raise InvalidInput(
+            f"names no strategy; choose from {', '.join(sorted(STRATEGIES))}", field="strategies"
+        )
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
         raise UnknownStrategy(
