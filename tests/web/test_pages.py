@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -247,20 +248,38 @@ def test_admin_models_evaluate_and_promote_through_the_gate(
     assert "error" in r.text
 
 
-def test_admin_promotion_says_what_its_pool_query_queued(
-    web: TestClient, served: Loopwise, tokens: Tokens
-) -> None:
-    served.import_labels(OTHER, sms_rows(200))
+def promote_with_a_pool(
+    web: TestClient,
+    served: Loopwise,
+    tokens: Tokens,
+    *,
+    labelled: int,
+    waiting: int,
+    settings: dict[str, Any] | None = None,
+) -> tuple[Any, int]:
+    """Import ``labelled`` SMS labels into ``OTHER``, add the next ``waiting`` texts to its
+    pool, train, and promote the new version from the admin page: the answer and version."""
+    served.import_labels(OTHER, sms_rows(labelled))
     candidates = [
-        {"external_id": r["external_id"], "payload": r["payload"]} for r in sms_rows(80, skip=200)
+        {"external_id": r["external_id"], "payload": r["payload"]}
+        for r in sms_rows(waiting, skip=labelled)
     ]
     served.add_to_pool(OTHER, candidates)
+    if settings is not None:
+        served.set_active_learning(OTHER, settings)
     version = served.train(OTHER).version
     csrf = sign_in(web, tokens.admin)
-    r = web.post(
+    answer = web.post(
         f"/ui/projects/{OTHER}/admin/models",
         data={"csrf": csrf, "action": "promote", "version": str(version)},
     )
+    return answer, version
+
+
+def test_admin_promotion_says_what_its_pool_query_queued(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    r, version = promote_with_a_pool(web, served, tokens, labelled=200, waiting=80)
     assert r.status_code == 200
     assert f"Version {version} promoted" in r.text
     assert (
@@ -273,18 +292,8 @@ def test_admin_promotion_says_what_its_pool_query_queued(
 def test_admin_promotion_whose_pool_query_fails_still_promotes(
     web: TestClient, served: Loopwise, tokens: Tokens
 ) -> None:
-    served.import_labels(OTHER, sms_rows(300))  # a vocabulary past bait's 2,047 columns
-    candidates = [
-        {"external_id": r["external_id"], "payload": r["payload"]} for r in sms_rows(20, skip=300)
-    ]
-    served.add_to_pool(OTHER, candidates)
-    served.set_active_learning(OTHER, {"strategy": "bait"})
-    version = served.train(OTHER).version
-    csrf = sign_in(web, tokens.admin)
-    r = web.post(
-        f"/ui/projects/{OTHER}/admin/models",
-        data={"csrf": csrf, "action": "promote", "version": str(version)},
-    )
+    bait = {"strategy": "bait"}  # refuses more than 2,047 TF-IDF columns: 300 texts have more
+    r, version = promote_with_a_pool(web, served, tokens, labelled=300, waiting=20, settings=bait)
     assert r.status_code == 200
     assert f"Version {version} promoted" in r.text
     assert "The pool query after it did not run: pool.features: bait needs" in r.text
