@@ -50,7 +50,7 @@ from loopwise.active_learning.curves import (
     summarise,
 )
 from loopwise.errors import InvalidInput
-from loopwise.training.models import ALGORITHMS
+from loopwise.training.models import ALGORITHMS, any_term
 
 EstimatorFactory = Callable[[], Any]
 """Returns a new, unfitted scikit-learn classifier with ``predict_proba``."""
@@ -108,8 +108,7 @@ def text_features(texts: Sequence[str], fit_rows: IntArray) -> Any:
     """
     vectoriser = clone(ALGORITHMS["tfidf_logreg"][1]()[0])
     pool = [texts[i] for i in fit_rows]
-    analyse = vectoriser.build_analyzer()
-    if not any(analyse(text) for text in pool):
+    if not any_term(vectoriser, pool):
         raise InvalidInput(
             f"none of the pool's {len(pool)} texts has a term the text model keeps (by default "
             "a word of two or more letters or digits)",

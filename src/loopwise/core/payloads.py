@@ -165,14 +165,22 @@ def _normalize_tabular(payload: Any, feature_names: Sequence[str], field: str) -
             raise InvalidPayload(
                 "must be a finite number (NaN and infinity are refused)", field=path
             )
-        if abs(number) > MAX_FEATURE_SIZE:
-            raise InvalidPayload(
-                f"is {number:g}, beyond ±1e100: scaling its column would overflow (a marker for "
-                "a missing value?)",
-                field=path,
-            )
+        oversized = feature_too_large(number)
+        if oversized is not None:
+            raise InvalidPayload(oversized, field=path)
         out.append(number)
     return {"features": out}
+
+
+def feature_too_large(number: float) -> str | None:
+    """Why ``number`` cannot be a table's feature (its size is over :data:`MAX_FEATURE_SIZE`),
+    or ``None``."""
+    if abs(number) <= MAX_FEATURE_SIZE:
+        return None
+    return (
+        f"is {number:g}, beyond ±1e100: scaling its column would overflow (a marker for a "
+        "missing value?)"
+    )
 
 
 def validate_metadata(metadata: Any, *, max_bytes: int, field: str = "metadata") -> dict[str, Any]:
@@ -213,8 +221,9 @@ def validate_label(label: Any, labels: Sequence[str], *, field: str = "label") -
     if not isinstance(label, str) or label not in labels:
         message = f"{label!r} is not in the project's label set {list(labels)}"
         if not isinstance(label, str):
-            message += f": a label is a string, and this is {_json_kind(label)}"
-            if _json_kind(label) == "a number" and str(label) in labels:
+            kind = _json_kind(label)
+            message += f": a label is a string, and this is {kind}"
+            if kind == "a number" and str(label) in labels:
                 message += f' (write "{label}")'
         raise InvalidLabel(message, field=field)
     return label

@@ -11,7 +11,7 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
-from loopwise.core.payloads import MAX_FEATURE_SIZE
+from loopwise.core.payloads import feature_too_large
 from loopwise.errors import InvalidInput
 
 ID_COLUMN = "external_id"
@@ -98,10 +98,7 @@ def too_large(number: float, field: str) -> float:
     InvalidInput
         It is larger: standardising its column would overflow.
     """
-    if abs(number) > MAX_FEATURE_SIZE:
-        raise InvalidInput(
-            f"is {number:g}, beyond ±1e100: scaling its column would overflow (a marker for a "
-            "missing value?)",
-            field=field,
-        )
+    oversized = feature_too_large(number)
+    if oversized is not None:
+        raise InvalidInput(oversized, field=field)
     return number

@@ -48,7 +48,7 @@ from loopwise.store.pool import payloads_by_id
 from loopwise.store.tables import ItemRow, PoolItemRow
 from loopwise.store.terms import TermStore, storable_terms
 from loopwise.training.features import model_features
-from loopwise.training.models import TrainedModel, model_inputs, untrained
+from loopwise.training.models import TrainedModel, any_term, model_inputs, untrained
 from loopwise.training.terms import TermCounts, analysis_key, count_terms, counted_features
 
 INPUTS = "inputs"
@@ -148,8 +148,7 @@ def cold_features(kind: InputKind, payloads: list[dict[str, Any]]) -> Any:
         try:
             return vectorizer.fit_transform(inputs)
         except ValueError:  # "empty vocabulary", if no text has a term
-            analyse = vectorizer.build_analyzer()
-            if any(analyse(text) for text in inputs):
+            if any_term(vectorizer, inputs):
                 raise
             # Emoji, punctuation, one-letter words: TF-IDF cannot tell these texts apart, so
             # each is a row of one zero column, and a strategy chooses among equals.

@@ -191,7 +191,8 @@ def fit_model(
             key = f"{last}__sample_weight" if last else "sample_weight"
             model.fit(inputs, y, **{key: np.asarray(sample_weight, dtype=np.float64)})
     except ValueError:  # scikit-learn's "empty vocabulary", if no text has a term
-        if kind is InputKind.TEXT and not _has_terms(model, inputs):
+        first = model.steps[0][1] if isinstance(model, Pipeline) else model
+        if kind is InputKind.TEXT and not any_term(first, inputs):
             raise NotEnoughLabels(
                 f"training needs texts with words: none of the {len(targets)} labelled texts "
                 "has a term the model's vectoriser keeps (by default a word of two or more "
@@ -201,12 +202,12 @@ def fit_model(
     return TrainedModel(estimator=model, labels=labels, algorithm=algorithm)
 
 
-def _has_terms(model: Any, inputs: ModelInput) -> bool:
-    """Whether the text analysis of ``model``'s first step (a vectoriser's) finds a term in
-    any of ``inputs``; true when the step analyses no text."""
-    first = model.steps[0][1] if isinstance(model, Pipeline) else model
-    build = getattr(first, "build_analyzer", None)
+def any_term(vectoriser: Any, texts: Any) -> bool:
+    """Whether ``vectoriser``'s text analysis (scikit-learn's ``build_analyzer``) finds a term
+    in any of ``texts``: without one, fitting it raises "empty vocabulary". True for a step
+    that analyses no text. Stops at the first text with a term."""
+    build = getattr(vectoriser, "build_analyzer", None)
     if build is None:
         return True
     analyse = build()
-    return any(analyse(text) for text in inputs)
+    return any(analyse(text) for text in texts)
