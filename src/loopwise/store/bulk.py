@@ -7,9 +7,10 @@ statements; for the rows of an ingest batch that costs far more than predicting 
 - **Ids are reserved first**, so rows that point at each other (a decision at its item and
   prediction) are written without ``RETURNING``. PostgreSQL: ``nextval`` of the table's
   sequence, one query. SQLite: ``max(id) + 1`` onwards, the ids SQLite would assign itself
-  (rowid tables without ``AUTOINCREMENT``); safe because loopwise's write transactions hold the
-  database's write lock from their first statement (``BEGIN IMMEDIATE``, see
-  :func:`loopwise.store.db.writer`). Elsewhere, and in other transactions: ``RETURNING``.
+  (for a table declared ``AUTOINCREMENT``, from the largest id it ever gave out); safe because
+  loopwise's write transactions hold the database's write lock from their first statement
+  (``BEGIN IMMEDIATE``, see :func:`loopwise.store.db.writer`). Elsewhere, and in other
+  transactions: ``RETURNING``.
 - **Values are converted column by column** as their column types bind them (JSON serialised,
   timestamps checked and turned to UTC; a timestamp repeated across the batch once).
 - **Rows are sent in one go**: ``COPY ... FROM STDIN`` on PostgreSQL through psycopg, one DB-API
@@ -28,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, func, insert, inspect, select, text
+from sqlalchemy import Column, Connection, Integer, Table, func, insert, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Null
 from sqlalchemy.types import JSON, DateTime, TypeDecorator
@@ -62,14 +63,8 @@ def reserve_ids(
             params[f"t{i}"], params[f"n{i}"] = table.fullname, n
         found = connection.execute(text(f"SELECT {arrays}"), params).one()
         reserved = {entity: sorted(ids) for entity, ids in zip(wanted, found, strict=True)}
-    elif (
-        name == "sqlite"
-        and connection.get_execution_options().get("loopwise_write")
-        and not any(table.dialect_options["sqlite"].get("autoincrement") for table in tables)
-    ):
-        last = connection.execute(
-            select(*(select(func.max(table.c.id)).scalar_subquery() for table in tables))
-        ).one()
+    elif name == "sqlite" and connection.get_execution_options().get("loopwise_write"):
+        last = connection.execute(select(*(_sqlite_last_id(table) for table in tables))).one()
         reserved = {
             entity: list(range(int(top or 0) + 1, int(top or 0) + 1 + n))
             for (entity, n), top in zip(wanted.items(), last, strict=True)
@@ -77,6 +72,20 @@ def reserve_ids(
     else:
         return None
     return {entity: reserved.get(entity, []) for entity in counts}
+
+
+def _sqlite_last_id(table: Table) -> Any:
+    """The largest id SQLite has given out in ``table``: its largest row's, and for a table
+    declared ``AUTOINCREMENT`` also the largest ever inserted (``sqlite_sequence``, which
+    SQLite raises for ids inserted as given too), so a removed row's id is never reserved."""
+    largest = select(func.max(table.c.id)).scalar_subquery()
+    if not table.dialect_options["sqlite"].get("autoincrement"):
+        return largest
+    # sqlite_sequence exists once a table declared AUTOINCREMENT does, as this one does
+    parameter = f"sequence_of_{table.name}"  # one per table: several go in one query
+    sequence = text(f"SELECT seq FROM sqlite_sequence WHERE name = :{parameter}")
+    given = sequence.bindparams(**{parameter: table.name}).columns(seq=Integer)
+    return func.max(func.coalesce(largest, 0), func.coalesce(given.scalar_subquery(), 0))
 
 
 def insert_rows(

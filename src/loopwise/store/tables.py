@@ -180,6 +180,9 @@ class PoolItemRow(Base):
             sqlite_where=text("item_id IS NULL"),
             postgresql_where=text("item_id IS NULL"),
         ),
+        # ids are never given out again (SQLite; PostgreSQL's sequences never do): the
+        # feature store keeps a candidate's features by id, and candidates can be removed
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -18,6 +18,7 @@ from loopwise.store.tables import (
     AuditEventRow,
     DecisionRow,
     ItemRow,
+    PoolItemRow,
     PredictionRow,
     ReviewTaskRow,
 )
@@ -201,6 +202,39 @@ def test_reserved_ids_are_new_increasing_and_kept(lw: Loopwise, n: int) -> None:
     assert [stored_ids[f"b-{i}"] for i in range(n)] == ids
     later = bulk_insert(lw, ItemRow, item_rows(project.id, "c", 1))
     assert later[0] > ids[-1]
+
+
+def pool_rows(project_id: int, prefix: str, n: int) -> list[dict[str, Any]]:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        {
+            "project_id": project_id,
+            "external_id": f"{prefix}-{i}",
+            "payload": {"text": f"{prefix} {i}"},
+            "payload_sha256": "0" * 64,
+            "meta": {},
+            "created_at": now,
+        }
+        for i in range(n)
+    ]
+
+
+def test_ids_reserved_with_others_pass_every_id_a_removal_freed(lw: Loopwise) -> None:
+    """Pool items (declared ``AUTOINCREMENT`` on SQLite) never get a removed one's id back,
+    reserved in one query with another table's; the items of a table without it continue
+    from the largest they hold."""
+    project = make_text_project(lw)
+    with lw.ctx.write() as tx:
+        pool_ids = tx.repo.insert_many(PoolItemRow, pool_rows(project.id, "p", 3))
+        item_ids = tx.repo.insert_many(ItemRow, item_rows(project.id, "a", 2))
+        tx.session.execute(text("DELETE FROM pool_item WHERE id >= :i"), {"i": pool_ids[1]})
+    with lw.ctx.write() as tx:
+        reserved = tx.repo.reserve_ids({PoolItemRow: 2, ItemRow: 1})
+        assert reserved is not None
+        assert reserved[PoolItemRow][0] > pool_ids[-1]
+        assert reserved[ItemRow] == [item_ids[-1] + 1]
+        again = tx.repo.insert_many(PoolItemRow, pool_rows(project.id, "q", 2))
+    assert min(again) > pool_ids[-1]
 
 
 @pytest.mark.parametrize("n", SIZES)

@@ -71,7 +71,7 @@ def test_an_empty_database_is_upgraded_to_head_matching_the_orm(engine: Engine) 
 
     upgrade(engine)
 
-    assert head_revision() == "0009_set_checked_keys"
+    assert head_revision() == "0010_pool_ids_never_reused"
     assert current_revision(engine) == head_revision()
     assert table_names(engine) == TABLES | {"alembic_version"}
     with engine.connect() as conn:
@@ -177,7 +177,7 @@ def test_0002_marks_imported_ground_truth_and_keeps_routed_items(
             {"now": now},
         )
     ensure_schema(engine)
-    assert current_revision(engine) == head_revision() == "0009_set_checked_keys"
+    assert current_revision(engine) == head_revision() == "0010_pool_ids_never_reused"
     with engine.connect() as conn:
         origins: dict[int, str] = {
             row[0]: row[1] for row in conn.execute(text("SELECT item_id, origin FROM decision"))
@@ -223,3 +223,42 @@ def test_a_populated_0002_database_upgrades_with_its_foreign_keys_intact(engine:
         assert conn.execute(text("SELECT count(*) FROM prediction")).scalar() == 1
         if conn.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_0010_keeps_the_pool_and_never_gives_a_removed_candidates_id_again(
+    engine: Engine,
+) -> None:
+    """0010 copies ``pool_item`` on SQLite into a table declared ``AUTOINCREMENT``, ids kept,
+    its partial index made again: once the newest candidate is removed, the next one added
+    takes a new id (the feature store keeps features by id). On PostgreSQL it changes nothing:
+    a sequence never gives an id twice."""
+    upgrade(engine, "0009_set_checked_keys")
+    now = "2026-01-01 00:00:00+00:00"
+    pool_row = (
+        "INSERT INTO pool_item ({id}project_id, external_id, payload, payload_sha256, metadata, "
+        "created_at) VALUES ({value}1, :e, '{{\"text\": \"x\"}}', 'h', '{{}}', :now)"
+    )
+    with engine.begin() as conn:
+        _insert_project(conn, now)
+        for pool_id in (1, 2, 7):
+            conn.execute(
+                text(pool_row.format(id="id, ", value=f"{pool_id}, ")),
+                {"e": f"e{pool_id}", "now": now},
+            )
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('pool_item', 'id'), 7)"))
+
+    ensure_schema(engine)
+
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT id FROM pool_item ORDER BY id")).scalars().all() == [
+            1,
+            2,
+            7,
+        ]
+        conn.execute(text("DELETE FROM pool_item WHERE id = 7"))
+        conn.execute(text(pool_row.format(id="", value="")), {"e": "new", "now": now})
+        new_id = conn.execute(text("SELECT id FROM pool_item WHERE external_id = 'new'")).scalar()
+    assert new_id == 8
+    indexes = {index["name"]: index for index in inspect(engine).get_indexes("pool_item")}
+    assert indexes["ix_pool_item_waiting"]["column_names"] == ["project_id", "id"]
