@@ -130,7 +130,9 @@ def check_rows(ctx: Context, project_name: str, rows: Sequence[Any], *, use: Row
                         row["label"], project.labels, field=f"rows[{i}].label"
                     )
                 chunk = [{k: v for k, v in row.items() if k != "label"} for row in chunk]
-            prepared = prepare_items(ctx, project, chunk, name="rows")
+            prepared = prepare_items(
+                ctx, project, chunk, name="rows", ids_from_payloads=use == "pool"
+            )
         except LoopwiseError as exc:
             raise shifted(exc, start) from None
         for entry in prepared:
@@ -164,13 +166,27 @@ _ROW = re.compile(r"^(rows|items)\[(\d+)\]")
 _ROW_IN_TEXT = re.compile(r"in rows\[(\d+)\]")
 
 
+def payload_external_id(digest: str) -> str:
+    """The external id of a pool candidate added without one: its payload's digest. The same
+    payload is then one candidate (added again, it is skipped), and the file that added it
+    names it to remove it, found through the pool's index of external ids."""
+    return f"sha256:{digest}"
+
+
 def prepare_items(
-    ctx: Context, project: Project, items: Sequence[Any], *, name: str = "items"
+    ctx: Context,
+    project: Project,
+    items: Sequence[Any],
+    *,
+    name: str = "items",
+    ids_from_payloads: bool = False,
 ) -> list[Prepared]:
     """Validate a whole batch before anything is written; errors name ``{name}[i].field``.
 
     Returns one entry per input, in order. A repeat of an external id with the same payload is
-    marked ``repeat``; with another payload it is refused.
+    marked ``repeat``; with another payload it is refused. An input without an external id gets
+    a random one, or with ``ids_from_payloads`` (pool candidates) its payload's
+    (:func:`payload_external_id`).
     """
     if isinstance(items, str | bytes) or not isinstance(items, Sequence):
         raise InvalidInput("must be a list of items", field=name)
@@ -197,11 +213,12 @@ def prepare_items(
             field=f"{base}.payload",
         )
         metadata = validate_metadata(metadata, max_bytes=max_bytes, field=f"{base}.metadata")
-        external_id = (
-            uuid.uuid4().hex
-            if external_id is None
-            else validate_external_id(external_id, field=f"{base}.external_id")
-        )
+        if external_id is not None:
+            external_id = validate_external_id(external_id, field=f"{base}.external_id")
+        elif ids_from_payloads:
+            external_id = payload_external_id(digest)
+        else:
+            external_id = uuid.uuid4().hex
         if probabilities is not None:
             if len(probabilities) != n_labels:
                 raise InvalidInput(

@@ -35,6 +35,7 @@ from loopwise.services import (
     labels,
     models,
     pool,
+    pool_removal,
     projects,
     quality,
     reviewers,
@@ -349,8 +350,28 @@ class Loopwise:
         :func:`loopwise.services.pool.add_to_pool`)."""
         return pool.add_to_pool(self.ctx, project, rows, actor=actor)
 
+    def check_removal(self, project: str, candidates: Sequence[str | Mapping[str, Any]]) -> None:
+        """Validate candidates for :meth:`remove_from_pool`, any number, writing nothing (see
+        :func:`loopwise.services.pool_removal.check_removal`)."""
+        pool_removal.check_removal(self.ctx, project, candidates)
+
     def pool_status(self, project: str) -> pool.PoolStatus:
         return pool.pool_status(self.ctx, project)
+
+    def remove_from_pool(
+        self,
+        project: str,
+        candidates: Sequence[str | Mapping[str, Any]] | None = None,
+        *,
+        everything: bool = False,
+        actor: str = "client",
+    ) -> pool_removal.PoolRemoval:
+        """Remove waiting candidates (named by external id or payload), or ``everything``
+        waiting, from the project's pool; a chosen one stays (see
+        :func:`loopwise.services.pool_removal.remove_from_pool`)."""
+        return pool_removal.remove_from_pool(
+            self.ctx, project, candidates, everything=everything, actor=actor
+        )
 
     def query(
         self,

@@ -112,14 +112,20 @@ def add_to_pool(
 ) -> int:
     """Add unlabelled candidates (payload, optional ``external_id`` and ``metadata``), all or
     none; returns how many were new. A candidate already in the pool with the same payload is
-    skipped; with another payload it is refused (``DuplicateExternalId``)."""
+    skipped; with another payload it is refused (``DuplicateExternalId``). One without an
+    external id is named by its payload (:func:`~loopwise.services.items.payload_external_id`):
+    the same payload added again, without an id, is skipped."""
     check_unlabelled(rows)
     fresh_pool_statistics(ctx.engine)
     with ctx.write() as tx:
         project = mappers.project(tx.repo.project_by_name(project_name))
         text = project.input_kind is InputKind.TEXT
         model_row = tx.repo.production_model(project.id) if text else None
-        prepared = [p for p in prepare_items(ctx, project, rows, name="rows") if not p.repeat]
+        prepared = [
+            p
+            for p in prepare_items(ctx, project, rows, name="rows", ids_from_payloads=True)
+            if not p.repeat
+        ]
         known = known_candidates(tx.session, project.id, [p.external_id for p in prepared])
         fresh = []
         for p in prepared:

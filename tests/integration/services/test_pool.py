@@ -59,6 +59,19 @@ class TestAddToPool:
             {"added": 2, "skipped": 5},
         ]
 
+    def test_a_candidate_without_an_id_is_named_by_its_payload_and_added_once(
+        self, lw: Loopwise
+    ) -> None:
+        make_text_project(lw)
+        texts = [{"payload": "see you at six"}, {"payload": "win a prize"}]
+        assert lw.add_to_pool("sms", [*texts, {"payload": "see you at six"}]) == 2
+        assert lw.add_to_pool("sms", texts) == 0  # the same file again adds nothing twice
+        stored = rows(lw, "pool_item")
+        assert [r["external_id"] for r in stored] == [
+            f"sha256:{r['payload_sha256']}" for r in stored
+        ]
+        lw.check_rows("sms", [*texts, *texts], use="pool")  # repeats of a payload: one candidate
+
     @pytest.mark.parametrize(
         ("row", "error", "field"),
         [
