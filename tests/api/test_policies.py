@@ -105,6 +105,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         Action.SUBMIT, 200, f"{P}/pool", lambda: {"items": [{"payload": "an unlabelled text"}]}
     ),
     ("GET", f"{P}/pool"): Sample(Action.READ_STATS, 200, f"{P}/pool"),
+    ("POST", f"{P}/pool/remove"): Sample(
+        Action.SUBMIT, 200, f"{P}/pool/remove", lambda: {"items": [{"external_id": "gone"}]}
+    ),
     ("POST", f"{P}/pool/query"): Sample(
         Action.SUBMIT, 422, f"{P}/pool/query", lambda: {"strategy": "no-such-strategy"}
     ),

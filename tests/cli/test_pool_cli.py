@@ -136,3 +136,100 @@ def test_a_promotion_whose_query_fails_is_promoted_with_a_note(
     assert "v1: promoted" in words
     assert "note the pool query after the promotion did not run: pool.features: bait" in words
     assert "20 waiting, 0 chosen" in invoke(run, "pool", "status", "sms")[1]
+
+
+def waiting(tmp_path: Path) -> int:
+    with Loopwise(Settings(data_dir=tmp_path / "data")) as lw:
+        return lw.pool_status("sms").waiting
+
+
+def kept(chosen: int) -> str:
+    """What ``pool remove`` says of the candidates it named that a query chose."""
+    return f"; {chosen} chosen by a query kept (items now)" if chosen else ""
+
+
+def test_pool_remove_by_the_file_that_added_by_id_and_all(run: CliRunner, tmp_path: Path) -> None:
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    rows = labelled_rows(40)
+    with_ids = write_csv(tmp_path / "with_ids.csv", rows[:20])
+    without_ids = write_csv(
+        tmp_path / "without_ids.csv", [{"text": r["text"]} for r in rows[20:30]]
+    )
+    assert invoke(run, "pool", "add", "sms", str(with_ids))[0] == 0
+    assert invoke(run, "pool", "add", "sms", str(without_ids))[0] == 0
+    query = ("pool", "query", "sms", "--n", "4", "--strategy", "random", "--seed", "2")
+    assert invoke(run, *query)[0] == 0
+    with Loopwise(Settings(data_dir=tmp_path / "data")) as lw:
+        chosen = {entry.item.external_id for entry in lw.queue("sms")}
+    from_first = len(chosen & {r["external_id"] for r in rows[:20]})
+    assert 0 < from_first < 4  # so each file names a chosen candidate (the seed's picks)
+
+    # the files that added them, the first three rows a transaction
+    code, out = invoke(run, "pool", "remove", "sms", str(with_ids), "--batch", "3")
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert f"{20 - from_first} candidate(s) removed from the pool of sms" in said
+    assert said.endswith(f"{kept(from_first)}; {6 + from_first} waiting")
+    code, out = invoke(run, "pool", "remove", "sms", str(without_ids))  # by payload
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert f"{6 + from_first} candidate(s) removed from the pool of sms" in said
+    assert said.endswith(f"{kept(4 - from_first)}; 0 waiting")
+    code, out = invoke(run, "pool", "remove", "sms", "--id", "s0", "--id", "no-such")
+    assert code == 0, out
+    assert "0 candidate(s) removed" in out
+    assert "not in the pool" in out
+
+    # a file of ids alone will do
+    assert (
+        invoke(run, "pool", "add", "sms", str(write_csv(tmp_path / "more.csv", rows[30:])))[0] == 0
+    )
+    ids_only = write_csv(
+        tmp_path / "ids.csv", [{"external_id": r["external_id"]} for r in rows[30:35]]
+    )
+    code, out = invoke(run, "pool", "remove", "sms", str(ids_only))
+    assert code == 0, out
+    assert "5 candidate(s) removed from the pool of sms" in out
+    assert "5 waiting" in out
+    code, out = invoke(run, "pool", "remove", "sms", "--all")
+    assert code == 0, out
+    assert "5 candidate(s) removed from the pool of sms" in out
+    assert "0 waiting" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("pool", "remove", "sms"),
+        ("pool", "remove", "sms", "--all", "--id", "s1"),
+    ],
+)
+def test_pool_remove_needs_exactly_one_way_of_naming(
+    run: CliRunner, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    assert (
+        invoke(run, "pool", "add", "sms", str(write_csv(tmp_path / "p.csv", labelled_rows(3))))[0]
+        == 0
+    )
+    code, out = invoke(run, *args)
+    assert code == 2
+    assert "FILE / --id / --all" in out
+    assert waiting(tmp_path) == 3
+
+
+def test_a_bad_row_anywhere_in_a_removal_file_removes_nothing(
+    run: CliRunner, tmp_path: Path
+) -> None:
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    rows = labelled_rows(6)
+    assert invoke(run, "pool", "add", "sms", str(write_csv(tmp_path / "p.csv", rows)))[0] == 0
+    named = [{"external_id": r["external_id"], "text": r["text"]} for r in rows]
+    named.append({"external_id": "", "text": ""})  # neither an id nor a text: line 8
+    bad = write_csv(tmp_path / "bad.csv", named)
+
+    code, out = invoke(run, "pool", "remove", "sms", str(bad), "--batch", "2")
+
+    assert code == 2
+    assert f"error {bad}:8:payload.text" in " ".join(out.split())
+    assert waiting(tmp_path) == 6

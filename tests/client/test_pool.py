@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from loopwise.client import ActiveLearning, Chosen, PoolStatus, QueryResult
+from loopwise.client import ActiveLearning, Chosen, PoolRemoval, PoolStatus, QueryResult
 from loopwise.errors import (
     DuplicateExternalId,
     EmptyPool,
@@ -109,3 +109,29 @@ def test_a_pool_of_any_size_is_added_in_batches(connect: Connect, space: Space) 
     with pytest.raises(InvalidInput) as size:
         client.add_to_pool_many(space.name, bad, batch_size=0)
     assert size.value.field == "batch_size"
+
+
+def test_candidates_are_removed_by_id_payload_or_all(connect: Connect, space: Space) -> None:
+    client = connect("client")
+    client.add_to_pool(space.name, candidates(4))
+    chosen = client.query(space.name, 1, strategy="random", seed=0).chosen[0].external_id
+    client.add_to_pool(space.name, [{"payload": "added without an id"}])
+    kept = [c["external_id"] for c in candidates(4) if c["external_id"] != chosen]
+
+    removed = client.remove_from_pool(
+        space.name, [kept[0], {"payload": "added without an id"}, chosen, "never-added"]
+    )
+
+    assert removed == PoolRemoval(removed=2, chosen=1, not_found=1)
+    assert client.pool_status(space.name) == PoolStatus(waiting=2, chosen=1)
+    with pytest.raises(DuplicateExternalId) as clash:
+        client.remove_from_pool(space.name, [{"external_id": kept[1], "payload": "another"}])
+    assert clash.value.field == "items[0].external_id"
+    with pytest.raises(InvalidInput) as neither:
+        client.remove_from_pool(space.name)
+    assert neither.value.field == "items"
+    with pytest.raises(NotAllowed):
+        connect("reviewer").remove_from_pool(space.name, everything=True)
+    everything = client.remove_from_pool(space.name, everything=True)
+    assert everything == PoolRemoval(removed=2, chosen=1, not_found=0)
+    assert client.pool_status(space.name) == PoolStatus(waiting=0, chosen=1)

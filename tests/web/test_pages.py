@@ -359,6 +359,34 @@ def test_admin_active_learning_settings_and_query(
     assert reviewer.post(settings, data={**form, "csrf": reviewer_csrf}).status_code == 403
     assert served.pool_status(PROJECT).chosen == 10
 
+    remove = f"/ui/projects/{PROJECT}/admin/pool/remove"
+    assert (
+        'action="/ui/projects/sms/admin/pool/remove"'
+        in web.get(f"/ui/projects/{PROJECT}/admin").text
+    )
+    queued = {entry.item.external_id for entry in served.queue(PROJECT, limit=100)}
+    chosen = sorted(queued)[0]
+    waiting = next(c["external_id"] for c in candidates if c["external_id"] not in queued)
+    r = web.post(remove, data={"csrf": csrf, "ids": f"{waiting}\n{chosen}\n\nnever-added\n"})
+    assert r.status_code == 200
+    assert (
+        "Removed 1 waiting candidate(s) from the pool; 1 chosen by a query stay (items now, in "
+        "review); 1 not in the pool." in r.text
+    )
+    assert served.pool_status(PROJECT).waiting == 29
+    for data, field in (({}, "ids"), ({"ids": "pool-1", "everything": "on"}, "everything")):
+        r = web.post(remove, data={"csrf": csrf, **data})
+        assert r.status_code == 422
+        assert f"({field})" in r.text
+    assert served.pool_status(PROJECT).waiting == 29
+    assert (
+        reviewer.post(remove, data={"csrf": reviewer_csrf, "everything": "on"}).status_code == 403
+    )
+    assert web.post(remove, data={"everything": "on"}).status_code == 403  # no CSRF token
+    r = web.post(remove, data={"csrf": csrf, "everything": "on"})
+    assert "Removed 29 waiting candidate(s) from the pool; 10 chosen" in r.text
+    assert served.pool_status(PROJECT).waiting == 0
+
 
 def test_admin_people_and_tokens(web: TestClient, served: Loopwise, tokens: Tokens) -> None:
     csrf = sign_in(web, tokens.admin)

@@ -314,6 +314,29 @@ class PoolAddedPublic(BaseModel):
     skipped: int = Field(description="Already in the pool with the same payload, or repeated")
 
 
+class PoolCandidateRef(_In):
+    """A candidate to remove: its external id, or its payload (every waiting candidate with
+    that payload), or both (the candidate of that id must have that payload)."""
+
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    payload: JsonValue = None
+
+
+class PoolRemoveIn(_In):
+    items: list[PoolCandidateRef] | None = Field(
+        default=None, min_length=1, max_length=10_000, description="The candidates to remove"
+    )
+    all: bool = Field(default=False, description="Remove every waiting candidate instead")
+
+
+class PoolRemovedPublic(_Out):
+    removed: int = Field(description="Waiting candidates removed")
+    chosen: int = Field(
+        description="Candidates named (with all: every one) that a query chose: items now, kept"
+    )
+    not_found: int = Field(description="Candidates named that are not in the pool")
+
+
 class PoolStatusPublic(_Out):
     waiting: int = Field(
         description="Candidates a query can choose: not chosen yet, nor sent as items by a client"

@@ -104,9 +104,10 @@ class ItemFile:
     lines: list[int]
 
     def located(self, exc: LoopwiseError, offset: int = 0) -> LoopwiseError:
-        """``exc`` about ``rows[i]`` (or ``items[i]``) of a batch that starts at row ``offset``,
-        named by the file's line instead: ``items.csv:7002:payload.text``; in its message too
-        (``in rows[3]`` -> ``on line 5``). Other errors are returned as they are."""
+        """``exc`` about ``rows[i]`` (or ``items[i]``, ``candidates[i]``) of a batch that
+        starts at row ``offset``, named by the file's line instead:
+        ``items.csv:7002:payload.text``; in its message too (``in rows[3]`` -> ``on line 5``).
+        Other errors are returned as they are."""
 
         def line(match: re.Match[str]) -> str:
             return str(self.lines[offset + int(match.group(1))])
@@ -121,8 +122,8 @@ class ItemFile:
         return type(exc)(message, field=where)
 
 
-_ROW = re.compile(r"^(?:rows|items)\[(\d+)\]")
-_ROW_IN_TEXT = re.compile(r"in (?:rows|items)\[(\d+)\]")
+_ROW = re.compile(r"^(?:rows|items|candidates)\[(\d+)\]")
+_ROW_IN_TEXT = re.compile(r"in (?:rows|items|candidates)\[(\d+)\]")
 
 
 def read_items(project: Project, path: Path, fmt: str) -> ItemFile:
@@ -133,6 +134,26 @@ def read_items(project: Project, path: Path, fmt: str) -> ItemFile:
     with open_text(path) as handle:
         for line, row in _read(project, handle, path, fmt):
             rows.append(row)
+            lines.append(line)
+    return ItemFile(path, rows, lines)
+
+
+def read_candidates(project: Project, path: Path, fmt: str) -> ItemFile:
+    """Rows of a CSV or JSONL file naming pool candidates to remove: each by its
+    ``external_id`` (a file of ids alone will do), or without one by its payload, read as
+    :func:`read_items` reads it; other columns are ignored. The file that added candidates
+    names them so."""
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    with open_text(path) as handle:
+        records = csv_records(handle) if fmt == "csv" else json_lines(handle, path)
+        for line, row in records:
+            external_id = row.get("external_id")
+            if external_id not in (None, ""):
+                rows.append({"external_id": str(external_id)})
+            else:
+                item = _row_to_item(project, row, f"{path}:{line}", csv_row=fmt == "csv")
+                rows.append({"payload": item["payload"]})
             lines.append(line)
     return ItemFile(path, rows, lines)
 

@@ -1,7 +1,9 @@
-"""``loopwise pool add|status|query|settings``: the unlabelled pool active learning chooses from."""
+"""``loopwise pool add|remove|status|query|settings``: the unlabelled pool active learning
+chooses from."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,9 +16,13 @@ from loopwise.cli.common import (
     console,
     handle_errors,
     open_loopwise,
+    progress_bar,
 )
-from loopwise.cli.io import file_format, read_items, write_in_batches
+from loopwise.cli.io import file_format, read_candidates, read_items, write_in_batches
 from loopwise.core.active import ActiveLearningConfig
+from loopwise.errors import LoopwiseError
+from loopwise.services.loop import Loopwise
+from loopwise.services.pool_removal import PoolRemoval
 
 pool_app = typer.Typer(
     help="Active learning: the unlabelled pool and the queries that queue its best items.",
@@ -47,6 +53,78 @@ def pool_add(
         )
         waiting = lw.pool_status(project).waiting
     console.print(f"{added:,} new candidate(s) in the pool of {project}; {waiting:,} waiting")
+
+
+@pool_app.command("remove")
+@handle_errors
+def pool_remove(
+    ctx: typer.Context,
+    project: ProjectArg,
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="CSV or JSONL file naming candidates: by external_id, or by payload.",
+            dir_okay=False,
+        ),
+    ] = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--id", help="A candidate's external id (repeatable).")
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Remove every waiting candidate.")
+    ] = False,
+    fmt: RowsFormatOption = None,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 5000,
+) -> None:
+    """Remove waiting candidates from the pool: those a file names (the file that added them
+    will do), those given by --id, or --all. A candidate a query chose is an item under review
+    now and stays."""
+    given = [name for name, on in (("FILE", path), ("--id", ids), ("--all", everything)) if on]
+    if len(given) != 1:
+        raise typer.BadParameter(
+            "name the candidates with one of FILE, --id or --all"
+            + (f" (given: {', '.join(given)})" if given else ""),
+            param_hint="FILE / --id / --all",
+        )
+    with open_loopwise(ctx) as lw:
+        if everything:
+            results = [lw.remove_from_pool(project, everything=True, actor="cli")]
+        elif ids:
+            results = [lw.remove_from_pool(project, list(ids), actor="cli")]
+        else:
+            assert path is not None
+            results = _remove_file(lw, project, path, file_format(path, fmt), batch)
+        waiting = lw.pool_status(project).waiting
+    removed, chosen, missing = (sum(getattr(r, k) for r in results) for k in _COUNTS)
+    kept = f"; {chosen:,} chosen by a query kept (items now)" if chosen else ""
+    absent = f"; {missing:,} not in the pool" if missing else ""
+    console.print(
+        f"{removed:,} candidate(s) removed from the pool of {project}{kept}{absent}; "
+        f"{waiting:,} waiting"
+    )
+
+
+_COUNTS = ("removed", "chosen", "not_found")
+
+
+def _remove_file(lw: Loopwise, project: str, path: Path, fmt: str, batch: int) -> list[PoolRemoval]:
+    """Remove the candidates ``path`` names, checked whole first, ``batch`` at a time."""
+    file = read_candidates(lw.project(project), path, fmt)
+    try:
+        lw.check_removal(project, file.rows)
+    except LoopwiseError as exc:
+        raise file.located(exc) from None
+    results: list[PoolRemoval] = []
+    with progress_bar() as progress:
+        task = progress.add_task("removing candidates", total=len(file.rows))
+        for start in range(0, len(file.rows), batch):
+            part = file.rows[start : start + batch]
+            try:
+                results.append(lw.remove_from_pool(project, part, actor="cli"))
+            except LoopwiseError as exc:
+                raise file.located(exc, start) from None
+            progress.advance(task, len(part))
+    return results
 
 
 @pool_app.command("status")

@@ -242,6 +242,17 @@ class PoolStatus:
 
 
 @dataclass(frozen=True)
+class PoolRemoval:
+    """What a removal from the pool did: waiting candidates ``removed``; those named (with
+    ``everything``: all) that a query had ``chosen``, items now and kept; those named that are
+    ``not_found`` in the pool."""
+
+    removed: int
+    chosen: int
+    not_found: int
+
+
+@dataclass(frozen=True)
 class Chosen:
     """One candidate a query queued for review: ``rank`` 0 is the strategy's first pick."""
 

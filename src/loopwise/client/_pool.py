@@ -8,7 +8,7 @@ from typing import Any
 
 from loopwise.client._bulk import batches, check, shift_error
 from loopwise.client._errors import ApiError
-from loopwise.client._models import ActiveLearning, PoolStatus, QueryResult, parse
+from loopwise.client._models import ActiveLearning, PoolRemoval, PoolStatus, QueryResult, parse
 from loopwise.client._reports import Transport
 
 
@@ -35,8 +35,8 @@ class ActiveLearningMethods(Transport):
 
         Each request is one transaction on the service, so a failing batch stops the call and
         the batches before it stay added. A candidate already in the pool with the same
-        payload is skipped, so give candidates external ids and adding everything again after
-        a fix adds each once.
+        payload is skipped (one without an external id is named by its payload), so adding
+        everything again after a fix adds each once.
 
         Parameters
         ----------
@@ -61,6 +61,26 @@ class ActiveLearningMethods(Transport):
                 shift_error(exc, start)
                 raise
         return added
+
+    def remove_from_pool(
+        self,
+        project: str,
+        candidates: Iterable[str | Mapping[str, Any]] | None = None,
+        *,
+        everything: bool = False,
+    ) -> PoolRemoval:
+        """Remove waiting candidates (at most 10,000), all or none: each named by its external
+        id (a string), or a mapping with ``external_id`` and/or ``payload`` (every waiting
+        candidate with that payload); or ``everything`` waiting. A candidate a query chose is
+        an item now and stays (counted as ``chosen``); one not in the pool is counted
+        (``not_found``), so a retried call removes nothing twice."""
+        body: dict[str, Any] = {"all": everything}
+        if candidates is not None:
+            body["items"] = [
+                {"external_id": c} if isinstance(c, str) else dict(c) for c in candidates
+            ]
+        path = self._path("projects", project, "pool", "remove")
+        return parse(PoolRemoval, self._json("POST", path, body=body, idempotent=True))
 
     def pool_status(self, project: str) -> PoolStatus:
         """How many candidates wait, and how many queries chose."""

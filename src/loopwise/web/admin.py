@@ -1,8 +1,8 @@
 """Admin pages: a project's routing policy and review settings, its model versions and golden
-set, its active-learning pool (settings and a query), and the people with their tokens. Every
-change goes through the same service as the CLI and the API, with the signed-in admin as the
-audit event's actor, and needs the page's CSRF token. A change that fails validation leaves
-everything as it was and the page says why."""
+set, its active-learning pool (settings, a query, removing candidates), and the people with
+their tokens. Every change goes through the same service as the CLI and the API, with the
+signed-in admin as the audit event's actor, and needs the page's CSRF token. A change that
+fails validation leaves everything as it was and the page says why."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loopwise.active_learning import STRATEGIES
-from loopwise.api.errors import status_of
+from loopwise.api.errors import body_fields, status_of
 from loopwise.api.policies import Action, authorize
 from loopwise.core.enums import Role
 from loopwise.core.policy import dump_policy, load_policy
@@ -208,6 +208,35 @@ def query_pool(
     except LoopwiseError as exc:
         return _project_page(request, who, project, status_code=status_of(exc), error=exc)
     return _project_page(request, who, project, message=f"{_queued(found)}.", picks=found.chosen)
+
+
+@router.post("/projects/{project}/admin/pool/remove", response_class=HTMLResponse)
+def remove_from_pool(
+    request: Request,
+    project: str,
+    who: Admin,
+    ids: Text = "",
+    everything: Short = "",
+    csrf: Short = "",
+) -> Response:
+    """Remove waiting candidates: the external ids given one a line, or every waiting one
+    (``everything`` ticked); a chosen candidate stays."""
+    _csrf(request, csrf)
+    lw = loopwise_of(request)
+    named = [line.strip() for line in ids.splitlines() if line.strip()]
+    try:
+        with body_fields("candidates", "ids"):
+            result = lw.remove_from_pool(
+                project, named or None, everything=everything == "on", actor=who.name
+            )
+    except LoopwiseError as exc:
+        return _project_page(request, who, project, status_code=status_of(exc), error=exc)
+    message = f"Removed {result.removed:,} waiting candidate(s) from the pool"
+    if result.chosen:
+        message += f"; {result.chosen:,} chosen by a query stay (items now, in review)"
+    if result.not_found:
+        message += f"; {result.not_found:,} not in the pool"
+    return _project_page(request, who, project, message=f"{message}.")
 
 
 def _queued(found: QueryResult) -> str:

@@ -227,3 +227,96 @@ def test_an_empty_request_body_is_refused(world: World, space: Space) -> None:
     )
     assert response.status_code == 422
     assert response.json()["error"]["field"].startswith("items")
+
+
+def remove(world: World, space: Space, body: dict[str, Any], role: str = "client") -> Any:
+    return world.client.post(space.url("/pool/remove"), json=body, headers=space.header(role))
+
+
+class TestRemoveFromPool:
+    def test_named_candidates_go_chosen_ones_stay_and_a_retry_removes_nothing(
+        self, world: World, space: Space
+    ) -> None:
+        add(world, space, candidates(5))
+        add(world, space, [{"payload": "no id given"}])
+        picked = world.client.post(
+            space.url("/pool/query"),
+            json={"n": 1, "strategy": "random", "seed": 3},
+            headers=space.header("client"),
+        ).json()["chosen"][0]["external_id"]
+        others = [c["external_id"] for c in candidates(5) if c["external_id"] != picked]
+        body = {
+            "items": [
+                {"external_id": others[0]},
+                {"external_id": others[1], "payload": candidates(5)[int(others[1][1:])]["payload"]},
+                {"external_id": picked},
+                {"payload": "no id given"},
+                {"external_id": "never-added"},
+            ]
+        }
+
+        response = remove(world, space, body)
+
+        assert response.status_code == 200, response.text
+        assert response.json() == {"removed": 3, "chosen": 1, "not_found": 1}
+        assert world.lw.pool_status(space.name).waiting == 2
+        with world.lw.ctx.read() as tx:
+            event = tx.session.scalars(
+                select(AuditEventRow).where(
+                    AuditEventRow.action == "pool.removed",
+                    AuditEventRow.project_id == world.lw.project(space.name).id,
+                )
+            ).one()
+        assert event.actor == space.account("client")
+        again = remove(world, space, body)
+        assert again.json() == {"removed": 0, "chosen": 1, "not_found": 4}
+
+    def test_all_removes_every_waiting_candidate(self, world: World, space: Space) -> None:
+        add(world, space, candidates(4))
+        response = remove(world, space, {"all": True})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"removed": 4, "chosen": 0, "not_found": 0}
+        assert world.lw.pool_status(space.name).waiting == 0
+
+    @pytest.mark.parametrize(
+        ("body", "status", "code", "field"),
+        [
+            ({}, 422, "invalid_input", "items"),
+            ({"items": [{"external_id": "c0"}], "all": True}, 422, "invalid_input", "all"),
+            ({"items": []}, 422, "invalid_input", "items"),
+            ({"items": [{}]}, 422, "invalid_input", "items[0]"),
+            ({"items": [{"payload": ""}]}, 422, "invalid_payload", "items[0].payload.text"),
+            ({"items": [{"external_id": "c0", "label": "ham"}]}, 422, "invalid_input", None),
+            (
+                {"items": [{"external_id": "c0", "payload": "another"}]},
+                409,
+                "duplicate_external_id",
+                "items[0].external_id",
+            ),
+        ],
+    )
+    def test_bad_requests_are_refused_by_field_and_remove_nothing(
+        self,
+        world: World,
+        space: Space,
+        body: dict[str, Any],
+        status: int,
+        code: str,
+        field: str | None,
+    ) -> None:
+        add(world, space, candidates(2))
+        response = remove(world, space, body)
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert error["code"] == code
+        if field is not None:
+            assert error["field"] == field
+        else:
+            assert error["field"].startswith("items[0]")
+        assert world.lw.pool_status(space.name).waiting == 2
+
+    def test_a_reviewer_may_not_remove(self, world: World, space: Space) -> None:
+        add(world, space, candidates(2))
+        response = remove(world, space, {"all": True}, role="reviewer")
+        assert response.status_code == 403
+        assert world.lw.pool_status(space.name).waiting == 2

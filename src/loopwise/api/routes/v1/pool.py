@@ -16,6 +16,8 @@ from loopwise.api.schemas import (
     ActiveLearningPublic,
     PoolAddedPublic,
     PoolIn,
+    PoolRemovedPublic,
+    PoolRemoveIn,
     PoolStatusPublic,
     QueryIn,
     QueryPublic,
@@ -42,6 +44,24 @@ def add_to_pool(
     with body_fields("rows", "items"):
         added = lw.add_to_pool(project, rows, actor=who.name)
     return PoolAddedPublic(added=added, skipped=len(rows) - added)
+
+
+@router.post(
+    "/projects/{project}/pool/remove", responses=WRITE_ERRORS, response_model=PoolRemovedPublic
+)
+def remove_from_pool(
+    project: ProjectName, body: PoolRemoveIn, lw: LoopwiseDep, who: Submitter
+) -> PoolRemovedPublic:
+    """Remove waiting candidates, named by external id or payload (``items``), or every
+    waiting one (``all``), in one transaction. A candidate a query chose is an item now and
+    stays (counted as ``chosen``); one not in the pool is counted, not refused, so a retried
+    request removes nothing twice."""
+    candidates = None
+    if body.items is not None:
+        candidates = [r.model_dump(exclude_unset=True) for r in body.items]
+    with body_fields("candidates", "items"), body_fields("everything", "all"):
+        result = lw.remove_from_pool(project, candidates, everything=body.all, actor=who.name)
+    return PoolRemovedPublic.model_validate(result)
 
 
 @router.get("/projects/{project}/pool", response_model=PoolStatusPublic)
