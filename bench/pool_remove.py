@@ -1,0 +1,159 @@
+"""Removing candidates from the active-learning pool: ``Loopwise.remove_from_pool``.
+
+Run ``.venv/bin/python bench/pool_remove.py [--backend sqlite|postgres|both]
+[--postgres-url URL] [--rows 100000] [--json PATH]``.
+
+Protocol
+--------
+1. **Seed.** A fresh database per backend (PostgreSQL: a new schema on ``--postgres-url``,
+   dropped at the end; SQLite: a file in a temporary directory), a text project with no model,
+   and ``--rows`` candidates (the bundled SMS texts, cycled, each with a counter appended): half
+   with external ids, a fifth without (named by their payloads), a tenth with random ids (as
+   candidates added without an id before they were named by their payloads), a fifth with ids
+   again; added with ``add_to_pool`` in batches of 5,000. **Baseline, same run** (``add_s``):
+   that add, the work a removal undoes.
+2. **By external id** (``by_id_s``): the half's ids named in batches of 5,000, as
+   ``loopwise pool remove FILE`` sends the rows of the file that added them.
+3. **By payload** (``by_payload_s``): the fifth added without ids, named by payload alone in
+   batches of 5,000; found through the pool's unique index of external ids.
+4. **By payload, random ids** (``by_digest_s``): the tenth, named by payload in batches of
+   5,000; found by the payload's digest, a read of the project's pool per batch.
+5. **Everything** (``everything_s``): the fifth left, removed with ``everything=True``.
+
+Each step checks what it removed, and the pool is empty at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as ``python bench/pool_remove.py``, this file's directory comes first on ``sys.path``,
+# where ``bench/queue.py`` would shadow the standard library's ``queue`` (which scikit-learn
+# imports).
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.remove(sys.path[0])
+
+import argparse
+import json
+import platform
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loopwise import Loopwise, Settings
+from loopwise.datasets import load_sms_spam
+from loopwise.testing import scratch_database
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BATCH = 5_000
+
+
+def parts(count: int) -> tuple[int, int, int]:
+    """Where the ids, the payloads and the random ids end (5, 2 and 1 tenths)."""
+    return count // 2, count * 7 // 10, count * 8 // 10
+
+
+def candidates(count: int) -> list[dict[str, Any]]:
+    """``count`` texts in the parts of the protocol's step 1."""
+    data = load_sms_spam()
+    n = len(data.texts)
+    ids_end, payloads_end, random_end = parts(count)
+    out: list[dict[str, Any]] = []
+    for i in range(count):
+        row: dict[str, Any] = {"payload": f"{data.texts[i % n]} {i}"}
+        if i < ids_end or i >= random_end:
+            row["external_id"] = f"c{i}"
+        elif i >= payloads_end:
+            row["external_id"] = uuid.UUID(int=i).hex
+        out.append(row)
+    return out
+
+
+def batched(rows: Sequence[Any], call: Callable[[list[Any]], Any]) -> tuple[float, list[Any]]:
+    """Seconds to ``call`` each batch of ``rows``, and what the calls returned."""
+    began = time.perf_counter()
+    results = [call(list(rows[start : start + BATCH])) for start in range(0, len(rows), BATCH)]
+    return time.perf_counter() - began, results
+
+
+def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    with scratch_database(backend, args.postgres_url, "bench_remove") as (url, directory):
+        lw = Loopwise(Settings(database_url=url, data_dir=directory))
+        lw.create_project("pool", ["ham", "spam"])
+        rows = candidates(args.rows)
+        ids_end, payloads_end, random_end = parts(args.rows)
+        add_s, _ = batched(rows, lambda part: lw.add_to_pool("pool", part))
+
+        def remove(part: list[Any]) -> Any:
+            return lw.remove_from_pool("pool", part)
+
+        by_id = [row["external_id"] for row in rows[:ids_end]]
+        by_id_s, removed = batched(by_id, remove)
+        assert sum(r.removed for r in removed) == len(by_id), "not every named id was removed"
+        named = [{"payload": row["payload"]} for row in rows[ids_end:payloads_end]]
+        by_payload_s, removed = batched(named, remove)
+        assert sum(r.removed for r in removed) == len(named), "not every payload was removed"
+        digests = [{"payload": row["payload"]} for row in rows[payloads_end:random_end]]
+        by_digest_s, removed = batched(digests, remove)
+        assert sum(r.removed for r in removed) == len(digests), "not every payload was removed"
+        began = time.perf_counter()
+        rest = lw.remove_from_pool("pool", everything=True)
+        everything_s = time.perf_counter() - began
+        assert rest.removed == args.rows - random_end, "not every waiting one was removed"
+        assert lw.pool_status("pool").waiting == 0
+        lw.close()
+    out = {
+        "backend": backend,
+        "rows": args.rows,
+        "add_s": round(add_s, 3),
+        "by_id_s": round(by_id_s, 3),
+        "by_id_rows": len(by_id),
+        "by_payload_s": round(by_payload_s, 3),
+        "by_payload_rows": len(named),
+        "by_digest_s": round(by_digest_s, 3),
+        "by_digest_rows": len(digests),
+        "everything_s": round(everything_s, 3),
+        "everything_rows": rest.removed,
+    }
+    print(
+        f"{backend:>8}: added {args.rows:,} in {add_s:.2f} s (the baseline); removed "
+        f"{len(by_id):,} by id in {by_id_s:.2f} s, {len(named):,} by payload in "
+        f"{by_payload_s:.2f} s, {len(digests):,} by payload with random ids in "
+        f"{by_digest_s:.2f} s, the last {rest.removed:,} (everything) in {everything_s:.2f} s",
+        flush=True,
+    )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--postgres-url", default=os.environ.get("LOOPWISE_BENCH_PG", DEFAULT_PG))
+    parser.add_argument("--rows", type=int, default=100_000, help="candidates to add")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args(argv)
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    results = [run(backend, args) for backend in backends]
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        machine = {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+        }
+        report = {
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine,
+            "results": results,
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
