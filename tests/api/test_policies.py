@@ -105,6 +105,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         Action.SUBMIT, 200, f"{P}/pool", lambda: {"items": [{"payload": "an unlabelled text"}]}
     ),
     ("GET", f"{P}/pool"): Sample(Action.READ_STATS, 200, f"{P}/pool"),
+    ("GET", f"{P}/pool/candidates"): Sample(Action.READ_DECISIONS, 200, f"{P}/pool/candidates"),
     ("POST", f"{P}/pool/remove"): Sample(
         Action.SUBMIT, 200, f"{P}/pool/remove", lambda: {"items": [{"external_id": "gone"}]}
     ),

@@ -233,3 +233,43 @@ def test_a_bad_row_anywhere_in_a_removal_file_removes_nothing(
     assert code == 2
     assert f"error {bad}:8:payload.text" in " ".join(out.split())
     assert waiting(tmp_path) == 6
+
+
+def test_pool_list_shows_and_writes_what_pool_remove_reads(run: CliRunner, tmp_path: Path) -> None:
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    rows = labelled_rows(30)
+    assert invoke(run, "pool", "add", "sms", str(write_csv(tmp_path / "p.csv", rows)))[0] == 0
+    query = ("pool", "query", "sms", "--n", "3", "--strategy", "random", "--seed", "1")
+    assert invoke(run, *query)[0] == 0
+
+    code, out = invoke(run, "pool", "list", "sms", "--limit", "4")
+    assert code == 0, out
+    assert "4 waiting candidate(s) shown; 27 waiting, 3 chosen" in " ".join(out.split())
+    code, out = invoke(run, "pool", "list", "sms", "--state", "chosen")
+    assert code == 0, out
+    assert "3 chosen candidate(s) shown" in " ".join(out.split())
+
+    listed = tmp_path / "out" / "waiting.jsonl"
+    code, out = invoke(run, "pool", "list", "sms", "--output", str(listed))
+    assert code == 0, out
+    assert "wrote 27 waiting candidate(s) of sms" in " ".join(out.split())
+    written = [json.loads(line) for line in listed.read_text(encoding="utf-8").splitlines()]
+    assert len(written) == 27
+    assert set(written[0]) == {"external_id", "payload", "metadata"}
+    by_id = {r["external_id"]: r["text"] for r in rows}
+    assert all(r["payload"] == {"text": by_id[r["external_id"]]} for r in written)
+
+    # the file, cut to its first ten, names what `pool remove` removes
+    cut = tmp_path / "ten.jsonl"
+    cut.write_text("".join(json.dumps(r) + "\n" for r in written[:10]), encoding="utf-8")
+    code, out = invoke(run, "pool", "remove", "sms", str(cut))
+    assert code == 0, out
+    assert "10 candidate(s) removed from the pool of sms; 17 waiting" in " ".join(out.split())
+
+    code, out = invoke(run, "pool", "list", "sms", "--state", "pending")
+    assert code == 2
+    assert "error state" in out
+    code, out = invoke(run, "pool", "list", "sms", "--output", str(tmp_path))
+    assert code == 2
+    assert "--output" in out
+    assert "directory" in out

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from loopwise.client import ActiveLearning, Chosen, PoolRemoval, PoolStatus, QueryResult
+from loopwise.client import (
+    ActiveLearning,
+    Chosen,
+    PoolCandidate,
+    PoolRemoval,
+    PoolStatus,
+    QueryResult,
+)
 from loopwise.errors import (
     DuplicateExternalId,
     EmptyPool,
@@ -135,3 +142,26 @@ def test_candidates_are_removed_by_id_payload_or_all(connect: Connect, space: Sp
     everything = client.remove_from_pool(space.name, everything=True)
     assert everything == PoolRemoval(removed=2, chosen=1, not_found=0)
     assert client.pool_status(space.name) == PoolStatus(waiting=0, chosen=1)
+
+
+def test_the_pool_is_listed_a_page_at_a_time(connect: Connect, space: Space) -> None:
+    client = connect("client")
+    client.add_to_pool(space.name, candidates(5))
+    chosen = client.query(space.name, 1, strategy="random", seed=0).chosen[0]
+
+    page = client.pool_candidates(space.name, limit=2)
+
+    waiting = [c["external_id"] for c in candidates(5) if c["external_id"] != chosen.external_id]
+    assert [c.external_id for c in page.candidates] == waiting[:2]
+    assert all(isinstance(c, PoolCandidate) and c.item_id is None for c in page.candidates)
+    assert page.next_after == page.candidates[-1].id
+    every = list(client.iter_pool_candidates(space.name, state="all", page_size=2))
+    assert [c.external_id for c in every] == [f"c{i}" for i in range(5)]
+    (picked,) = client.iter_pool_candidates(space.name, state="chosen")
+    assert (picked.external_id, picked.item_id) == (chosen.external_id, chosen.item_id)
+    assert picked.chosen_at is not None
+    with pytest.raises(InvalidInput) as bad:
+        client.pool_candidates(space.name, state="pending")
+    assert bad.value.field == "state"
+    with pytest.raises(NotAllowed):
+        connect("reviewer").pool_candidates(space.name)

@@ -337,6 +337,21 @@ class PoolRemovedPublic(_Out):
     not_found: int = Field(description="Candidates named that are not in the pool")
 
 
+class PoolCandidatePublic(_Out):
+    id: int = Field(description="The candidate's place in the pool: pass as `after` to page")
+    external_id: str
+    payload: dict[str, JsonValue]
+    metadata: dict[str, JsonValue]
+    added_at: datetime
+    item_id: int | None = Field(description="The item a query made of it; null while it waits")
+    chosen_at: datetime | None
+
+
+class PoolCandidatesPublic(_Out):
+    candidates: list[PoolCandidatePublic]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null at the end")
+
+
 class PoolStatusPublic(_Out):
     waiting: int = Field(
         description="Candidates a query can choose: not chosen yet, nor sent as items by a client"

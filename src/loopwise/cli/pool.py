@@ -1,10 +1,11 @@
-"""``loopwise pool add|remove|status|query|settings``: the unlabelled pool active learning
+"""``loopwise pool add|remove|list|status|query|settings``: the unlabelled pool active learning
 chooses from."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.table import Table
@@ -13,15 +14,18 @@ from loopwise.cli.common import (
     ProjectArg,
     RowsFileArg,
     RowsFormatOption,
+    check_output,
     console,
     handle_errors,
     open_loopwise,
     progress_bar,
+    writing,
 )
 from loopwise.cli.io import file_format, read_candidates, read_items, write_in_batches
 from loopwise.core.active import ActiveLearningConfig
 from loopwise.errors import LoopwiseError
 from loopwise.services.loop import Loopwise
+from loopwise.services.pool_listing import MAX_PAGE
 from loopwise.services.pool_removal import PoolRemoval
 
 pool_app = typer.Typer(
@@ -125,6 +129,77 @@ def _remove_file(lw: Loopwise, project: str, path: Path, fmt: str, batch: int) -
                 raise file.located(exc, start) from None
             progress.advance(task, len(part))
     return results
+
+
+@pool_app.command("list")
+@handle_errors
+def pool_list(
+    ctx: typer.Context,
+    project: ProjectArg,
+    state: Annotated[
+        str, typer.Option(help="waiting (a query can choose them), chosen, or all.")
+    ] = "waiting",
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="At most this many (default: 20 shown, every one written)."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write them here as JSONL: the rows `pool add` and `pool remove` read.",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """The pool's candidates, oldest first: shown as a table, or written to a file (edit it,
+    then `pool remove` what it names)."""
+    check_output(output, "output")
+    with open_loopwise(ctx) as lw:
+        if output is None:
+            found = lw.pool_candidates(project, state=state, limit=min(limit or 20, MAX_PAGE))
+            status = lw.pool_status(project)
+        else:
+            with writing(output, "output"), output.open("w", encoding="utf-8") as handle:
+                count = _write_candidates(lw, project, state, limit, handle)
+            console.print(f"wrote {count:,} {state} candidate(s) of {project} to {output}")
+            return
+    table = Table("external id", "payload", "added", "item")
+    for c in found:
+        table.add_row(
+            c.external_id,
+            _shown(c.payload),
+            f"{c.added_at:%Y-%m-%d %H:%M}",
+            "-" if c.item_id is None else str(c.item_id),
+        )
+    console.print(table)
+    console.print(
+        f"{len(found):,} {state} candidate(s) shown; {status.waiting:,} waiting, "
+        f"{status.chosen:,} chosen"
+    )
+
+
+def _shown(payload: dict[str, Any]) -> str:
+    """A payload in a table cell: its text, or its features, cut to 60 characters."""
+    shown = str(payload["text"]) if "text" in payload else json.dumps(payload["features"])
+    return shown if len(shown) <= 60 else shown[:59] + "…"
+
+
+def _write_candidates(
+    lw: Loopwise, project: str, state: str, limit: int | None, handle: TextIO
+) -> int:
+    """Write the candidates in ``state`` (at most ``limit``) as JSONL rows, a page at a time."""
+    count, after = 0, None
+    while limit is None or count < limit:
+        size = MAX_PAGE if limit is None else min(MAX_PAGE, limit - count)
+        page = lw.pool_candidates(project, state=state, after=after, limit=size)
+        for c in page:
+            row = {"external_id": c.external_id, "payload": c.payload, "metadata": c.metadata}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        count += len(page)
+        if len(page) < size:
+            break
+        after = page[-1].id
+    return count
 
 
 @pool_app.command("status")

@@ -242,6 +242,28 @@ class PoolStatus:
 
 
 @dataclass(frozen=True)
+class PoolCandidate:
+    """One candidate of the pool; ``item_id`` and ``chosen_at`` once a query chose it."""
+
+    id: int
+    external_id: str
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    added_at: datetime
+    item_id: int | None
+    chosen_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PoolPage:
+    """One page of the pool's candidates, oldest first; pass ``next_after`` as ``after`` for
+    the next one (``None``: this is the last page)."""
+
+    candidates: tuple[PoolCandidate, ...]
+    next_after: int | None
+
+
+@dataclass(frozen=True)
 class PoolRemoval:
     """What a removal from the pool did: waiting candidates ``removed``; those named (with
     ``everything``: all) that a query had ``chosen``, items now and kept; those named that are

@@ -3,12 +3,20 @@ and their settings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from loopwise.client._bulk import batches, check, shift_error
 from loopwise.client._errors import ApiError
-from loopwise.client._models import ActiveLearning, PoolRemoval, PoolStatus, QueryResult, parse
+from loopwise.client._models import (
+    ActiveLearning,
+    PoolCandidate,
+    PoolPage,
+    PoolRemoval,
+    PoolStatus,
+    QueryResult,
+    parse,
+)
 from loopwise.client._reports import Transport
 
 
@@ -81,6 +89,28 @@ class ActiveLearningMethods(Transport):
             ]
         path = self._path("projects", project, "pool", "remove")
         return parse(PoolRemoval, self._json("POST", path, body=body, idempotent=True))
+
+    def pool_candidates(
+        self, project: str, *, state: str = "waiting", after: int | None = None, limit: int = 100
+    ) -> PoolPage:
+        """One page of the pool's candidates, oldest first: ``state`` ``waiting`` (a query can
+        choose them), ``chosen`` or ``all``; ``after`` is the previous page's ``next_after``.
+        ``limit``: 1..1000."""
+        params = {"state": state, "after": after, "limit": limit}
+        path = self._path("projects", project, "pool", "candidates")
+        return parse(PoolPage, self._json("GET", path, params=params))
+
+    def iter_pool_candidates(
+        self, project: str, *, state: str = "waiting", page_size: int = 1000
+    ) -> Iterator[PoolCandidate]:
+        """Every candidate in ``state``, oldest first, fetched a page at a time (lazily)."""
+        after: int | None = None
+        while True:
+            page = self.pool_candidates(project, state=state, after=after, limit=page_size)
+            yield from page.candidates
+            if page.next_after is None:
+                return
+            after = page.next_after
 
     def pool_status(self, project: str) -> PoolStatus:
         """How many candidates wait, and how many queries chose."""

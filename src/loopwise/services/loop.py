@@ -35,6 +35,7 @@ from loopwise.services import (
     labels,
     models,
     pool,
+    pool_listing,
     pool_removal,
     projects,
     quality,
@@ -357,6 +358,19 @@ class Loopwise:
 
     def pool_status(self, project: str) -> pool.PoolStatus:
         return pool.pool_status(self.ctx, project)
+
+    def pool_candidates(
+        self,
+        project: str,
+        *,
+        state: pool_listing.PoolState | str = pool_listing.PoolState.WAITING,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[pool_listing.PoolCandidate]:
+        """One page of the pool's candidates (``waiting``, ``chosen`` or ``all``), oldest
+        first; the next is ``after`` the last one's ``id`` (see
+        :func:`loopwise.services.pool_listing.list_pool`)."""
+        return pool_listing.list_pool(self.ctx, project, state=state, after=after, limit=limit)
 
     def remove_from_pool(
         self,

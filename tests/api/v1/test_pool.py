@@ -320,3 +320,58 @@ class TestRemoveFromPool:
         response = remove(world, space, {"all": True}, role="reviewer")
         assert response.status_code == 403
         assert world.lw.pool_status(space.name).waiting == 2
+
+
+class TestListPool:
+    def test_candidates_are_listed_page_by_page(self, world: World, space: Space) -> None:
+        add(world, space, candidates(5))
+        picked = world.client.post(
+            space.url("/pool/query"),
+            json={"n": 1, "strategy": "random", "seed": 3},
+            headers=space.header("client"),
+        ).json()["chosen"][0]
+
+        first = world.client.get(
+            space.url("/pool/candidates"), params={"limit": 2}, headers=space.header("viewer")
+        )
+
+        assert first.status_code == 200, first.text
+        body = first.json()
+        waiting = [
+            c["external_id"] for c in candidates(5) if c["external_id"] != picked["external_id"]
+        ]
+        assert [c["external_id"] for c in body["candidates"]] == waiting[:2]
+        assert body["candidates"][0]["payload"] == {
+            "text": candidates(5)[int(waiting[0][1:])]["payload"]
+        }
+        assert body["candidates"][0]["item_id"] is None
+        rest = world.client.get(
+            space.url("/pool/candidates"),
+            params={"after": body["next_after"]},
+            headers=space.header("client"),
+        ).json()
+        assert [c["external_id"] for c in rest["candidates"]] == waiting[2:]
+        assert rest["next_after"] is None
+        chosen = world.client.get(
+            space.url("/pool/candidates"), params={"state": "chosen"}, headers=space.header("admin")
+        ).json()["candidates"]
+        assert [(c["external_id"], c["item_id"]) for c in chosen] == [
+            (picked["external_id"], picked["item_id"])
+        ]
+
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [({"state": "pending"}, "state"), ({"limit": 0}, "limit"), ({"after": -1}, "after")],
+    )
+    def test_bad_parameters_are_refused_by_field(
+        self, world: World, space: Space, params: dict[str, Any], field: str
+    ) -> None:
+        response = world.client.get(
+            space.url("/pool/candidates"), params=params, headers=space.header("client")
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == field
+
+    def test_a_reviewer_may_not_read_the_pool(self, world: World, space: Space) -> None:
+        response = world.client.get(space.url("/pool/candidates"), headers=space.header("reviewer"))
+        assert response.status_code == 403

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query
 
 from loopwise.api.deps import LoopwiseDep, ProjectName, allowed
 from loopwise.api.errors import body_fields
 from loopwise.api.policies import Action
 from loopwise.api.schemas import (
+    MAX_ID,
     READ_ERRORS,
     WRITE_ERRORS,
     ActiveLearningPublic,
     PoolAddedPublic,
+    PoolCandidatePublic,
+    PoolCandidatesPublic,
     PoolIn,
     PoolRemovedPublic,
     PoolRemoveIn,
@@ -24,6 +27,7 @@ from loopwise.api.schemas import (
 )
 from loopwise.services.accounts import Principal
 from loopwise.services.pool import QueryResult
+from loopwise.services.pool_listing import MAX_PAGE, PoolState
 
 router = APIRouter(tags=["active learning"], responses=READ_ERRORS)
 Submitter = Annotated[Principal, Depends(allowed(Action.SUBMIT))]
@@ -62,6 +66,24 @@ def remove_from_pool(
     with body_fields("candidates", "items"), body_fields("everything", "all"):
         result = lw.remove_from_pool(project, candidates, everything=body.all, actor=who.name)
     return PoolRemovedPublic.model_validate(result)
+
+
+@router.get("/projects/{project}/pool/candidates", response_model=PoolCandidatesPublic)
+def list_pool(
+    project: ProjectName,
+    lw: LoopwiseDep,
+    _: Annotated[Principal, Depends(allowed(Action.READ_DECISIONS))],
+    state: PoolState = PoolState.WAITING,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> PoolCandidatesPublic:
+    """The pool's candidates oldest first: those that wait (a query can choose them), those
+    queries chose (``item_id``), or all; ``after`` pages (pass the previous ``next_after``)."""
+    found = lw.pool_candidates(project, state=state, after=after, limit=limit)
+    return PoolCandidatesPublic(
+        candidates=[PoolCandidatePublic.model_validate(c) for c in found],
+        next_after=found[-1].id if len(found) == limit else None,
+    )
 
 
 @router.get("/projects/{project}/pool", response_model=PoolStatusPublic)
