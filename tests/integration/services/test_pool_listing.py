@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from loopwise import Loopwise
@@ -56,24 +58,21 @@ def test_a_table_lists_its_features(lw: Loopwise) -> None:
     assert only.payload == {"features": [1.0, 2.5, 3.0]}
 
 
-@pytest.mark.parametrize(
-    ("given", "field"),
-    [
+def test_bad_arguments_are_refused_by_field(lw: Loopwise, subtests: pytest.Subtests) -> None:
+    make_text_project(lw)
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"state": "pending"}, "state"),
         ({"limit": 0}, "limit"),
         ({"limit": MAX_PAGE + 1}, "limit"),
         ({"limit": True}, "limit"),
         ({"after": -1}, "after"),
         ({"after": "3"}, "after"),
-    ],
-)
-def test_bad_arguments_are_refused_by_field(
-    lw: Loopwise, given: dict[str, object], field: str
-) -> None:
-    make_text_project(lw)
-    with pytest.raises(InvalidInput) as info:
-        lw.pool_candidates("sms", **given)  # type: ignore[arg-type]
-    assert info.value.field == field
+    ]
+    for given, field in bad:
+        with subtests.test(msg=field, given=given):
+            with pytest.raises(InvalidInput) as info:
+                lw.pool_candidates("sms", **given)
+            assert info.value.field == field
 
 
 def test_an_unknown_project_is_refused(lw: Loopwise) -> None:

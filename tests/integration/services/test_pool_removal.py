@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from loopwise import Loopwise
-from loopwise.errors import DuplicateExternalId, InvalidInput, InvalidPayload, ProjectNotFound
+from loopwise.errors import (
+    DuplicateExternalId,
+    InvalidInput,
+    InvalidPayload,
+    LoopwiseError,
+    ProjectNotFound,
+)
 from loopwise.services import pool_features
 from loopwise.services.pool_removal import PoolRemoval
 from loopwise.store.features import FeatureStore
@@ -131,43 +137,44 @@ def test_an_id_named_with_another_payload_is_refused_whole(lw: Loopwise) -> None
     assert "'a' is in the pool with another payload" in info.value.message
 
 
-@pytest.mark.parametrize(
-    ("given", "error", "field"),
-    [
-        ({"candidates": None}, InvalidInput, "candidates"),
-        ({"candidates": ["a"], "everything": True}, InvalidInput, "everything"),
-        ({"candidates": []}, InvalidInput, "candidates"),
-        ({"candidates": "a"}, InvalidInput, "candidates"),
-        ({"candidates": ["a", 7]}, InvalidInput, "candidates[1]"),
-        ({"candidates": ["a", {}]}, InvalidInput, "candidates[1]"),
-        (
-            {"candidates": [{"external_id": "a", "label": "ham"}]},
-            InvalidInput,
-            "candidates[0].label",
-        ),
-        ({"candidates": [{"payload": ""}]}, InvalidPayload, "candidates[0].payload.text"),
-        ({"candidates": [""]}, InvalidPayload, "candidates[0]"),
-        ({"candidates": [{"external_id": "x" * 201}]}, InvalidPayload, "candidates[0].external_id"),
-        (
-            {
-                "candidates": [
-                    {"external_id": "a", "payload": "1"},
-                    {"external_id": "a", "payload": "2"},
-                ]
-            },
-            DuplicateExternalId,
-            "candidates[1].external_id",
-        ),
-    ],
-)
+BAD_INPUT: list[tuple[dict[str, Any], type[LoopwiseError], str]] = [
+    ({"candidates": None}, InvalidInput, "candidates"),
+    ({"candidates": ["a"], "everything": True}, InvalidInput, "everything"),
+    ({"candidates": []}, InvalidInput, "candidates"),
+    ({"candidates": "a"}, InvalidInput, "candidates"),
+    ({"candidates": ["a", 7]}, InvalidInput, "candidates[1]"),
+    ({"candidates": ["a", {}]}, InvalidInput, "candidates[1]"),
+    (
+        {"candidates": [{"external_id": "a", "label": "ham"}]},
+        InvalidInput,
+        "candidates[0].label",
+    ),
+    ({"candidates": [{"payload": ""}]}, InvalidPayload, "candidates[0].payload.text"),
+    ({"candidates": [""]}, InvalidPayload, "candidates[0]"),
+    ({"candidates": [{"external_id": "x" * 201}]}, InvalidPayload, "candidates[0].external_id"),
+    (
+        {
+            "candidates": [
+                {"external_id": "a", "payload": "1"},
+                {"external_id": "a", "payload": "2"},
+            ]
+        },
+        DuplicateExternalId,
+        "candidates[1].external_id",
+    ),
+]
+"""Arguments of ``remove_from_pool``, the error they raise and the field it names."""
+
+
 def test_bad_input_is_refused_by_field_and_nothing_is_removed(
-    lw: Loopwise, given: dict[str, Any], error: type[InvalidInput], field: str
+    lw: Loopwise, subtests: pytest.Subtests
 ) -> None:
     make_text_project(lw)
     lw.add_to_pool("sms", [{"external_id": "a", "payload": "first"}])
 
-    with refused(lw, error, field):
-        lw.remove_from_pool("sms", **given)
+    for given, error, field in BAD_INPUT:
+        with subtests.test(msg=field, given=given), refused(lw, error, field):
+            lw.remove_from_pool("sms", **given)
 
 
 def test_more_candidates_than_a_batch_are_refused(lw: Loopwise) -> None:
