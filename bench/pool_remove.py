@@ -12,13 +12,17 @@ Protocol
    candidates added without an id before they were named by their payloads), a fifth with ids
    again; added with ``add_to_pool`` in batches of 5,000. **Baseline, same run** (``add_s``):
    that add, the work a removal undoes.
-2. **By external id** (``by_id_s``): the half's ids named in batches of 5,000, as
+2. **List** (``list_s``): every waiting candidate read a page of 1,000 at a time
+   (``Loopwise.pool_candidates``), as ``loopwise pool list --output`` reads them; 1,000
+   candidates are queried first, so the waiting are the pool less those items.
+3. **By external id** (``by_id_s``): the half's ids named in batches of 5,000, as
    ``loopwise pool remove FILE`` sends the rows of the file that added them.
-3. **By payload** (``by_payload_s``): the fifth added without ids, named by payload alone in
+4. **By payload** (``by_payload_s``): the fifth added without ids, named by payload alone in
    batches of 5,000; found through the pool's unique index of external ids.
-4. **By payload, random ids** (``by_digest_s``): the tenth, named by payload in batches of
+5. **By payload, random ids** (``by_digest_s``): the tenth, named by payload in batches of
    5,000; found by the payload's digest, a read of the project's pool per batch.
-5. **Everything** (``everything_s``): the fifth left, removed with ``everything=True``.
+6. **Everything** (``everything_s``): the fifth left but the 1,000 queried, removed with
+   ``everything=True``.
 
 Each step checks what it removed, and the pool is empty at the end.
 """
@@ -50,6 +54,8 @@ from loopwise.testing import scratch_database
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BATCH = 5_000
+QUERIED = 1_000
+"""Candidates a query chooses before the listing."""
 
 
 def parts(count: int) -> tuple[int, int, int]:
@@ -73,6 +79,18 @@ def candidates(count: int) -> list[dict[str, Any]]:
     return out
 
 
+def listed_ids(lw: Loopwise) -> list[str]:
+    """The external ids of every waiting candidate, a page of 1,000 at a time."""
+    out: list[str] = []
+    after = None
+    while True:
+        page = lw.pool_candidates("pool", after=after, limit=1000)
+        out.extend(c.external_id for c in page)
+        if len(page) < 1000:
+            return out
+        after = page[-1].id
+
+
 def batched(rows: Sequence[Any], call: Callable[[list[Any]], Any]) -> tuple[float, list[Any]]:
     """Seconds to ``call`` each batch of ``rows``, and what the calls returned."""
     began = time.perf_counter()
@@ -87,29 +105,45 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         rows = candidates(args.rows)
         ids_end, payloads_end, random_end = parts(args.rows)
         add_s, _ = batched(rows, lambda part: lw.add_to_pool("pool", part))
+        lw.query("pool", QUERIED, strategy="random", seed=0)
+        taken = lw.pool_candidates("pool", state="chosen", limit=QUERIED)
+        chosen = {c.payload["text"] for c in taken}
+
+        def untaken(row: dict[str, Any]) -> bool:
+            return row["payload"] not in chosen
+
+        began = time.perf_counter()
+        listed = listed_ids(lw)
+        list_s = time.perf_counter() - began
+        assert len(listed) == len(set(listed)) == args.rows - QUERIED, "a wrong list"
+        assert not {c.external_id for c in taken} & set(listed), "a chosen one listed"
 
         def remove(part: list[Any]) -> Any:
             return lw.remove_from_pool("pool", part)
 
-        by_id = [row["external_id"] for row in rows[:ids_end]]
+        by_id = [row["external_id"] for row in rows[:ids_end] if untaken(row)]
         by_id_s, removed = batched(by_id, remove)
         assert sum(r.removed for r in removed) == len(by_id), "not every named id was removed"
-        named = [{"payload": row["payload"]} for row in rows[ids_end:payloads_end]]
+        named = [{"payload": row["payload"]} for row in rows[ids_end:payloads_end] if untaken(row)]
         by_payload_s, removed = batched(named, remove)
         assert sum(r.removed for r in removed) == len(named), "not every payload was removed"
-        digests = [{"payload": row["payload"]} for row in rows[payloads_end:random_end]]
+        digests = [
+            {"payload": row["payload"]} for row in rows[payloads_end:random_end] if untaken(row)
+        ]
         by_digest_s, removed = batched(digests, remove)
         assert sum(r.removed for r in removed) == len(digests), "not every payload was removed"
         began = time.perf_counter()
         rest = lw.remove_from_pool("pool", everything=True)
         everything_s = time.perf_counter() - began
-        assert rest.removed == args.rows - random_end, "not every waiting one was removed"
+        assert rest.removed == len(listed) - len(by_id) - len(named) - len(digests)
         assert lw.pool_status("pool").waiting == 0
         lw.close()
     out = {
         "backend": backend,
         "rows": args.rows,
         "add_s": round(add_s, 3),
+        "list_s": round(list_s, 3),
+        "list_rows": len(listed),
         "by_id_s": round(by_id_s, 3),
         "by_id_rows": len(by_id),
         "by_payload_s": round(by_payload_s, 3),
@@ -120,7 +154,8 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "everything_rows": rest.removed,
     }
     print(
-        f"{backend:>8}: added {args.rows:,} in {add_s:.2f} s (the baseline); removed "
+        f"{backend:>8}: added {args.rows:,} in {add_s:.2f} s (the baseline); listed "
+        f"{len(listed):,} in {list_s:.2f} s; removed "
         f"{len(by_id):,} by id in {by_id_s:.2f} s, {len(named):,} by payload in "
         f"{by_payload_s:.2f} s, {len(digests):,} by payload with random ids in "
         f"{by_digest_s:.2f} s, the last {rest.removed:,} (everything) in {everything_s:.2f} s",

@@ -315,8 +315,8 @@ class PoolAddedPublic(BaseModel):
 
 
 class PoolCandidateRef(_In):
-    """A candidate to remove: its external id, or its payload (every waiting candidate with
-    that payload), or both (the candidate of that id must have that payload)."""
+    """A candidate to remove: its external id, or its payload (the candidate added with it and
+    no external id), or both (the candidate of that id must have that payload)."""
 
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     payload: JsonValue = None

@@ -78,10 +78,10 @@ class ActiveLearningMethods(Transport):
         everything: bool = False,
     ) -> PoolRemoval:
         """Remove waiting candidates (at most 10,000), all or none: each named by its external
-        id (a string), or a mapping with ``external_id`` and/or ``payload`` (every waiting
-        candidate with that payload); or ``everything`` waiting. A candidate a query chose is
-        an item now and stays (counted as ``chosen``); one not in the pool is counted
-        (``not_found``), so a retried call removes nothing twice."""
+        id (a string), or a mapping with ``external_id`` and/or ``payload`` (a payload alone
+        names the candidate added with it and no external id); or ``everything`` waiting. A
+        candidate a query chose is an item now and stays (counted as ``chosen``); one not in
+        the pool is counted (``not_found``), so a retried call removes nothing twice."""
         body: dict[str, Any] = {"all": everything}
         if candidates is not None:
             body["items"] = [

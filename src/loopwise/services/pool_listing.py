@@ -1,7 +1,8 @@
 """Listing the active-learning pool's candidates: what waits, what queries chose, page by page.
 
 A page is read by pool-item id (``after``: the last id of the page before), so each page costs
-an index range, however deep into the pool (an ``OFFSET`` reads every row before the page).
+an index range, however deep into the pool (an ``OFFSET`` reads every row before the page); a
+page of waiting candidates is :func:`~loopwise.store.pool.waiting_page`.
 ``waiting`` candidates are those a query can choose (as :func:`~loopwise.services.pool.pool_status`
 counts them): not chosen, and not submitted by a client as items meanwhile.
 """
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from loopwise.errors import InvalidInput
 from loopwise.services.context import Context
-from loopwise.store.pool import fresh_pool_statistics, waiting_candidates
+from loopwise.store.pool import waiting_page
 from loopwise.store.tables import PoolItemRow
 
 MAX_PAGE = 1000
@@ -72,32 +73,24 @@ def list_pool(
         raise InvalidInput(f"must be a whole number from 1 to {MAX_PAGE}", field="limit")
     if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
         raise InvalidInput("must be a whole number of at least 0", field="after")
-    if state is PoolState.WAITING:
-        fresh_pool_statistics(ctx.engine)
+    columns = (
+        PoolItemRow.id,
+        PoolItemRow.external_id,
+        PoolItemRow.payload,
+        PoolItemRow.meta,
+        PoolItemRow.created_at,
+        PoolItemRow.item_id,
+        PoolItemRow.queried_at,
+    )
     with ctx.read() as tx:
         project = tx.repo.project_by_name(project_name)
         if state is PoolState.WAITING:
-            ids = waiting_candidates(project.id).where(PoolItemRow.id > (after or 0))
-            chosen = ids.order_by(PoolItemRow.id).limit(limit).subquery()
-            where: Any = PoolItemRow.id.in_(select(chosen.c.id))
+            rows = waiting_page(tx.session, project.id, columns, after, limit)
         else:
-            where = PoolItemRow.project_id == project.id
+            page = select(*columns).where(PoolItemRow.project_id == project.id)
             if state is PoolState.CHOSEN:
-                where = where & PoolItemRow.item_id.is_not(None)
+                page = page.where(PoolItemRow.item_id.is_not(None))
             if after is not None:
-                where = where & (PoolItemRow.id > after)
-        rows = tx.session.execute(
-            select(
-                PoolItemRow.id,
-                PoolItemRow.external_id,
-                PoolItemRow.payload,
-                PoolItemRow.meta,
-                PoolItemRow.created_at,
-                PoolItemRow.item_id,
-                PoolItemRow.queried_at,
-            )
-            .where(where)
-            .order_by(PoolItemRow.id)
-            .limit(limit)
-        ).all()
+                page = page.where(PoolItemRow.id > after)
+            rows = list(tx.session.execute(page.order_by(PoolItemRow.id).limit(limit)).all())
     return [PoolCandidate(*row) for row in rows]

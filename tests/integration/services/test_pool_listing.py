@@ -51,6 +51,24 @@ def test_waiting_chosen_and_all_page_by_page(lw: Loopwise) -> None:
     assert pages == [["c0", "c1", "c2"], ["c3", "c4", "c5"], ["c6"]]
 
 
+def test_a_page_of_waiting_candidates_is_full_past_those_sent_as_items(lw: Loopwise) -> None:
+    """A page reads the unchosen a page at a time and drops those submitted as items: it reads
+    on until it is full."""
+    make_text_project(lw)
+    lw.add_to_pool("sms", [{"external_id": f"c{i}", "payload": f"text {i}"} for i in range(7)])
+    lw.submit("sms", [{"external_id": f"c{i}", "payload": f"text {i}"} for i in (1, 2, 4)])
+
+    pages, after = [], None
+    while True:
+        page = lw.pool_candidates("sms", after=after, limit=2)
+        pages.append([c.external_id for c in page])
+        if len(page) < 2:
+            break
+        after = page[-1].id
+
+    assert pages == [["c0", "c3"], ["c5", "c6"], []]
+
+
 def test_a_table_lists_its_features(lw: Loopwise) -> None:
     make_tabular_project(lw)
     lw.add_to_pool("loans", [{"external_id": "a", "payload": {"features": [1, 2.5, 3]}}])
