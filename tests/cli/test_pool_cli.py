@@ -266,9 +266,12 @@ def test_pool_list_shows_and_writes_what_pool_remove_reads(run: CliRunner, tmp_p
     assert code == 0, out
     assert "10 candidate(s) removed from the pool of sms; 17 waiting" in " ".join(out.split())
 
-    code, out = invoke(run, "pool", "list", "sms", "--state", "pending")
+    unwritten = tmp_path / "never.jsonl"
+    code, out = invoke(run, "pool", "list", "sms", "--state", "pending", "--output", str(unwritten))
     assert code == 2
-    assert "error state" in out
+    assert "--state" in out
+    assert "waiting" in out  # the choices
+    assert not unwritten.exists()  # refused before the file was made
     code, out = invoke(run, "pool", "list", "sms", "--output", str(tmp_path))
     assert code == 2
     assert "--output" in out

@@ -25,7 +25,7 @@ from loopwise.cli.io import file_format, read_candidates, read_items, write_in_b
 from loopwise.core.active import ActiveLearningConfig
 from loopwise.errors import LoopwiseError
 from loopwise.services.loop import Loopwise
-from loopwise.services.pool_listing import MAX_PAGE
+from loopwise.services.pool_listing import MAX_PAGE, PoolState
 from loopwise.services.pool_removal import PoolRemoval
 
 pool_app = typer.Typer(
@@ -137,8 +137,8 @@ def pool_list(
     ctx: typer.Context,
     project: ProjectArg,
     state: Annotated[
-        str, typer.Option(help="waiting (a query can choose them), chosen, or all.")
-    ] = "waiting",
+        PoolState, typer.Option(help="waiting (a query can choose them), chosen, or all.")
+    ] = PoolState.WAITING,
     limit: Annotated[
         int | None,
         typer.Option(min=1, help="At most this many (default: 20 shown, every one written)."),
@@ -185,7 +185,7 @@ def _shown(payload: dict[str, Any]) -> str:
 
 
 def _write_candidates(
-    lw: Loopwise, project: str, state: str, limit: int | None, handle: TextIO
+    lw: Loopwise, project: str, state: PoolState, limit: int | None, handle: TextIO
 ) -> int:
     """Write the candidates in ``state`` (at most ``limit``) as JSONL rows, a page at a time."""
     count, after = 0, None
