@@ -244,7 +244,7 @@ def _remove_named(tx: Tx, project_id: int, named: _Named) -> PoolRemoval:
                 .execution_options(synchronize_session=False)
             ).all()
             removed += len(gone)
-        chosen += len(ids) - removed  # chosen by a query since they were read
+        chosen += len(ids) - removed  # chosen by a query (or removed) since they were read
     return PoolRemoval(removed, chosen, not_found)
 
 

@@ -19,13 +19,9 @@ from loopwise.errors import (
 from loopwise.services import pool_features
 from loopwise.services.pool_removal import PoolRemoval
 from loopwise.store.features import FeatureStore
-from tests.factories import make_tabular_project, make_text_project, seeded_model, sms_rows
+from tests.factories import make_tabular_project, make_text_project, seeded_model
 from tests.integration.helpers import events, nothing_written, refused, rows
-
-
-def candidates(n: int, *, skip: int = 300) -> list[dict[str, Any]]:
-    """``n`` unlabelled SMS texts, ids ``sms-<i>``."""
-    return [{k: v for k, v in row.items() if k != "label"} for row in sms_rows(n, skip=skip)]
+from tests.integration.services.test_pool import candidates
 
 
 def waiting_ids(lw: Loopwise) -> list[str]:
