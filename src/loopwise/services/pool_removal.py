@@ -20,8 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, CursorResult, String, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, CursorResult, delete, func, select
 
 from loopwise.core.entities import Project
 from loopwise.core.payloads import normalize_with_digest, validate_external_id
@@ -29,6 +28,7 @@ from loopwise.errors import DuplicateExternalId, InvalidInput
 from loopwise.services.context import Context, Tx
 from loopwise.services.items import payload_external_id
 from loopwise.store import mappers
+from loopwise.store.pool import PoolMatch, candidates_by_external_id, candidates_with_digests
 from loopwise.store.repository import one_parameter_in
 from loopwise.store.tables import PoolItemRow
 
@@ -202,32 +202,31 @@ def _remove_named(tx: Tx, project_id: int, named: _Named) -> PoolRemoval:
     random id) by the payload's digest, which reads the project's pool once."""
     session = tx.session
     derived = {payload_external_id(digest): digest for digest in named.by_digest}
-    found = _by_external_id(session, project_id, [*named.by_id, *derived])
+    found = candidates_by_external_id(session, project_id, [*named.by_id, *derived])
     waiting: set[int] = set()
     chosen = not_found = 0
     for external_id, (digest, field) in named.by_id.items():
         match = found.get(external_id)
         if match is None:
             not_found += 1
-        elif digest is not None and match[1] != digest:
+        elif digest is not None and match.digest != digest:
             raise DuplicateExternalId(
                 f"external id {external_id!r} is in the pool with another payload", field=field
             )
-        elif match[2] is None:
-            waiting.add(match[0])
+        elif match.item_id is None:
+            waiting.add(match.id)
         else:
             chosen += 1
-    matches: dict[str, list[tuple[int, int | None]]] = {}
+    matches: dict[str, list[PoolMatch]] = {}
     for external_id, digest in derived.items():
-        match = found.get(external_id)
-        if match is not None:
-            matches[digest] = [(match[0], match[2])]
+        if external_id in found:
+            matches[digest] = [found[external_id]]
     unresolved = [digest for digest in named.by_digest if digest not in matches]
-    for digest, pool_id, item_id in _by_digest(session, project_id, unresolved):
-        matches.setdefault(digest, []).append((pool_id, item_id))
+    for digest, match in candidates_with_digests(session, project_id, unresolved):
+        matches.setdefault(digest, []).append(match)
     for digest in named.by_digest:
         same = matches.get(digest, [])
-        unchosen = [pool_id for pool_id, item_id in same if item_id is None]
+        unchosen = [match.id for match in same if match.item_id is None]
         waiting.update(unchosen)
         if not same:
             not_found += 1
@@ -246,41 +245,3 @@ def _remove_named(tx: Tx, project_id: int, named: _Named) -> PoolRemoval:
             removed += len(gone)
         chosen += len(ids) - removed  # chosen by a query (or removed) since they were read
     return PoolRemoval(removed, chosen, not_found)
-
-
-def _by_external_id(
-    session: Session, project_id: int, external_ids: list[str]
-) -> dict[str, tuple[int, str, int | None]]:
-    """``{external id: (pool id, digest, item id)}`` of those of ``external_ids`` in the pool."""
-    found: dict[str, tuple[int, str, int | None]] = {}
-    if not external_ids:
-        return found
-    for where in one_parameter_in(session, PoolItemRow.external_id, external_ids, String):
-        rows = session.execute(
-            select(
-                PoolItemRow.external_id,
-                PoolItemRow.id,
-                PoolItemRow.payload_sha256,
-                PoolItemRow.item_id,
-            ).where(PoolItemRow.project_id == project_id, where)
-        ).all()
-        found.update((str(e), (int(i), str(d), item)) for e, i, d, item in rows)
-    return found
-
-
-def _by_digest(
-    session: Session, project_id: int, digests: list[str]
-) -> list[tuple[str, int, int | None]]:
-    """``(digest, pool id, item id)`` of the pool's candidates whose payload has one of
-    ``digests`` (no index: one read of the project's pool)."""
-    if not digests:
-        return []
-    out: list[tuple[str, int, int | None]] = []
-    for where in one_parameter_in(session, PoolItemRow.payload_sha256, digests, String):
-        rows = session.execute(
-            select(PoolItemRow.payload_sha256, PoolItemRow.id, PoolItemRow.item_id).where(
-                PoolItemRow.project_id == project_id, where
-            )
-        ).all()
-        out.extend((str(digest), int(pool_id), item_id) for digest, pool_id, item_id in rows)
-    return out

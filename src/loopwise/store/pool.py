@@ -9,7 +9,7 @@ The ids come as one text, joined in the database (:func:`candidate_ids`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import orjson
@@ -42,8 +42,9 @@ def waiting_candidates(project_id: int) -> Select[int]:
 def waiting_page(
     session: Session, project_id: int, columns: Sequence[Any], after: int | None, limit: int
 ) -> list[Any]:
-    """``columns`` of the waiting candidates (as :func:`waiting_candidates`) with ids past
-    ``after``, in id order, at most ``limit``: the unchosen read from the pool's partial index a
+    """``columns`` (``PoolItemRow.id`` and ``.external_id`` among them) of the waiting
+    candidates (as :func:`waiting_candidates`) with ids past ``after``, in id order, at most
+    ``limit``: the unchosen read from the pool's partial index a
     page at a time, then those of them submitted as items found by their external ids (one
     probe of the items' unique index each), until the page is full or the pool ends.
 
@@ -188,19 +189,62 @@ def _fetched(session: Session, statement: Select[Any]) -> list[Any]:
         result.close()
 
 
+class PoolMatch(NamedTuple):
+    """A candidate found in the pool: its row id, its payload's digest, and the item a query
+    made of it (``None`` while it waits)."""
+
+    id: int
+    digest: str
+    item_id: int | None
+
+
 def known_candidates(
     session: Session, project_id: int, external_ids: Sequence[str]
 ) -> dict[str, str]:
     """``{external id: payload sha256}`` of those of ``external_ids`` already in the project's
-    pool (probed through its unique index)."""
-    found: dict[str, str] = {}
+    pool (:func:`candidates_by_external_id`)."""
+    return {
+        external_id: match.digest
+        for external_id, match in candidates_by_external_id(
+            session, project_id, external_ids
+        ).items()
+    }
+
+
+def candidates_by_external_id(
+    session: Session, project_id: int, external_ids: Sequence[str]
+) -> dict[str, PoolMatch]:
+    """``{external id: match}`` of those of ``external_ids`` in the project's pool (probed
+    through its unique index)."""
+    found: dict[str, PoolMatch] = {}
     if not external_ids:
         return found
     for where in one_parameter_in(session, PoolItemRow.external_id, external_ids, String):
         rows = session.execute(
-            select(PoolItemRow.external_id, PoolItemRow.payload_sha256).where(
+            select(
+                PoolItemRow.external_id,
+                PoolItemRow.id,
+                PoolItemRow.payload_sha256,
+                PoolItemRow.item_id,
+            ).where(PoolItemRow.project_id == project_id, where)
+        ).all()
+        found.update((str(e), PoolMatch(int(i), str(d), item)) for e, i, d, item in rows)
+    return found
+
+
+def candidates_with_digests(
+    session: Session, project_id: int, digests: Sequence[str]
+) -> list[tuple[str, PoolMatch]]:
+    """``(digest, match)`` of the project's candidates whose payload has one of ``digests``
+    (no index on digests: one read of the project's pool)."""
+    out: list[tuple[str, PoolMatch]] = []
+    if not digests:
+        return out
+    for where in one_parameter_in(session, PoolItemRow.payload_sha256, digests, String):
+        rows = session.execute(
+            select(PoolItemRow.id, PoolItemRow.payload_sha256, PoolItemRow.item_id).where(
                 PoolItemRow.project_id == project_id, where
             )
         ).all()
-        found.update((str(e), str(digest)) for e, digest in rows)
-    return found
+        out.extend((str(d), PoolMatch(int(i), str(d), item)) for i, d, item in rows)
+    return out
