@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from loopwise.core.entities import TrainingConfig
 from loopwise.core.enums import ItemStatus, Role, Route, Verdict
 from loopwise.core.policy import RoutingConfig
 from loopwise.datasets import TextDataset
@@ -257,6 +258,9 @@ def run_demo(
             target_confidence=config.target_confidence,
             qa_sample=config.qa_sample,
         ),
+        # the held-out, golden and QA sets follow the demo's seed, not the project's id, so a
+        # second demo in the same database measures what the first did
+        training=TrainingConfig(split_seed=config.seed),
         guideline="Spam is unsolicited commercial or fraudulent messaging; everything else is ham.",
         review={
             "overlap": config.overlap,

@@ -67,10 +67,13 @@ def test_demo_on_a_users_csv(tmp_path: Path) -> None:
         assert len(result.rounds) == 2
         assert result.rounds[-1].al_labels == 80  # a fifth of the stream waits in the pool
         assert result.rounds[0].reviews > 0
-        # A second demo in the same database (`make demo` twice) reuses the same people.
+        # A second demo in the same database (`make demo` twice) reuses the same people, and
+        # measures the same figures: its held-out set follows the demo's seed, not the project id.
         again = run_demo(lw, data, DemoConfig(rounds=2, seed_labels=60), project="mine-2")
         assert again.items_lost == 0
         assert again.rounds[0].reviews > 0
+        assert again.seed_model_accuracy == result.seed_model_accuracy
+        assert again.rounds == result.rounds
         assert {r.name: r.projects for r in lw.reviewers()}["erin"] == ("mine", "mine-2")
 
 

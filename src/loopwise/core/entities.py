@@ -43,12 +43,18 @@ class TrainingConfig:
         ``accuracy`` or ``macro_f1``: what "better overall" means at the promotion gate.
     min_improvement:
         How much a candidate must beat production by on the held-out set.
+    split_seed:
+        Keys the stable hashes that put an item in the held-out set, the golden set and the
+        sample of automatic decisions checked by people. ``None`` (the default): the project's
+        id, so projects split differently; a project created again with the same seed (in
+        another database, or beside the first) puts the same items in the same sets.
     """
 
     holdout_share: float = 0.2
     golden_share: float = 0.2
     metric: str = "accuracy"
     min_improvement: float = 0.0
+    split_seed: int | None = None
 
     def to_json(self) -> JSON:
         return {
@@ -56,6 +62,7 @@ class TrainingConfig:
             "golden_share": self.golden_share,
             "metric": self.metric,
             "min_improvement": self.min_improvement,
+            "split_seed": self.split_seed,
         }
 
     @classmethod
@@ -65,6 +72,7 @@ class TrainingConfig:
             golden_share=float(data.get("golden_share", 0.2)),
             metric=str(data.get("metric", "accuracy")),
             min_improvement=float(data.get("min_improvement", 0.0)),
+            split_seed=None if data.get("split_seed") is None else int(data["split_seed"]),
         )
 
 
@@ -82,6 +90,12 @@ class Project:
     review: ReviewConfig = field(default_factory=ReviewConfig)
     created_at: datetime | None = None
     active_learning: ActiveLearningConfig = field(default_factory=ActiveLearningConfig)
+
+    @property
+    def split_key(self) -> int:
+        """What keys the project's stable per-item hashes: ``training.split_seed``, else the id."""
+        seed = self.training.split_seed
+        return self.id if seed is None else seed
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,7 +147,7 @@ def _batch(
     certified threshold, which was certified for loopwise's model."""
     n = len(fresh)
     fields = metadata_columns([p.metadata for p in fresh], referenced_fields(project.routing))
-    keys = unit_hashes(project.id, [p.external_id for p in fresh], "qa")
+    keys = unit_hashes(project.split_key, [p.external_id for p in fresh], "qa")
     raw, version_ids = predicted.probabilities, predicted.version_ids
     if raw is None:
         return RoutingBatch(project.labels, None, n, fields=fields, keys=keys)

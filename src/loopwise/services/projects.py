@@ -48,6 +48,9 @@ def _check_training(config: TrainingConfig) -> None:
             raise InvalidInput("must be in [0, 1)", field=f"training.{name}")
     if config.metric not in ("accuracy", "macro_f1"):
         raise InvalidInput("must be 'accuracy' or 'macro_f1'", field="training.metric")
+    seed = config.split_seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InvalidInput("must be an integer or null", field="training.split_seed")
 
 
 @retry_on_conflict

@@ -27,15 +27,17 @@ from loopwise.store.tables import DecisionRow, GoldenItemRow, LabelRow, ReviewTa
 FloatArray = npt.NDArray[np.float64]
 
 
-def unit_hash(project_id: int, external_id: str, salt: str) -> float:
-    """A stable number in [0, 1) for an item: the same item always lands in the same split."""
-    digest = hashlib.sha256(f"{salt}:{project_id}:{external_id}".encode()).digest()
+def unit_hash(key: int, external_id: str, salt: str) -> float:
+    """A stable number in [0, 1) for an item: the same item always lands in the same split.
+
+    ``key`` is the project's :attr:`~loopwise.core.entities.Project.split_key`."""
+    digest = hashlib.sha256(f"{salt}:{key}:{external_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def unit_hashes(project_id: int, external_ids: Sequence[str], salt: str) -> FloatArray:
+def unit_hashes(key: int, external_ids: Sequence[str], salt: str) -> FloatArray:
     """:func:`unit_hash` of many items at once, shape ``(n,)`` (the same numbers)."""
-    prefix = f"{salt}:{project_id}:"
+    prefix = f"{salt}:{key}:"
     tops = b"".join(hashlib.sha256((prefix + e).encode()).digest()[:8] for e in external_ids)
     return np.ldexp(np.frombuffer(tops, dtype=">u8").astype(np.float64), -64)
 
@@ -44,7 +46,7 @@ def split_for(project: Project, external_id: str) -> LabelSplit:
     share = project.training.holdout_share
     return (
         LabelSplit.HOLDOUT
-        if unit_hash(project.id, external_id, "split") < share
+        if unit_hash(project.split_key, external_id, "split") < share
         else LabelSplit.TRAIN
     )
 
@@ -146,7 +148,7 @@ def golden_reason(
     if (
         predicted_label is None
         or predicted_label == value
-        or unit_hash(project.id, external_id, "golden") >= project.training.golden_share
+        or unit_hash(project.split_key, external_id, "golden") >= project.training.golden_share
     ):
         return None
     return f"model predicted {predicted_label!r}; {source.value} said {value!r}"

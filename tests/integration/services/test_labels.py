@@ -21,7 +21,7 @@ from loopwise.errors import (
     ProjectNotFound,
 )
 from loopwise.services import labels as labels_service
-from loopwise.services.resolution import resolve_item, split_for
+from loopwise.services.resolution import resolve_item, split_for, unit_hash
 from loopwise.store.db import fresh_statistics
 from loopwise.testing import FrozenClock
 from tests.factories import (
@@ -33,9 +33,10 @@ from tests.factories import (
     scored_item,
     seed_rows,
     seeded_model,
+    sms_rows,
     text_items,
 )
-from tests.integration.helpers import nothing_written, one, refused, rows
+from tests.integration.helpers import nothing_written, one, project_id, refused, rows
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -346,6 +347,41 @@ def test_an_export_after_a_bulk_import_reads_each_page_by_the_label_index(
     scan = next(line for line in plan.splitlines() if " on label " in line)
     estimate = int(re.search(r"rows=(\d+)", scan).group(1))  # type: ignore[union-attr]
     assert estimate >= 1000, plan
+
+
+def held_out(lw: Loopwise, project: str) -> set[str]:
+    """External ids of the project's labels in the held-out split."""
+    pid = project_id(lw, project)
+    ids = {r["id"]: r["external_id"] for r in rows(lw, "item", project_id=pid)}
+    return {ids[r["item_id"]] for r in rows(lw, "label", project_id=pid, split="holdout")}
+
+
+class TestSplitSeed:
+    """Which labels are held out is a stable hash of the item keyed by the project's split
+    seed, or by its id when it has none (``loopwise demo`` run twice in one database measured
+    different models before the demo set a seed)."""
+
+    def test_projects_with_one_seed_hold_out_the_same_items(self, lw: Loopwise) -> None:
+        labelled = sms_rows(200)
+        for name, seed in (("first", 7), ("other", None), ("again", 7)):
+            make_text_project(lw, name, training=TrainingConfig(split_seed=seed))
+            lw.import_labels(name, labelled)
+
+        first, other = held_out(lw, "first"), held_out(lw, "other")
+        assert held_out(lw, "again") == first
+        assert 20 <= len(first) <= 60
+        assert first != other
+        assert other == {
+            row["external_id"]
+            for row in labelled
+            if unit_hash(project_id(lw, "other"), row["external_id"], "split") < 0.2
+        }
+        assert lw.project("again").training.to_json()["split_seed"] == 7
+
+    def test_a_seed_must_be_an_integer(self, lw: Loopwise) -> None:
+        for seed in ("7", 1.5, True):
+            with refused(lw, InvalidInput, "training.split_seed"):
+                make_text_project(lw, training=TrainingConfig(split_seed=seed))  # type: ignore[arg-type]
 
 
 class TestGolden:

@@ -53,6 +53,7 @@ class TestCreateProject:
                 "golden_share": 0.2,
                 "metric": "macro_f1",
                 "min_improvement": 0.0,
+                "split_seed": None,
             },
             "error_taxonomy": list(DEFAULT_ERROR_TAXONOMY),
             "guideline": "Spam sells something.",

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytest
 
-from loopwise import ItemStatus, Loopwise, Priority, Route, RoutingConfig, Verdict
+from loopwise import ItemStatus, Loopwise, Priority, Route, RoutingConfig, TrainingConfig, Verdict
 from loopwise.errors import InvalidInput, NoProductionModel
 from loopwise.routing import sgr_min_size
 from loopwise.scoring.calibration import TemperatureScaling
@@ -564,6 +564,23 @@ class TestOutOfDistribution:
 class TestQASampling:
     RATE = 0.5
     N = 40
+
+    def test_projects_with_one_split_seed_check_the_same_items(self, lw: Loopwise) -> None:
+        keys = [f"qa-{i}" for i in range(self.N)]
+        checked = []
+        for name in ("first", "second"):
+            make_text_project(
+                lw,
+                name,
+                routing={"auto_threshold": 0.8, "qa_sample": self.RATE, "ood": None},
+                training=TrainingConfig(split_seed=3),
+            )
+            add_reviewers(lw, name, f"{name}-reviewer")
+            routed = lw.submit(
+                name, [scored_item(k, HAM[i % len(HAM)], CONFIDENT) for i, k in enumerate(keys)]
+            )
+            checked.append({r.external_id for r in routed if r.route is Route.HUMAN})
+        assert checked[0] == checked[1] == {k for k in keys if unit_hash(3, k, "qa") < self.RATE}
 
     def test_a_stable_half_of_confident_items_is_checked_and_measured(self, lw: Loopwise) -> None:
         project = make_text_project(
