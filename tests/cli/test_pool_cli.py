@@ -6,11 +6,13 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from loopwise import Loopwise, Settings
+from loopwise.errors import ConcurrentChange
 from tests.cli.test_cli import invoke, labelled_rows, run, write_csv
 
 __all__ = ["run"]
@@ -233,6 +235,35 @@ def test_a_bad_row_anywhere_in_a_removal_file_removes_nothing(
     assert code == 2
     assert f"error {bad}:8:payload.text" in " ".join(out.split())
     assert waiting(tmp_path) == 6
+
+
+def test_a_removal_that_fails_half_way_says_what_was_removed(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a write finds some errors (another writer holding on, say): the batches removed
+    before it stay removed, and the command says so, as ``pool add`` does."""
+    assert invoke(run, "project", "create", "sms", "--labels", "ham,spam")[0] == 0
+    rows = labelled_rows(6)
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert invoke(run, "pool", "add", "sms", str(path))[0] == 0
+    remove = Loopwise.remove_from_pool
+    calls = []
+
+    def second_fails(self: Loopwise, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 2:
+            raise ConcurrentChange("another writer held the pool")
+        return remove(self, *args, **kwargs)
+
+    monkeypatch.setattr(Loopwise, "remove_from_pool", second_fails)
+    code, out = invoke(run, "pool", "remove", "sms", str(path), "--batch", "4")
+
+    assert code != 0, out
+    said = " ".join(out.split())
+    assert "the 4 row(s) up to line 5 were removed before this error" in said
+    assert "a candidate removed already counts as not in the pool" in said
+    assert said.endswith("error another writer held the pool")
+    assert waiting(tmp_path) == 2
 
 
 def test_pool_list_shows_and_writes_what_pool_remove_reads(run: CliRunner, tmp_path: Path) -> None:

@@ -16,8 +16,6 @@ from loopwise.core.enums import InputKind
 from loopwise.datasets import open_text
 from loopwise.datasets.records import csv_records, json_lines
 from loopwise.errors import InvalidInput, LoopwiseError
-from loopwise.services.items import RowsFor
-from loopwise.services.loop import Loopwise
 
 T = TypeVar("T")
 
@@ -169,27 +167,31 @@ def _read(
         yield line, _row_to_item(project, row, f"{path}:{line}", csv_row=False)
 
 
+SKIPPED_AGAIN = "rows with an external id that were written are skipped"
+"""What running ``items import`` or ``pool add`` again does with the rows written before."""
+
+
 def write_in_batches(
-    lw: Loopwise,
-    project: str,
     file: ItemFile,
     rows: list[dict[str, Any]],
     write: Callable[[list[dict[str, Any]]], T],
     batch: int,
     description: str,
     *,
-    use: RowsFor,
+    check: Callable[[list[dict[str, Any]]], None],
+    done: str = "written",
+    again: str = SKIPPED_AGAIN,
 ) -> list[T]:
-    """Check every row first (``rows``: ``file``'s rows as ``write`` takes them), then
+    """``check`` every row first (``rows``: ``file``'s rows as ``write`` takes them), then
     ``write`` them ``batch`` at a time, one transaction each, with a progress bar.
 
-    A row the check refuses (:meth:`Loopwise.check_rows`) means nothing is written, and its
-    error names the file's line. An error only a write can find (an external id stored with
-    another payload) names the line too, after a note of what was written before it: running
-    the command again skips the rows with an external id that were written.
+    A row the check refuses (e.g. :meth:`Loopwise.check_rows`) means nothing is written, and
+    its error names the file's line. An error only a write can find (an external id stored
+    with another payload) names the line too, after a note of what was ``done`` before it and
+    what running the command again does with those rows (``again``).
     """
     try:
-        lw.check_rows(project, rows, use=use)
+        check(rows)
     except LoopwiseError as exc:
         raise file.located(exc) from None
     results: list[T] = []
@@ -203,8 +205,8 @@ def write_in_batches(
                 if start:
                     errors.print(
                         f"[yellow]note[/] the {start:,} row(s) up to line {file.lines[start - 1]} "
-                        "were written before this error; run the command again once it is "
-                        "mended: rows with an external id that were written are skipped",
+                        f"were {done} before this error; run the command again once it is "
+                        f"mended: {again}",
                         highlight=False,
                     )
                 raise file.located(exc, start) from None

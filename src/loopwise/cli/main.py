@@ -146,11 +146,10 @@ def items_import(
             def resolve(part: list[dict[str, Any]]) -> int:
                 return lw.import_labels(project, part, actor="cli")
 
-            done = sum(
-                write_in_batches(
-                    lw, project, file, file.rows, resolve, batch, "importing", use="labels"
-                )
-            )
+            def check(part: list[dict[str, Any]]) -> None:
+                lw.check_rows(project, part, use="labels")
+
+            done = sum(write_in_batches(file, file.rows, resolve, batch, "importing", check=check))
             console.print(f"resolved {done} item(s) in {project}")
             return
         if any("label" in r for r in file.rows):
@@ -162,10 +161,13 @@ def items_import(
         def submit(part: list[dict[str, Any]]) -> list[Routed]:
             return lw.submit(project, part, actor="cli")
 
+        def check_submit(part: list[dict[str, Any]]) -> None:
+            lw.check_rows(project, part, use="submit")
+
         routed = [
             r
             for batch_routed in write_in_batches(
-                lw, project, file, rows, submit, batch, "routing", use="submit"
+                file, rows, submit, batch, "routing", check=check_submit
             )
             for r in batch_routed
         ]

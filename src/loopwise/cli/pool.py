@@ -18,12 +18,10 @@ from loopwise.cli.common import (
     console,
     handle_errors,
     open_loopwise,
-    progress_bar,
     writing,
 )
 from loopwise.cli.io import file_format, read_candidates, read_items, write_in_batches
 from loopwise.core.active import ActiveLearningConfig
-from loopwise.errors import LoopwiseError
 from loopwise.services.loop import Loopwise
 from loopwise.services.pool_listing import MAX_PAGE, PoolState
 from loopwise.services.pool_removal import PoolRemoval
@@ -52,9 +50,10 @@ def pool_add(
         def add(part: list[dict[str, Any]]) -> int:
             return lw.add_to_pool(project, part, actor="cli")
 
-        added = sum(
-            write_in_batches(lw, project, file, rows, add, batch, "adding candidates", use="pool")
-        )
+        def check(part: list[dict[str, Any]]) -> None:
+            lw.check_rows(project, part, use="pool")
+
+        added = sum(write_in_batches(file, rows, add, batch, "adding candidates", check=check))
         waiting = lw.pool_status(project).waiting
     console.print(f"{added:,} new candidate(s) in the pool of {project}; {waiting:,} waiting")
 
@@ -114,21 +113,23 @@ _COUNTS = ("removed", "chosen", "not_found")
 def _remove_file(lw: Loopwise, project: str, path: Path, fmt: str, batch: int) -> list[PoolRemoval]:
     """Remove the candidates ``path`` names, checked whole first, ``batch`` at a time."""
     file = read_candidates(lw.project(project), path, fmt)
-    try:
-        lw.check_removal(project, file.rows)
-    except LoopwiseError as exc:
-        raise file.located(exc) from None
-    results: list[PoolRemoval] = []
-    with progress_bar() as progress:
-        task = progress.add_task("removing candidates", total=len(file.rows))
-        for start in range(0, len(file.rows), batch):
-            part = file.rows[start : start + batch]
-            try:
-                results.append(lw.remove_from_pool(project, part, actor="cli"))
-            except LoopwiseError as exc:
-                raise file.located(exc, start) from None
-            progress.advance(task, len(part))
-    return results
+
+    def remove(part: list[dict[str, Any]]) -> PoolRemoval:
+        return lw.remove_from_pool(project, part, actor="cli")
+
+    def check(part: list[dict[str, Any]]) -> None:
+        lw.check_removal(project, part)
+
+    return write_in_batches(
+        file,
+        file.rows,
+        remove,
+        batch,
+        "removing candidates",
+        check=check,
+        done="removed",
+        again="a candidate removed already counts as not in the pool",
+    )
 
 
 @pool_app.command("list")
