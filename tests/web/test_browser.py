@@ -318,6 +318,21 @@ def test_the_dashboard_draws_the_seeded_numbers_and_the_admin_pages_render(
     assert "Evaluation of v1" in page.locator("#evaluation").inner_text()
     accessible(page)
     shot(page, "admin")
+
+    lw.add_to_pool(PROJECT, [f"candidate text number {i}" for i in range(5)])
+    page.reload()
+    page.get_by_role("link", name="List the candidates").click()
+    assert page.locator("#pool-candidates tbody tr").count() == 5
+    page.get_by_label("Remove sha256:").first.check()
+    page.locator("#pool-candidates input[type=checkbox]").nth(2).check()
+    page.get_by_role("button", name="Remove the ticked from the pool").click()
+    assert (
+        page.get_by_role("status").inner_text() == "Removed 2 waiting candidate(s) from the pool."
+    )
+    assert page.locator("#pool-candidates tbody tr").count() == 3
+    assert lw.pool_status(PROJECT).waiting == 3
+    accessible(page)
+    shot(page, "admin-pool")
     page.goto(f"{base}/ui/admin/people")
     assert page.locator("text=rita").count() >= 1
     accessible(page)

@@ -1,8 +1,9 @@
 """Admin pages: a project's routing policy and review settings, its model versions and golden
-set, its active-learning pool (settings, a query, removing candidates), and the people with
-their tokens. Every change goes through the same service as the CLI and the API, with the
-signed-in admin as the audit event's actor, and needs the page's CSRF token. A change that
-fails validation leaves everything as it was and the page says why."""
+set, its active-learning pool (settings, a query, the candidates listed a page at a time,
+removing them), and the people with their tokens. Every change goes through the same service
+as the CLI and the API, with the signed-in admin as the audit event's actor, and needs the
+page's CSRF token. A change that fails validation leaves everything as it was and the page
+says why."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from loopwise.active_learning import STRATEGIES
 from loopwise.api.errors import body_fields, status_of
 from loopwise.api.policies import Action, authorize
+from loopwise.core.entities import Project
 from loopwise.core.enums import Role
 from loopwise.core.policy import dump_policy, load_policy
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.services import accounts, labels
 from loopwise.services.accounts import Principal
 from loopwise.services.pool import QueryResult
+from loopwise.services.pool_listing import PoolCandidate, PoolState
+from loopwise.services.pool_removal import PoolRemoval
 from loopwise.web.app import loopwise_of, render, signed_in
 from loopwise.web.session import SESSION_COOKIE, check_csrf
 
@@ -231,12 +235,98 @@ def remove_from_pool(
             )
     except LoopwiseError as exc:
         return _project_page(request, who, project, status_code=status_of(exc), error=exc)
+    return _project_page(request, who, project, message=_removed(result))
+
+
+def _removed(result: PoolRemoval) -> str:
     message = f"Removed {result.removed:,} waiting candidate(s) from the pool"
     if result.chosen:
         message += f"; {result.chosen:,} chosen by a query stay (items now, in review)"
     if result.not_found:
         message += f"; {result.not_found:,} not in the pool"
-    return _project_page(request, who, project, message=f"{message}.")
+    return f"{message}."
+
+
+POOL_PAGE = 50
+"""Candidates the pool's page lists at once."""
+
+
+def _preview(project: Project, candidate: PoolCandidate, width: int = 160) -> str:
+    """What a candidate holds, in a line: its text, or its first features by name."""
+    payload = candidate.payload
+    if "text" in payload:
+        text = " ".join(str(payload["text"]).split())
+    else:
+        pairs = zip(project.feature_names, payload.get("features", []), strict=False)
+        text = ", ".join(f"{name} {value:g}" for name, value in pairs)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _pool_page(
+    request: Request,
+    who: Principal,
+    project: str,
+    *,
+    state: str = "waiting",
+    after: str = "",
+    status_code: int = 200,
+    message: str = "",
+    error: LoopwiseError | None = None,
+) -> HTMLResponse:
+    lw = loopwise_of(request)
+    found = lw.project(project)
+    try:
+        start = int(after) if after.strip() else None
+    except ValueError:
+        raise InvalidInput(f"must be a whole number, got {after!r}", field="after") from None
+    page = lw.pool_candidates(project, state=state, after=start, limit=POOL_PAGE)
+    return render(
+        request,
+        "admin_pool.html",
+        who,
+        status_code=status_code,
+        project=found,
+        pool=lw.pool_status(project),
+        candidates=[(c, _preview(found, c)) for c in page],
+        state=state,
+        states=[s.value for s in PoolState],
+        after=after,
+        next_after=page[-1].id if len(page) == POOL_PAGE else None,
+        message=message,
+        error=error,
+    )
+
+
+@router.get("/projects/{project}/admin/pool", response_class=HTMLResponse)
+def pool_candidates(
+    request: Request, project: str, who: Admin, state: str = "waiting", after: str = ""
+) -> HTMLResponse:
+    """The pool's candidates (``waiting``, ``chosen`` or ``all``), oldest first, a page at a
+    time (``after``: the last id of the page before), to tick and remove."""
+    return _pool_page(request, who, project, state=state, after=after)
+
+
+@router.post("/projects/{project}/admin/pool", response_class=HTMLResponse)
+def remove_ticked(
+    request: Request,
+    project: str,
+    who: Admin,
+    picked: Annotated[list[str] | None, Form(max_length=POOL_PAGE)] = None,
+    state: Short = "waiting",
+    after: Short = "",
+    csrf: Short = "",
+) -> Response:
+    """Remove the candidates ticked on the page (by external id); the page shows again."""
+    _csrf(request, csrf)
+    lw = loopwise_of(request)
+    try:
+        with body_fields("candidates", "picked"):
+            result = lw.remove_from_pool(project, picked or [], actor=who.name)
+    except LoopwiseError as exc:
+        return _pool_page(
+            request, who, project, state=state, after=after, status_code=status_of(exc), error=exc
+        )
+    return _pool_page(request, who, project, state=state, after=after, message=_removed(result))
 
 
 def _queued(found: QueryResult) -> str:
