@@ -15,6 +15,10 @@ Protocol
 2. **List** (``list_s``): every waiting candidate read a page of 1,000 at a time
    (``Loopwise.pool_candidates``), as ``loopwise pool list --output`` reads them; 1,000
    candidates are queried first, so the waiting are the pool less those items.
+   **Status and pages** (``status_s``; ``chosen_page_s``, ``all_page_s``): then
+   ``Loopwise.pool_status`` (what the web UI's pool pages, ``GET .../pool`` and ``loopwise pool
+   status`` show), and the first page of 50 chosen and of 50 of all candidates (the web UI's
+   page size); each the median of 3.
 3. **By external id** (``by_id_s``): the half's ids named in batches of 5,000, as
    ``loopwise pool remove FILE`` sends the rows of the file that added them.
 4. **By payload** (``by_payload_s``): the fifth added without ids, named by payload alone in
@@ -98,6 +102,16 @@ def batched(rows: Sequence[Any], call: Callable[[list[Any]], Any]) -> tuple[floa
     return time.perf_counter() - began, results
 
 
+def median_s(call: Callable[[], Any]) -> float:
+    """The median of 3 timed calls, in seconds."""
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - began)
+    return sorted(times)[1]
+
+
 def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     with scratch_database(backend, args.postgres_url, "bench_remove") as (url, directory):
         lw = Loopwise(Settings(database_url=url, data_dir=directory))
@@ -117,6 +131,11 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         list_s = time.perf_counter() - began
         assert len(listed) == len(set(listed)) == args.rows - QUERIED, "a wrong list"
         assert not {c.external_id for c in taken} & set(listed), "a chosen one listed"
+        status_s = median_s(lambda: lw.pool_status("pool"))
+        status = lw.pool_status("pool")
+        assert (status.waiting, status.chosen) == (args.rows - QUERIED, QUERIED), "a wrong status"
+        chosen_page_s = median_s(lambda: lw.pool_candidates("pool", state="chosen", limit=50))
+        all_page_s = median_s(lambda: lw.pool_candidates("pool", state="all", limit=50))
 
         def remove(part: list[Any]) -> Any:
             return lw.remove_from_pool("pool", part)
@@ -144,6 +163,9 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "add_s": round(add_s, 3),
         "list_s": round(list_s, 3),
         "list_rows": len(listed),
+        "status_s": round(status_s, 4),
+        "chosen_page_s": round(chosen_page_s, 4),
+        "all_page_s": round(all_page_s, 4),
         "by_id_s": round(by_id_s, 3),
         "by_id_rows": len(by_id),
         "by_payload_s": round(by_payload_s, 3),
@@ -155,7 +177,8 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     print(
         f"{backend:>8}: added {args.rows:,} in {add_s:.2f} s (the baseline); listed "
-        f"{len(listed):,} in {list_s:.2f} s; removed "
+        f"{len(listed):,} in {list_s:.2f} s; status {status_s:.3f} s, a page of 50 chosen "
+        f"{chosen_page_s:.3f} s, of all {all_page_s:.3f} s; removed "
         f"{len(by_id):,} by id in {by_id_s:.2f} s, {len(named):,} by payload in "
         f"{by_payload_s:.2f} s, {len(digests):,} by payload with random ids in "
         f"{by_digest_s:.2f} s, the last {rest.removed:,} (everything) in {everything_s:.2f} s",

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from loopwise.active_learning import (
     Pool,
@@ -52,6 +52,7 @@ from loopwise.store.pool import (
     candidate_ids,
     fresh_pool_statistics,
     known_candidates,
+    pool_counts,
 )
 from loopwise.store.tables import (
     DecisionRow,
@@ -173,12 +174,7 @@ def pool_status(ctx: Context, project_name: str) -> PoolStatus:
     fresh_pool_statistics(ctx.engine)
     with ctx.read() as tx:
         project = tx.repo.project_by_name(project_name)
-        chosen = tx.session.execute(
-            select(func.count()).where(
-                PoolItemRow.project_id == project.id, PoolItemRow.item_id.is_not(None)
-            )
-        ).scalar()
-        return PoolStatus(len(candidate_ids(tx.session, project.id)), int(chosen or 0))
+        return PoolStatus(*pool_counts(tx.session, project.id))
 
 
 def set_active_learning(

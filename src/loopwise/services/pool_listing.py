@@ -87,10 +87,16 @@ def list_pool(
         if state is PoolState.WAITING:
             rows = waiting_page(tx.session, project.id, columns, after, limit)
         else:
-            page = select(*columns).where(PoolItemRow.project_id == project.id)
-            if state is PoolState.CHOSEN:
-                page = page.where(PoolItemRow.item_id.is_not(None))
-            if after is not None:
-                page = page.where(PoolItemRow.id > after)
-            rows = list(tx.session.execute(page.order_by(PoolItemRow.id).limit(limit)).all())
+            # each from its partial index: as one query over the pool, SQLite sorted the
+            # project's candidates by id for every page (0.16 s a page of a million)
+            rows = []
+            for chosen in (True, False) if state is PoolState.ALL else (True,):
+                page = select(*columns).where(
+                    PoolItemRow.project_id == project.id,
+                    PoolItemRow.item_id.is_not(None) if chosen else PoolItemRow.item_id.is_(None),
+                )
+                if after is not None:
+                    page = page.where(PoolItemRow.id > after)
+                rows += tx.session.execute(page.order_by(PoolItemRow.id).limit(limit)).all()
+            rows = sorted(rows, key=lambda row: int(row.id))[:limit]
     return [PoolCandidate(*row) for row in rows]

@@ -39,6 +39,38 @@ def waiting_candidates(project_id: int) -> Select[int]:
     )
 
 
+def pool_counts(session: Session, project_id: int) -> tuple[int, int]:
+    """How many of the project's candidates wait (as :func:`waiting_candidates`) and how many
+    queries chose, read from the pool's two partial indexes rather than its rows: those not
+    chosen, less those of them submitted as items, found as :func:`candidate_ids` finds them
+    (a probe of the pool's unique index per item, or with more items than candidates a probe
+    of the items' per candidate). Reading a million waiting ids to count them took 0.2 s on
+    SQLite, and counting the chosen by a scan of the pool 0.45 s."""
+
+    def count(*where: Any) -> int:
+        counted = select(func.count()).where(PoolItemRow.project_id == project_id, *where)
+        return int(session.execute(counted).scalar() or 0)
+
+    chosen = count(PoolItemRow.item_id.is_not(None))
+    unchosen = count(PoolItemRow.item_id.is_(None))
+    if not unchosen:
+        return 0, chosen
+    capped = (
+        select(ItemRow.id).where(ItemRow.project_id == project_id).limit(unchosen + 1)
+    ).subquery()
+    items = int(session.execute(select(func.count()).select_from(capped)).scalar() or 0)
+    if items > unchosen:
+        waiting = waiting_candidates(project_id).subquery()
+        return int(session.execute(select(func.count()).select_from(waiting)).scalar() or 0), chosen
+    submitted = count(
+        PoolItemRow.item_id.is_(None),
+        PoolItemRow.external_id.in_(
+            select(ItemRow.external_id).where(ItemRow.project_id == project_id)
+        ),
+    )
+    return unchosen - submitted, chosen
+
+
 def waiting_page(
     session: Session, project_id: int, columns: Sequence[Any], after: int | None, limit: int
 ) -> list[Any]:

@@ -180,6 +180,13 @@ class PoolItemRow(Base):
             sqlite_where=text("item_id IS NULL"),
             postgresql_where=text("item_id IS NULL"),
         ),
+        Index(
+            "ix_pool_item_chosen",
+            "project_id",
+            "id",
+            sqlite_where=text("item_id IS NOT NULL"),
+            postgresql_where=text("item_id IS NOT NULL"),
+        ),
         # ids are never given out again (SQLite; PostgreSQL's sequences never do): the
         # feature store keeps a candidate's features by id, and candidates can be removed
         {"sqlite_autoincrement": True},

@@ -71,7 +71,7 @@ def test_an_empty_database_is_upgraded_to_head_matching_the_orm(engine: Engine) 
 
     upgrade(engine)
 
-    assert head_revision() == "0010_pool_ids_never_reused"
+    assert head_revision() == "0011_pool_chosen_index"
     assert current_revision(engine) == head_revision()
     assert table_names(engine) == TABLES | {"alembic_version"}
     with engine.connect() as conn:
@@ -177,7 +177,7 @@ def test_0002_marks_imported_ground_truth_and_keeps_routed_items(
             {"now": now},
         )
     ensure_schema(engine)
-    assert current_revision(engine) == head_revision() == "0010_pool_ids_never_reused"
+    assert current_revision(engine) == head_revision() == "0011_pool_chosen_index"
     with engine.connect() as conn:
         origins: dict[int, str] = {
             row[0]: row[1] for row in conn.execute(text("SELECT item_id, origin FROM decision"))
@@ -262,3 +262,4 @@ def test_0010_keeps_the_pool_and_never_gives_a_removed_candidates_id_again(
     assert new_id == 8
     indexes = {index["name"]: index for index in inspect(engine).get_indexes("pool_item")}
     assert indexes["ix_pool_item_waiting"]["column_names"] == ["project_id", "id"]
+    assert indexes["ix_pool_item_chosen"]["column_names"] == ["project_id", "id"]  # 0011

@@ -1,5 +1,6 @@
-"""The pool's statements: which candidates a query chooses from, payloads read by id, and (on
-PostgreSQL) a plan that probes the items' unique index per candidate whatever the statistics."""
+"""The pool's statements: which candidates a query chooses from (and how many wait), payloads
+read by id, and (on PostgreSQL) a plan that probes the items' unique index per candidate
+whatever the statistics."""
 
 from __future__ import annotations
 
@@ -50,18 +51,22 @@ def test_waiting_candidates_leave_out_the_chosen_and_the_submitted(
         expected = sorted(
             int(i) for i in tx.session.execute(store_pool.waiting_candidates(project.id)).scalars()
         )
+        counts = store_pool.pool_counts(tx.session, project.id)
     assert waiting.tolist() == sorted(ids[c] for c in ("c0", "c1", "c3", "c5")) == expected
     assert waiting.dtype == np.int64
+    assert counts == (4, 1)  # counted the same way: waiting, chosen
 
 
 def test_no_candidate_waiting_is_an_empty_array(lw: Loopwise) -> None:
     project = make_text_project(lw)
     with lw.ctx.read() as tx:
         before = store_pool.candidate_ids(tx.session, project.id)  # no pool yet
+        assert store_pool.pool_counts(tx.session, project.id) == (0, 0)
     lw.add_to_pool("sms", candidates(1))
     lw.submit("sms", [{"external_id": "c0", "payload": "text 0"}])
     with lw.ctx.read() as tx:
         after = store_pool.candidate_ids(tx.session, project.id)  # its one was submitted
+        assert store_pool.pool_counts(tx.session, project.id) == (0, 0)
     for waiting in (before, after):
         assert waiting.dtype == np.int64
         assert waiting.shape == (0,)
