@@ -55,11 +55,7 @@ def pool_counts(session: Session, project_id: int) -> tuple[int, int]:
     unchosen = count(PoolItemRow.item_id.is_(None))
     if not unchosen:
         return 0, chosen
-    capped = (
-        select(ItemRow.id).where(ItemRow.project_id == project_id).limit(unchosen + 1)
-    ).subquery()
-    items = int(session.execute(select(func.count()).select_from(capped)).scalar() or 0)
-    if items > unchosen:
+    if _more_items_than(session, project_id, unchosen):
         waiting = waiting_candidates(project_id).subquery()
         return int(session.execute(select(func.count()).select_from(waiting)).scalar() or 0), chosen
     submitted = count(
@@ -143,11 +139,7 @@ def candidate_ids(session: Session, project_id: int) -> IntArray:
     )
     if not len(unchosen):
         return unchosen
-    capped = (
-        select(ItemRow.id).where(ItemRow.project_id == project_id).limit(len(unchosen) + 1)
-    ).subquery()
-    items = session.execute(select(func.count()).select_from(capped)).scalar()
-    if int(items or 0) > len(unchosen):
+    if _more_items_than(session, project_id, len(unchosen)):
         return _joined_ids(session, waiting_candidates(project_id))
     submitted = _joined_ids(
         session,
@@ -162,6 +154,13 @@ def candidate_ids(session: Session, project_id: int) -> IntArray:
     if not len(submitted):
         return unchosen
     return np.setdiff1d(unchosen, submitted, assume_unique=True)
+
+
+def _more_items_than(session: Session, project_id: int, n: int) -> bool:
+    """Whether the project has more than ``n`` items, counting no more than ``n + 1``: which
+    side of the pool's anti-join with the items to probe from."""
+    capped = (select(ItemRow.id).where(ItemRow.project_id == project_id).limit(n + 1)).subquery()
+    return int(session.execute(select(func.count()).select_from(capped)).scalar() or 0) > n
 
 
 def _joined_ids(session: Session, statement: Select[Any]) -> IntArray:
