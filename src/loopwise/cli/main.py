@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -146,9 +147,7 @@ def items_import(
             def resolve(part: list[dict[str, Any]]) -> int:
                 return lw.import_labels(project, part, actor="cli")
 
-            def check(part: list[dict[str, Any]]) -> None:
-                lw.check_rows(project, part, use="labels")
-
+            check = partial(lw.check_rows, project, use="labels")
             done = sum(write_in_batches(file, file.rows, resolve, batch, "importing", check=check))
             console.print(f"resolved {done} item(s) in {project}")
             return
@@ -161,9 +160,7 @@ def items_import(
         def submit(part: list[dict[str, Any]]) -> list[Routed]:
             return lw.submit(project, part, actor="cli")
 
-        def check_submit(part: list[dict[str, Any]]) -> None:
-            lw.check_rows(project, part, use="submit")
-
+        check_submit = partial(lw.check_rows, project, use="submit")
         routed = [
             r
             for batch_routed in write_in_batches(

@@ -4,6 +4,7 @@ chooses from."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -50,9 +51,7 @@ def pool_add(
         def add(part: list[dict[str, Any]]) -> int:
             return lw.add_to_pool(project, part, actor="cli")
 
-        def check(part: list[dict[str, Any]]) -> None:
-            lw.check_rows(project, part, use="pool")
-
+        check = partial(lw.check_rows, project, use="pool")
         added = sum(write_in_batches(file, rows, add, batch, "adding candidates", check=check))
         waiting = lw.pool_status(project).waiting
     console.print(f"{added:,} new candidate(s) in the pool of {project}; {waiting:,} waiting")
@@ -117,16 +116,13 @@ def _remove_file(lw: Loopwise, project: str, path: Path, fmt: str, batch: int) -
     def remove(part: list[dict[str, Any]]) -> PoolRemoval:
         return lw.remove_from_pool(project, part, actor="cli")
 
-    def check(part: list[dict[str, Any]]) -> None:
-        lw.check_removal(project, part)
-
     return write_in_batches(
         file,
         file.rows,
         remove,
         batch,
         "removing candidates",
-        check=check,
+        check=partial(lw.check_removal, project),
         done="removed",
         again="a candidate removed already counts as not in the pool",
     )
