@@ -95,6 +95,17 @@ def retire_spaces(
     return store.retain(project_id, keep)
 
 
+def drop_candidate_spaces(ctx: Context, project_id: int) -> list[str]:
+    """Remove the project's spaces that hold the pool's candidates alone (each model's
+    features of them, :data:`INPUTS`, the term counts), keeping the labelled items' (those of
+    :func:`items_space`); the names removed. For a pool with no candidate left to choose, whose
+    spaces no query reads again: a candidate added meanwhile has its features computed from
+    its payload, as after any space is removed (see the module docstring)."""
+    store = FeatureStore(ctx.settings.artifacts)
+    keep = {name for name in store.spaces(project_id) if name.endswith("-items")}
+    return store.retain(project_id, keep)
+
+
 def store_inputs(
     ctx: Context,
     project: Project,

@@ -222,16 +222,51 @@ def test_a_model_scores_what_replaced_a_removed_candidate_on_its_own_features(
     stored under the removed one's id."""
     make_text_project(lw)
     seeded_model(lw)
+    lw.add_to_pool("sms", [{"external_id": "x", "payload": "are you coming to the game"}])
     lw.add_to_pool("sms", [{"external_id": "a", "payload": "see you at the station at six"}])
     lw.add_to_pool("sms", [{"external_id": "b", "payload": "free prize call now win cash"}])
-    first = lw.query("sms", 1, strategy="random", seed=1)  # stores both candidates' features
+    first = lw.query("sms", 1, strategy="random", seed=1)  # stores every candidate's features
     assert first.chosen[0].external_id == "a"  # so "b", the newest, is the one removed
+    # and "x" waits, so the pool's stored features stay (an emptied pool's are deleted)
     assert lw.remove_from_pool("sms", ["b"]).removed == 1
     lw.add_to_pool("sms", [{"external_id": "c", "payload": "lunch tomorrow with mum"}])
 
-    chosen = lw.query("sms", 1).chosen[0]
+    chosen = {c.external_id: c for c in lw.query("sms", 2).chosen}
 
-    assert chosen.external_id == "c"
+    assert set(chosen) == {"x", "c"}
+    production = lw.production_model("sms")
+    assert production is not None
+    expected = production[1].predict_proba(["lunch tomorrow with mum"])[0]
+    assert chosen["c"].confidence == pytest.approx(float(expected.max()))
+
+
+@pytest.mark.parametrize("how", ["everything", "named"])
+def test_a_pool_left_with_nothing_to_choose_drops_its_stored_features(
+    lw: Loopwise, how: str
+) -> None:
+    """The candidates' features, inputs and term counts are read by queries alone: once no
+    candidate waits, the removal deletes them; the labelled items' features stay, and
+    candidates added later are scored on their own."""
+    make_text_project(lw)
+    seeded_model(lw)
+    lw.add_to_pool("sms", candidates(6))
+    lw.query("sms", 2)  # the model's features of the pool, and of the labelled items
+    store, project = FeatureStore(lw.ctx.settings.artifacts), lw.project("sms").id
+    before = store.spaces(project)
+    assert any(s.startswith("terms-") for s in before)
+    assert any(s.endswith("-items") for s in before)
+    waiting = waiting_ids(lw)
+    lw.remove_from_pool("sms", waiting[:2])
+    assert store.spaces(project) == before  # some still wait
+
+    if how == "everything":
+        lw.remove_from_pool("sms", everything=True)
+    else:
+        lw.remove_from_pool("sms", waiting[2:])
+
+    assert store.spaces(project) == [s for s in before if s.endswith("-items")]
+    lw.add_to_pool("sms", [{"external_id": "new", "payload": "lunch tomorrow with mum"}])
+    chosen = lw.query("sms", 1).chosen[0]
     production = lw.production_model("sms")
     assert production is not None
     expected = production[1].predict_proba(["lunch tomorrow with mum"])[0]
