@@ -11,7 +11,7 @@ so a removal sent twice removes nothing the second time.
 
 A removed candidate's features stay in the feature store (:mod:`loopwise.store.features`) until
 its space is retired (the next promotion, for a model's space), or until no candidate is left
-to choose: then the removal deletes every space of the pool's candidates (features, inputs,
+unchosen: then the removal deletes every space of the pool's candidates (features, inputs,
 term counts: 52 MB for 100,000 SMS texts after a query, measured). Its id is never given out again
 (migration ``0010``), so no later candidate is scored on its features.
 """
@@ -34,9 +34,9 @@ from loopwise.services.items import payload_external_id
 from loopwise.store import mappers
 from loopwise.store.pool import (
     PoolMatch,
+    any_unchosen,
     candidates_by_external_id,
     candidates_with_digests,
-    pool_counts,
 )
 from loopwise.store.repository import one_parameter_in
 from loopwise.store.tables import PoolItemRow
@@ -131,7 +131,9 @@ def remove_from_pool(
                 "everything": everything,
             },
         )
-        emptied = pool_counts(tx.session, row.id)[0] == 0
+        # one probe, not the status's counts: a file is removed a batch at a time, and
+        # counting a million candidates after each batch doubled the removal's time
+        emptied = not any_unchosen(tx.session, row.id)
     if emptied:
         try:
             dropped = pool_features.drop_candidate_spaces(ctx, row.id)

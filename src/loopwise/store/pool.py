@@ -39,6 +39,15 @@ def waiting_candidates(project_id: int) -> Select[int]:
     )
 
 
+def any_unchosen(session: Session, project_id: int) -> bool:
+    """Whether any of the project's candidates is not chosen yet: one probe of the pool's
+    partial index of those, however large the pool (a removal asks after every batch)."""
+    unchosen = select(PoolItemRow.id).where(
+        PoolItemRow.project_id == project_id, PoolItemRow.item_id.is_(None)
+    )
+    return session.execute(unchosen.limit(1)).first() is not None
+
+
 def pool_counts(session: Session, project_id: int) -> tuple[int, int]:
     """How many of the project's candidates wait (as :func:`waiting_candidates`) and how many
     queries chose, read from the pool's two partial indexes rather than its rows: those not

@@ -245,7 +245,7 @@ def test_a_pool_left_with_nothing_to_choose_drops_its_stored_features(
     lw: Loopwise, how: str
 ) -> None:
     """The candidates' features, inputs and term counts are read by queries alone: once no
-    candidate waits, the removal deletes them; the labelled items' features stay, and
+    candidate is left unchosen, the removal deletes them; the labelled items' features stay, and
     candidates added later are scored on their own."""
     make_text_project(lw)
     seeded_model(lw)
