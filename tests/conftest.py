@@ -1,36 +1,30 @@
-"""Shared fixtures: a real database per test (SQLite always, PostgreSQL when configured)."""
+"""Shared fixtures: a real database per test (SQLite always, PostgreSQL when configured), each a
+copy of a template migrated once per process (:mod:`tests.databases`)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from loopwise import Loopwise, Settings
-from loopwise.testing import FrozenClock, scratch_schema
-
-POSTGRES_URL = os.environ.get("LOOPWISE_TEST_POSTGRES_URL", "")
-BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+from loopwise.testing import FrozenClock
+from tests.databases import BACKENDS, TEMPLATES, migrated_database
 
 
-@contextmanager
-def empty_database(backend: str, directory: Path) -> Iterator[str]:
-    """A URL to an empty database for ``backend``: a SQLite file in ``directory``, or a fresh
-    schema on the test PostgreSQL (dropped on exit)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{directory / 'loopwise.db'}"
-        return
-    with scratch_schema(POSTGRES_URL) as url:
-        yield url
+@pytest.fixture(scope="session", autouse=True)
+def _templates() -> Iterator[None]:
+    """Remove this process's migrated templates when its tests are done."""
+    yield
+    TEMPLATES.close()
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database: a SQLite file, or a fresh schema on the test PostgreSQL."""
-    with empty_database(request.param, tmp_path) as url:
+    """A URL to a database at the head revision that holds nothing: a SQLite file, or a
+    PostgreSQL database of the test's own (:func:`tests.databases.migrated_database`)."""
+    with migrated_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -30,7 +30,7 @@ from loopwise.core.enums import Role
 from loopwise.services import accounts
 from loopwise.services.items import Routed
 from loopwise.testing import FrozenClock
-from tests.conftest import BACKENDS, empty_database
+from tests.databases import BACKENDS, empty_database
 from tests.factories import CONFIDENT_ROUTING, make_text_project, seeded_model
 
 PROJECT = "sms"

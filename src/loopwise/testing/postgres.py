@@ -26,9 +26,8 @@ def scratch_schema(
     admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in postgres_url else "?"
     try:
-        yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
+        yield schema_url(postgres_url, schema)
     finally:
         with admin.connect() as conn:
             if terminate:
@@ -42,6 +41,12 @@ def scratch_schema(
                 )
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def schema_url(postgres_url: str, schema: str) -> str:
+    """``postgres_url`` with its connections' ``search_path`` set to ``schema`` alone."""
+    sep = "&" if "?" in postgres_url else "?"
+    return f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from loopwise import Loopwise, Settings
 from loopwise.store import db
-from tests.conftest import POSTGRES_URL, empty_database
+from tests.databases import POSTGRES_URL, empty_database
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs LOOPWISE_TEST_POSTGRES_URL")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from loopwise.store.db import (
 )
 from loopwise.store.tables import SET_CHECKED_KEYS, Base
 from loopwise.testing import FrozenClock
+from tests.databases import BACKENDS, empty_database
 from tests.factories import make_text_project, seed_rows
 from tests.integration.helpers import nothing_written, row_counts
 
@@ -45,6 +47,14 @@ TABLES = {
     "webhook_message",
     "pool_item",
 }
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (nothing migrated yet), where the shared fixture gives a migrated one:
+    these tests run the migrations themselves."""
+    with empty_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

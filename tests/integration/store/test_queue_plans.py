@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from loopwise import Loopwise, Settings
 from loopwise.store import queue as q
 from loopwise.store import writes
-from tests.conftest import POSTGRES_URL, empty_database
+from tests.databases import POSTGRES_URL, empty_database
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs LOOPWISE_TEST_POSTGRES_URL")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, text
 
 from loopwise import Loopwise, Settings
 from loopwise.testing import scratch_database
-from tests.conftest import BACKENDS, POSTGRES_URL
+from tests.databases import BACKENDS, POSTGRES_URL
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
