@@ -332,6 +332,21 @@ def test_the_dashboard_draws_the_seeded_numbers_and_the_admin_pages_render(
     )
     assert page.locator("#pool-candidates tbody tr").count() == 3
     assert lw.pool_status(PROJECT).waiting == 3
+    page.get_by_label("A CSV or JSONL file of unlabelled texts").set_input_files(
+        files=[
+            {
+                "name": "unlabelled.csv",
+                "mimeType": "text/csv",
+                "buffer": b"external_id,text\nup-1,claim your reward today\nup-2,see you at six\n",
+            }
+        ]
+    )
+    page.get_by_role("button", name="Add to the pool").click()
+    assert (
+        page.get_by_role("status").inner_text() == "Added 2 new candidate(s) from unlabelled.csv."
+    )
+    assert page.locator("#pool-candidates tbody tr").count() == 5
+    assert lw.pool_status(PROJECT).waiting == 5
     accessible(page)
     shot(page, "admin-pool")
     page.goto(f"{base}/ui/admin/people")

@@ -388,69 +388,6 @@ def test_admin_active_learning_settings_and_query(
     assert served.pool_status(PROJECT).waiting == 0
 
 
-def test_admin_pool_page_lists_candidates_a_page_at_a_time_and_removes_the_ticked(
-    web: TestClient, served: Loopwise, tokens: Tokens
-) -> None:
-    csrf = sign_in(web, tokens.admin)
-    page = f"/ui/projects/{PROJECT}/admin/pool"
-    assert "No waiting candidates." in web.get(page).text
-    rows = sms_rows(60, prefix="pool")
-    served.add_to_pool(
-        PROJECT, [{"external_id": r["external_id"], "payload": r["payload"]} for r in rows]
-    )
-    assert (
-        f'href="/ui/projects/{PROJECT}/admin/pool"' in web.get(f"/ui/projects/{PROJECT}/admin").text
-    )
-
-    first = web.get(page)
-    assert first.status_code == 200
-    listed = re.findall(r'name="picked" value="([^"]+)"', first.text)
-    assert listed == [r["external_id"] for r in rows[:50]]
-    assert " ".join(rows[0]["payload"].split())[:100] in first.text
-    after = re.search(r'href="\?state=waiting&amp;after=(\d+)"', first.text)
-    assert after is not None
-    second = web.get(page, params={"after": after.group(1)})
-    assert re.findall(r'name="picked" value="([^"]+)"', second.text) == [
-        r["external_id"] for r in rows[50:]
-    ]
-    assert "Next " not in second.text
-
-    ticked = {"csrf": csrf, "state": "waiting", "after": "", "picked": listed[:3]}
-    r = web.post(page, data=ticked)
-    assert r.status_code == 200
-    assert "Removed 3 waiting candidate(s) from the pool." in r.text
-    assert re.findall(r'name="picked" value="([^"]+)"', r.text)[:2] == listed[3:5]
-    assert served.pool_status(PROJECT).waiting == 57
-    removal = [e for e in served.audit_events(PROJECT) if e.action == "pool.removed"][-1]
-    assert (removal.actor, (removal.after or {}).get("removed")) == ("admin-1", 3)
-
-    served.query(PROJECT, 2, strategy="random", seed=1)
-    chosen = web.get(page, params={"state": "chosen"})
-    assert len(re.findall(r"<tr>", chosen.text)) == 2 + 1  # with the header's row
-    assert "(an item now)" in chosen.text
-    assert 'name="picked"' not in chosen.text  # a chosen candidate is an item: it stays
-    everything = web.get(page, params={"state": "all"})
-    first_all = served.pool_candidates(PROJECT, state="all", limit=50)
-    assert re.findall(r'name="picked" value="([^"]+)"', everything.text) == [
-        c.external_id for c in first_all if c.item_id is None
-    ]
-    assert everything.text.count("(an item now)") == 50 - sum(c.item_id is None for c in first_all)
-
-    r = web.post(page, data={"csrf": csrf, "state": "waiting"})
-    assert r.status_code == 422
-    assert "(picked)" in r.text
-    for params, field in (({"state": "pending"}, "state"), ({"after": "x"}, "after")):
-        r = web.get(page, params=params)
-        assert r.status_code == 422, params
-        assert field in r.text
-    assert web.post(page, data={**ticked, "csrf": ""}).status_code == 403
-    reviewer = TestClient(web.app)
-    reviewer_csrf = sign_in(reviewer, tokens.reviewer)
-    assert reviewer.get(page).status_code == 403
-    assert reviewer.post(page, data={**ticked, "csrf": reviewer_csrf}).status_code == 403
-    assert served.pool_status(PROJECT).waiting == 55
-
-
 def test_admin_people_and_tokens(web: TestClient, served: Loopwise, tokens: Tokens) -> None:
     csrf = sign_in(web, tokens.admin)
     r = web.post(

@@ -1,20 +1,15 @@
-"""Reading item files (CSV / JSONL) and writing label exports for the CLI."""
+"""Writing label exports and writing item files in batches (with a progress bar) for the CLI."""
 
 from __future__ import annotations
 
 import csv
 import json
-import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from loopwise.cli.common import errors, progress_bar
-from loopwise.core.entities import Project
-from loopwise.core.enums import InputKind
-from loopwise.datasets import open_text
-from loopwise.datasets.records import csv_records, json_lines
+from loopwise.datasets.item_files import ItemFile
 from loopwise.errors import InvalidInput, LoopwiseError
 
 T = TypeVar("T")
@@ -45,126 +40,6 @@ def file_format(path: Path, given: str | None) -> str:
     if fmt not in ("csv", "jsonl"):
         raise InvalidInput("use a .csv or .jsonl file, or say --format csv|jsonl", field="format")
     return fmt
-
-
-def _number(value: str) -> Any:
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
-
-def _row_to_item(
-    project: Project, row: dict[str, Any], where: str, *, csv_row: bool
-) -> dict[str, Any]:
-    row = dict(row)
-    item: dict[str, Any] = {}
-    if row.get("external_id") not in (None, ""):
-        item["external_id"] = str(row.pop("external_id"))
-    else:
-        row.pop("external_id", None)
-    if "label" in row:
-        item["label"] = row.pop("label")
-    if "payload" in row:
-        item["payload"] = row.pop("payload")
-    elif project.input_kind is InputKind.TEXT:
-        if "text" not in row:
-            raise InvalidInput("needs a 'text' column (or 'payload')", field=where)
-        item["payload"] = row.pop("text")
-    elif "features" in row:
-        item["payload"] = {"features": row.pop("features")}
-    else:
-        missing = [f for f in project.feature_names if f not in row]
-        if missing:
-            raise InvalidInput(f"needs a column for feature {missing[0]!r}", field=where)
-        values = [row.pop(f) for f in project.feature_names]
-        if csv_row:
-            values = [_number(v) if isinstance(v, str) else v for v in values]
-        item["payload"] = {"features": values}
-    metadata = row.pop("metadata", None)
-    if metadata is None and row:
-        metadata = {k: _number(v) if csv_row and isinstance(v, str) else v for k, v in row.items()}
-    if metadata:
-        item["metadata"] = metadata
-    return item
-
-
-@dataclass(frozen=True)
-class ItemFile:
-    """A file's rows as item dicts, with the line each starts on (for errors)."""
-
-    path: Path
-    rows: list[dict[str, Any]]
-    lines: list[int]
-
-    def located(self, exc: LoopwiseError, offset: int = 0) -> LoopwiseError:
-        """``exc`` about ``rows[i]`` (or ``items[i]``, ``candidates[i]``) of a batch that
-        starts at row ``offset``, named by the file's line instead:
-        ``items.csv:7002:payload.text``; in its message too (``in rows[3]`` -> ``on line 5``).
-        Other errors are returned as they are."""
-
-        def line(match: re.Match[str]) -> str:
-            return str(self.lines[offset + int(match.group(1))])
-
-        field = exc.field or ""
-        found = _ROW.match(field)
-        if found is None:
-            return exc
-        rest = field[found.end() :].lstrip(".")
-        where = f"{self.path}:{line(found)}" + (f":{rest}" if rest else "")
-        message = _ROW_IN_TEXT.sub(lambda m: f"on line {line(m)}", exc.message)
-        return type(exc)(message, field=where)
-
-
-_ROW = re.compile(r"^(?:rows|items|candidates)\[(\d+)\]")
-_ROW_IN_TEXT = re.compile(r"in (?:rows|items|candidates)\[(\d+)\]")
-
-
-def read_items(project: Project, path: Path, fmt: str) -> ItemFile:
-    """Rows of a CSV or JSONL file as item dicts (``payload``, ``external_id``, ``metadata``,
-    ``label``). CSV columns other than the payload's become metadata, numbers parsed."""
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
-    with open_text(path) as handle:
-        for line, row in _read(project, handle, path, fmt):
-            rows.append(row)
-            lines.append(line)
-    return ItemFile(path, rows, lines)
-
-
-def read_candidates(project: Project, path: Path, fmt: str) -> ItemFile:
-    """Rows of a CSV or JSONL file naming pool candidates to remove: each by its
-    ``external_id`` (a file of ids alone will do), or without one by its payload, read as
-    :func:`read_items` reads it; other columns are ignored. The file that added candidates
-    names them so."""
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
-    with open_text(path) as handle:
-        records = csv_records(handle) if fmt == "csv" else json_lines(handle, path)
-        for line, row in records:
-            external_id = row.get("external_id")
-            if external_id not in (None, ""):
-                rows.append({"external_id": str(external_id)})
-            else:
-                item = _row_to_item(project, row, f"{path}:{line}", csv_row=fmt == "csv")
-                rows.append({"payload": item["payload"]})
-            lines.append(line)
-    return ItemFile(path, rows, lines)
-
-
-def _read(
-    project: Project, handle: TextIO, path: Path, fmt: str
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    if fmt == "csv":
-        for line, row in csv_records(handle):
-            yield line, _row_to_item(project, row, f"{path}:{line}", csv_row=True)
-        return
-    for line, row in json_lines(handle, path):
-        yield line, _row_to_item(project, row, f"{path}:{line}", csv_row=False)
 
 
 SKIPPED_AGAIN = "rows with an external id that were written are skipped"

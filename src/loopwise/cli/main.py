@@ -22,7 +22,7 @@ from loopwise.cli.common import (
     writing,
 )
 from loopwise.cli.demo import demo
-from loopwise.cli.io import file_format, read_items, write_in_batches, write_labels
+from loopwise.cli.io import file_format, write_in_batches, write_labels
 from loopwise.cli.pool import pool_app
 from loopwise.cli.reviewers import reviewers_app
 from loopwise.cli.routing import routing_app
@@ -30,6 +30,7 @@ from loopwise.cli.service import serve, tokens_app, users_app, webhooks_app
 from loopwise.cli.simulate import simulate
 from loopwise.core.enums import InputKind
 from loopwise.core.policy import RoutingConfig
+from loopwise.datasets.item_files import read_items
 from loopwise.services.items import Routed
 from loopwise.store.db import current_revision, head_revision, upgrade
 

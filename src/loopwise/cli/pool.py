@@ -21,8 +21,9 @@ from loopwise.cli.common import (
     open_loopwise,
     writing,
 )
-from loopwise.cli.io import file_format, read_candidates, read_items, write_in_batches
+from loopwise.cli.io import file_format, write_in_batches
 from loopwise.core.active import ActiveLearningConfig
+from loopwise.datasets.item_files import read_candidates, read_items
 from loopwise.services.loop import Loopwise
 from loopwise.services.pool_listing import MAX_PAGE, PoolState
 from loopwise.services.pool_removal import PoolRemoval

@@ -1,9 +1,9 @@
 """Admin pages: a project's routing policy and review settings, its model versions and golden
-set, its active-learning pool (settings, a query, the candidates listed a page at a time,
-removing them), and the people with their tokens. Every change goes through the same service
-as the CLI and the API, with the signed-in admin as the audit event's actor, and needs the
-page's CSRF token. A change that fails validation leaves everything as it was and the page
-says why."""
+set, its active-learning pool (settings, a query, removing candidates; the pool's own page is
+:mod:`loopwise.web.admin_pool`), and the people with their tokens. Every change goes through
+the same service as the CLI and the API, with the signed-in admin as the audit event's actor,
+and needs the page's CSRF token. A change that fails validation leaves everything as it was and
+the page says why."""
 
 from __future__ import annotations
 
@@ -16,14 +16,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from loopwise.active_learning import STRATEGIES
 from loopwise.api.errors import body_fields, status_of
 from loopwise.api.policies import Action, authorize
-from loopwise.core.entities import Project
 from loopwise.core.enums import Role
 from loopwise.core.policy import dump_policy, load_policy
 from loopwise.errors import InvalidInput, LoopwiseError
 from loopwise.services import accounts, labels
 from loopwise.services.accounts import Principal
 from loopwise.services.pool import QueryResult
-from loopwise.services.pool_listing import PoolCandidate, PoolState
 from loopwise.services.pool_removal import PoolRemoval
 from loopwise.web.app import loopwise_of, render, signed_in
 from loopwise.web.session import SESSION_COOKIE, check_csrf
@@ -43,7 +41,8 @@ def admin(request: Request, who: Annotated[Principal, Depends(signed_in)]) -> Pr
 Admin = Annotated[Principal, Depends(admin)]
 
 
-def _csrf(request: Request, sent: str) -> None:
+def form_csrf(request: Request, sent: str) -> None:
+    """Refuse a form without the page's CSRF token (:func:`check_csrf`)."""
     check_csrf(request.cookies.get(SESSION_COOKIE, ""), sent)
 
 
@@ -93,7 +92,7 @@ def change_policy(
     csrf: Short = "",
 ) -> Response:
     """Validate the policy text, or save it (a new version, audited)."""
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     lw = loopwise_of(request)
     try:
         if action == "save":
@@ -112,7 +111,7 @@ def change_review(
     request: Request, project: str, who: Admin, review: Text = "", csrf: Short = ""
 ) -> Response:
     """Replace the review settings (JSON), audited."""
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     lw = loopwise_of(request)
     try:
         data = json.loads(review)
@@ -138,7 +137,7 @@ def change_model(
     csrf: Short = "",
 ) -> Response:
     """Promote a version (through the gate) or roll back to the previous production."""
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     lw = loopwise_of(request)
     try:
         if action == "promote":
@@ -175,7 +174,7 @@ def change_active_learning(
 ) -> Response:
     """Replace the active-learning settings (audited); a number that does not parse is passed on
     as given, so the error names the setting."""
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     lw = loopwise_of(request)
     settings = {
         "strategy": strategy,
@@ -200,7 +199,7 @@ def query_pool(
     csrf: Short = "",
 ) -> Response:
     """Queue the pool's most informative candidates for review (``n`` empty: the batch)."""
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     lw = loopwise_of(request)
     try:
         size = int(n) if n.strip() else None
@@ -225,7 +224,7 @@ def remove_from_pool(
 ) -> Response:
     """Remove waiting candidates: the external ids given one a line, or every waiting one
     (``everything`` ticked); a chosen candidate stays."""
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     lw = loopwise_of(request)
     named = [line.strip() for line in ids.splitlines() if line.strip()]
     try:
@@ -235,98 +234,17 @@ def remove_from_pool(
             )
     except LoopwiseError as exc:
         return _project_page(request, who, project, status_code=status_of(exc), error=exc)
-    return _project_page(request, who, project, message=_removed(result))
+    return _project_page(request, who, project, message=removed_message(result))
 
 
-def _removed(result: PoolRemoval) -> str:
+def removed_message(result: PoolRemoval) -> str:
+    """What a removal did, in words."""
     message = f"Removed {result.removed:,} waiting candidate(s) from the pool"
     if result.chosen:
         message += f"; {result.chosen:,} chosen by a query stay (items now, in review)"
     if result.not_found:
         message += f"; {result.not_found:,} not in the pool"
     return f"{message}."
-
-
-POOL_PAGE = 50
-"""Candidates the pool's page lists at once."""
-
-
-def _preview(project: Project, candidate: PoolCandidate, width: int = 160) -> str:
-    """What a candidate holds, in a line: its text, or its first features by name."""
-    payload = candidate.payload
-    if "text" in payload:
-        text = " ".join(str(payload["text"]).split())
-    else:
-        pairs = zip(project.feature_names, payload.get("features", []), strict=False)
-        text = ", ".join(f"{name} {value:g}" for name, value in pairs)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _pool_page(
-    request: Request,
-    who: Principal,
-    project: str,
-    *,
-    state: str = "waiting",
-    after: str = "",
-    status_code: int = 200,
-    message: str = "",
-    error: LoopwiseError | None = None,
-) -> HTMLResponse:
-    lw = loopwise_of(request)
-    found = lw.project(project)
-    try:
-        start = int(after) if after.strip() else None
-    except ValueError:
-        raise InvalidInput(f"must be a whole number, got {after!r}", field="after") from None
-    page = lw.pool_candidates(project, state=state, after=start, limit=POOL_PAGE)
-    return render(
-        request,
-        "admin_pool.html",
-        who,
-        status_code=status_code,
-        project=found,
-        pool=lw.pool_status(project),
-        candidates=[(c, _preview(found, c)) for c in page],
-        state=state,
-        states=[s.value for s in PoolState],
-        after=after,
-        next_after=page[-1].id if len(page) == POOL_PAGE else None,
-        message=message,
-        error=error,
-    )
-
-
-@router.get("/projects/{project}/admin/pool", response_class=HTMLResponse)
-def pool_candidates(
-    request: Request, project: str, who: Admin, state: str = "waiting", after: str = ""
-) -> HTMLResponse:
-    """The pool's candidates (``waiting``, ``chosen`` or ``all``), oldest first, a page at a
-    time (``after``: the last id of the page before), to tick and remove."""
-    return _pool_page(request, who, project, state=state, after=after)
-
-
-@router.post("/projects/{project}/admin/pool", response_class=HTMLResponse)
-def remove_ticked(
-    request: Request,
-    project: str,
-    who: Admin,
-    picked: Annotated[list[str] | None, Form(max_length=POOL_PAGE)] = None,
-    state: Short = "waiting",
-    after: Short = "",
-    csrf: Short = "",
-) -> Response:
-    """Remove the candidates ticked on the page (by external id); the page shows again."""
-    _csrf(request, csrf)
-    lw = loopwise_of(request)
-    try:
-        with body_fields("candidates", "picked"):
-            result = lw.remove_from_pool(project, picked or [], actor=who.name)
-    except LoopwiseError as exc:
-        return _pool_page(
-            request, who, project, state=state, after=after, status_code=status_of(exc), error=exc
-        )
-    return _pool_page(request, who, project, state=state, after=after, message=_removed(result))
 
 
 def _queued(found: QueryResult) -> str:
@@ -355,7 +273,7 @@ def add_golden(
     reason: Short = "added by hand",
     csrf: Short = "",
 ) -> Response:
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     lw = loopwise_of(request)
     try:
         lw.add_golden(project, external_id, label, reason=reason or "added by hand", actor=who.name)
@@ -396,7 +314,7 @@ def add_person(
     projects: Short = "",
     csrf: Short = "",
 ) -> Response:
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     lw = loopwise_of(request)
     try:
         lw.add_reviewer(
@@ -417,7 +335,7 @@ def add_member(
     request: Request, who: Admin, user: Short = "", project: Short = "", csrf: Short = ""
 ) -> Response:
     """Make an existing person a member of a project (audited)."""
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     try:
         loopwise_of(request).add_member(project, user.strip(), actor=who.name)
     except LoopwiseError as exc:
@@ -430,7 +348,7 @@ def create_token(
     request: Request, who: Admin, user: Short = "", name: Short = "ui", csrf: Short = ""
 ) -> Response:
     """A new API token, shown once on this page and never again."""
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     try:
         token, info = accounts.create_token(
             loopwise_of(request).ctx, user.strip(), name=name or "ui", actor=who.name
@@ -442,6 +360,6 @@ def create_token(
 
 @router.post("/admin/tokens/{token_id}/revoke")
 def revoke(request: Request, token_id: int, who: Admin, csrf: Short = "") -> Response:
-    _csrf(request, csrf)
+    form_csrf(request, csrf)
     accounts.revoke_token(loopwise_of(request).ctx, token_id, actor=who.name)
     return RedirectResponse("/ui/admin/people", status_code=303)

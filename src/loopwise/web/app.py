@@ -99,10 +99,11 @@ def install(app: FastAPI) -> None:
     """Serve the UI under ``/ui``: the pages, the static files, and the handlers that send a
     stranger to the sign-in page and show a domain error as a page (API paths keep their JSON
     errors)."""
-    from loopwise.web import admin, pages
+    from loopwise.web import admin, admin_pool, pages
 
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(admin_pool.router)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(LoopwiseError, _page_error)
