@@ -168,7 +168,7 @@ def test_a_file_beyond_the_batch_limit_is_sent_to_the_cli_and_only_admins_upload
     rows = "".join(f"t{i},text number {i}\n" for i in range(10_001))
     status, text = upload(web, csrf, "big.csv", f"external_id,text\n{rows}".encode())
     assert status == 422
-    assert "has 10,001 rows; the page adds up to 10,000 at once" in text
+    assert "has more than 10,000 rows, what the page adds at once" in text
     assert f"loopwise pool add {PROJECT} FILE" in text
     assert served.pool_status(PROJECT).waiting == 0
 

@@ -102,10 +102,12 @@ def read_items(project: Project, path: Path, fmt: str) -> ItemFile:
         return _item_file(project, handle, path, fmt)
 
 
-def read_upload(project: Project, name: str, data: bytes) -> ItemFile:
+def read_upload(project: Project, name: str, data: bytes, *, limit: int | None = None) -> ItemFile:
     """An uploaded file (``name`` as the browser sent it, ``data`` its bytes) read as
     :func:`read_items` reads a file: its format from the name (``.csv`` or ``.jsonl``), UTF-8
     with or without a byte-order mark. Errors name the file (``upload.csv:7:payload.text``).
+    With ``limit``, reading stops at ``limit + 1`` rows (a file too long to take is not parsed
+    whole to say so).
 
     Raises
     ------
@@ -125,15 +127,19 @@ def read_upload(project: Project, name: str, data: bytes) -> ItemFile:
         raise InvalidInput(
             f"is not UTF-8 text (byte {exc.start + 1} cannot be read)", field=path.name
         ) from None
-    return _item_file(project, io.StringIO(text, newline=""), path, fmt)
+    return _item_file(project, io.StringIO(text, newline=""), path, fmt, limit)
 
 
-def _item_file(project: Project, handle: TextIO, path: Path, fmt: str) -> ItemFile:
+def _item_file(
+    project: Project, handle: TextIO, path: Path, fmt: str, limit: int | None = None
+) -> ItemFile:
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     for line, row in _read(project, handle, path, fmt):
         rows.append(row)
         lines.append(line)
+        if limit is not None and len(rows) > limit:
+            break
     return ItemFile(path, rows, lines)
 
 

@@ -133,12 +133,12 @@ def add_file(
                 f"loopwise pool add {project} FILE",
                 field="file",
             )
-        uploaded = read_upload(lw.project(project), name, data)
         limit = lw.settings.max_batch_items
+        uploaded = read_upload(lw.project(project), name, data, limit=limit)
         if len(uploaded.rows) > limit:
             raise InvalidInput(
-                f"has {len(uploaded.rows):,} rows; the page adds up to {limit:,} at once (one "
-                f"transaction): add it with loopwise pool add {project} FILE",
+                f"has more than {limit:,} rows, what the page adds at once (one transaction): "
+                f"add it with loopwise pool add {project} FILE",
                 field="file",
             )
         rows = [{k: v for k, v in r.items() if k != "label"} for r in uploaded.rows]

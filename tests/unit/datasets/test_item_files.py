@@ -62,3 +62,11 @@ def test_an_upload_that_cannot_be_read_is_refused_by_field(
         read_upload(TEXT, name, data)
     assert refused.value.field == field
     assert says in refused.value.message
+
+
+def test_an_upload_is_read_no_further_than_one_row_past_its_limit() -> None:
+    data = "text\n" + "".join(f"text {i}\n" for i in range(100))
+    assert len(read_upload(TEXT, "a.csv", data.encode()).rows) == 100
+    read = read_upload(TEXT, "a.csv", data.encode(), limit=10)
+    assert [row["payload"] for row in read.rows] == [f"text {i}" for i in range(11)]
+    assert read.lines[-1] == 12
