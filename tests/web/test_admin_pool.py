@@ -181,3 +181,31 @@ def test_a_file_beyond_the_batch_limit_is_sent_to_the_cli_and_only_admins_upload
     reviewer_csrf = sign_in(reviewer, tokens.reviewer)
     assert upload(reviewer, reviewer_csrf, "a.csv", small)[0] == 403
     assert served.pool_status(PROJECT).waiting == 0
+
+
+def test_a_hand_made_form_that_fails_validation_gets_a_page_naming_the_field(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    csrf = sign_in(web, tokens.admin)
+    page = f"/ui/projects/{PROJECT}/admin/pool"
+    served.add_to_pool(
+        PROJECT, [{"external_id": f"c{i}", "payload": f"text {i}"} for i in range(60)]
+    )
+    picks = {"csrf": csrf, "state": "waiting", "picked": [f"c{i}" for i in range(51)]}
+    r = web.post(page, data=picks)  # the page lists 50; a form made by hand ticks 51
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("text/html")
+    assert "That did not work" in r.text
+    assert "(picked)" in r.text
+    long = web.post(f"{page}/add", data={"csrf": csrf, "file": "x" * 400})
+    assert long.status_code == 422
+    assert long.headers["content-type"].startswith("text/html")
+    assert "(file)" in long.text
+    assert served.pool_status(PROJECT).waiting == 60
+    api = TestClient(web.app).post(  # the API's own paths keep their JSON answer
+        f"/v1/projects/{PROJECT}/pool",
+        json={"items": "not a list"},
+        headers={"Authorization": f"Bearer {tokens.admin}"},
+    )
+    assert api.status_code == 422
+    assert api.json()["error"]["field"] == "items"

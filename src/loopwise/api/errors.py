@@ -107,23 +107,29 @@ async def domain_response(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers=headers)
 
 
-async def _validation(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def invalid_request(exc: RequestValidationError) -> InvalidInput:
+    """What FastAPI's validation of a request found, as the domain error that names the
+    field: the first problem (``items[3].payload``; the body itself: ``body``), with how many
+    more there are."""
     errors = exc.errors()
     first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":
         context: dict[str, Any] = first.get("ctx") or {}
         reason = context.get("error", "")
-        return JSONResponse(
-            error_body("invalid_input", f"the body is not valid JSON {reason}".strip(), "body"),
-            422,
-        )
+        return InvalidInput(f"the body is not valid JSON {reason}".strip(), field="body")
     message = str(first.get("msg", "invalid request"))
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problems)"
     loc = tuple(first.get("loc", ()))
-    field = "body" if loc == ("body",) else _field(loc)
-    return JSONResponse(error_body("invalid_input", message, field), 422)
+    return InvalidInput(message, field="body" if loc == ("body",) else _field(loc))
+
+
+async def validation_response(_: Request, exc: Exception) -> JSONResponse:
+    """The JSON answer to a request FastAPI could not validate (the web UI renders a page
+    instead for its own paths and calls this for the rest)."""
+    assert isinstance(exc, RequestValidationError)
+    found = invalid_request(exc)
+    return JSONResponse(error_body("invalid_input", found.message, found.field), 422)
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
@@ -148,7 +154,7 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(LoopwiseError, domain_response)
-    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(RequestValidationError, validation_response)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
 

@@ -14,12 +14,13 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from loopwise import __version__
-from loopwise.api.errors import domain_response, status_of
+from loopwise.api.errors import domain_response, invalid_request, status_of, validation_response
 from loopwise.api.policies import Action, may
 from loopwise.errors import LoopwiseError, Unauthenticated
 from loopwise.services import accounts
@@ -95,6 +96,16 @@ async def _page_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _page_validation(request: Request, exc: Exception) -> Response:
+    """A form FastAPI could not validate (a hand-made one: a field too long, too many ticked)
+    on a page: the error page names the field, as for a domain error; API paths keep their
+    JSON answer."""
+    assert isinstance(exc, RequestValidationError)
+    if not request.url.path.startswith("/ui/"):
+        return await validation_response(request, exc)
+    return await _page_error(request, invalid_request(exc))
+
+
 def install(app: FastAPI) -> None:
     """Serve the UI under ``/ui``: the pages, the static files, and the handlers that send a
     stranger to the sign-in page and show a domain error as a page (API paths keep their JSON
@@ -107,3 +118,4 @@ def install(app: FastAPI) -> None:
     app.include_router(admin_pool.router)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(LoopwiseError, _page_error)
+    app.add_exception_handler(RequestValidationError, _page_validation)
