@@ -42,7 +42,19 @@ POSTGRES_URL = os.environ.get("LOOPWISE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 PREFIX = "lw_test_"
 """Schemas made here are named ``lw_test_<pid>_<hex>``: whose they are, and unique."""
-CATALOGS = ("pg_attribute", "pg_class", "pg_depend", "pg_type", "pg_index", "pg_constraint")
+CATALOGS = (
+    "pg_attribute",
+    "pg_attrdef",
+    "pg_class",
+    "pg_constraint",
+    "pg_depend",
+    "pg_index",
+    "pg_proc",
+    "pg_sequence",
+    "pg_statistic",
+    "pg_trigger",
+    "pg_type",
+)
 """The catalogs a schema's tables fill, vacuumed when a process is done with its schemas."""
 
 
