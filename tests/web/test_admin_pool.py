@@ -118,7 +118,7 @@ def test_admin_adds_candidates_from_an_uploaded_file(
 
     status, text = upload(web, csrf, "pool.csv", sheet.encode())
     assert status == 200
-    assert "Added 0 new candidate(s) from pool.csv; 2 were in the pool already." in text
+    assert "Added 0 new candidate(s) from pool.csv; the other 2 were in the pool already." in text
 
     lines = b'{"text": "free entry to win"}\n\n{"payload": "see you soon", "metadata": {"n": 1}}\n'
     status, text = upload(web, csrf, "more.JSONL", lines)

@@ -32,6 +32,10 @@ def _number(value: str) -> Any:
 def row_to_item(
     project: Project, row: dict[str, Any], where: str, *, csv_row: bool
 ) -> dict[str, Any]:
+    """One record of a file as an item dict: its ``external_id`` (an empty one is none), its
+    ``label``, its payload (a ``payload``; else a text project's ``text``, or a table's
+    ``features`` or a column per feature, numbers parsed in a CSV), and the other columns as
+    ``metadata`` (unless it has its own). ``where`` names the record in an error."""
     row = dict(row)
     item: dict[str, Any] = {}
     if row.get("external_id") not in (None, ""):
@@ -112,8 +116,9 @@ def read_upload(project: Project, name: str, data: bytes, *, limit: int | None =
     Raises
     ------
     InvalidInput
-        No file, a name not ending in ``.csv`` or ``.jsonl``, bytes that are not UTF-8 text, or
-        a row as :func:`read_items` refuses it (field ``file``, or the file and line).
+        No file or a name not ending in ``.csv`` or ``.jsonl`` (field ``file``), bytes that
+        are not UTF-8 text (the file's name), or a row as :func:`read_items` refuses it (the
+        file's name and the line).
     """
     path = Path(Path(name or "").name)
     fmt = path.suffix.lstrip(".").lower()

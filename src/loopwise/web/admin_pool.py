@@ -23,8 +23,6 @@ from loopwise.web.app import loopwise_of, render
 router = APIRouter(prefix="/ui", include_in_schema=False)
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 """The largest file the page takes (``loopwise pool add`` reads any size, a batch at a time)."""
-
-
 POOL_PAGE = 50
 """Candidates the pool's page lists at once."""
 
@@ -150,5 +148,5 @@ def add_file(
         return _pool_page(request, who, project, status_code=status_of(exc), error=exc)
     message = f"Added {added:,} new candidate(s) from {uploaded.path.name}"
     if added < len(rows):
-        message += f"; {len(rows) - added:,} were in the pool already"
+        message += f"; the other {len(rows) - added:,} were in the pool already"
     return _pool_page(request, who, project, message=f"{message}.")
