@@ -182,7 +182,11 @@ def test_review_ten_by_keyboard_undo_one_escalate_one_then_the_expert(
 
     # Leaving the page gives back what the reviewer still held (the prefetched task): the
     # page sends the release as it goes, and the server may answer it a moment later (it
-    # took over 300 ms once, beside the rest of the suite).
+    # took over 300 ms once, beside the rest of the suite). The page can only give back a
+    # task it knows, so leave once its claim of the next task has been answered: CI once
+    # left while that claim was in flight, and the task it got stayed leased.
+    page.wait_for_function("() => !document.body.dataset.claiming")
+    assert page.evaluate("document.body.dataset.taskId") == shown
     page.goto(f"{base}/ui/")
     still_held = select(ReviewTaskRow.id).where(
         ReviewTaskRow.claimed_by == "rita", ReviewTaskRow.status == "claimed"
@@ -261,6 +265,23 @@ def test_a_lease_taken_over_is_said_plainly_and_nothing_is_recorded(
     assert rows(lw, select(ReviewRow)) == []
     page.keyboard.press("Enter")  # the banner's button: on to the next task
     assert int(wait_for_task(page, not_id=str(shown))) != shown
+    page.close()
+
+
+def test_a_task_claimed_for_a_page_that_was_left_is_shown_first_when_it_opens_again(
+    browser: Any, site: tuple[Loopwise, str, dict[str, str]]
+) -> None:
+    # A page left while its claim was in flight never learns the task it got, so it cannot
+    # give it back; that task is still rita's, and her review page starts with it.
+    lw, base, tokens = site
+    best = lw.claim_next(PROJECT, "rita")
+    landed = lw.claim_next(PROJECT, "rita")  # the claim that answered a page already gone
+    assert best is not None
+    assert landed is not None
+    lw.release(PROJECT, best.task.id, "rita")  # the best is open again: a new claim gets it
+    page = browser.new_page()
+    sign_in(page, base, tokens["rita"], f"/ui/projects/{PROJECT}/review")
+    assert int(wait_for_task(page)) == landed.task.id
     page.close()
 
 

@@ -78,9 +78,20 @@
   }
 
   // -- claiming ---------------------------------------------------------------------------
+  // While a claim is in flight the body carries data-claiming. A page left then cannot give
+  // back the task the claim gets (it never learns its id): that task stays this person's until
+  // its lease ends, and this page picks it up again if opened before then (/queue/mine).
+  let claiming = 0;
   async function claim() {
-    const data = await call("POST", "/queue/claim?explain=true", {});
-    return data.entry ? { entry: data.entry, explanation: data.explanation } : null;
+    claiming += 1;
+    document.body.dataset.claiming = "1";
+    try {
+      const data = await call("POST", "/queue/claim?explain=true", {});
+      return data.entry ? { entry: data.entry, explanation: data.explanation } : null;
+    } finally {
+      claiming -= 1;
+      if (claiming === 0) delete document.body.dataset.claiming;
+    }
   }
 
   function prefetch() {
