@@ -144,11 +144,26 @@ class ProjectMemberRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+SEEN_BY_PEOPLE = "(status = 'queued' OR status = 'resolved')"
+"""Items people see or have seen: the condition of the items' payload index, written the same
+in the queries that use it (a partial index is used only where the query's condition implies
+its own, which both databases prove from the literal text)."""
+
+
 class ItemRow(Base):
     __tablename__ = "item"
     __table_args__ = (
         UniqueConstraint("project_id", "external_id", name="uq_item_project_external_id"),
         Index("ix_item_project_status", "project_id", "status"),
+        # the items people see, by payload: a pool query probes it with its picks' digests
+        # (migration 0012); the model's own decisions stay out, so most ingests write nothing here
+        Index(
+            "ix_item_project_payload",
+            "project_id",
+            "payload_sha256",
+            sqlite_where=text(SEEN_BY_PEOPLE),
+            postgresql_where=text(SEEN_BY_PEOPLE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

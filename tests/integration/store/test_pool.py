@@ -5,13 +5,15 @@ whatever the statistics."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from loopwise import Loopwise
+from loopwise.core.payloads import payload_digest
 from loopwise.store import pool as store_pool
 from loopwise.store.tables import ItemRow, PoolItemRow
 from tests.factories import make_text_project
@@ -156,3 +158,90 @@ def test_statistics_are_sampled_again_once_a_table_outgrows_them(lw: Loopwise) -
     assert store_pool.fresh_pool_statistics(engine) == ["pool_item"]
     lw.add_to_pool("sms", candidates(1, start=9001))
     assert store_pool.fresh_pool_statistics(engine) == []
+
+
+def add_items(lw: Loopwise, project_id: int, texts_by_status: list[tuple[str, str]]) -> list[int]:
+    """Item rows of ``(text, status)``, as ingests, imports and verdicts leave them."""
+    now = datetime.now(UTC)
+    made = []
+    for n, (text_, status) in enumerate(texts_by_status):
+        payload = {"text": text_}
+        made.append(
+            {
+                "project_id": project_id,
+                "external_id": f"item-{project_id}-{n}",
+                "payload": payload,
+                "payload_sha256": payload_digest(payload),
+                "meta": {},
+                "status": status,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    with lw.ctx.write() as tx:
+        return tx.repo.insert_many(ItemRow, made)
+
+
+def test_items_people_see_are_found_by_payload_and_the_pool_screened_against_them(
+    lw: Loopwise,
+) -> None:
+    project = make_text_project(lw)
+    other = make_text_project(lw, "other")
+    queued, decided, resolved, again = add_items(
+        lw,
+        project.id,
+        [("text 0", "queued"), ("text 1", "decided"), ("text 2", "resolved"), ("text 0", "queued")],
+    )
+    add_items(lw, other.id, [("text 3", "queued")])  # another project's
+    lw.add_to_pool("sms", candidates(5))
+    ids = pool_ids(lw)
+    digest = {r["external_id"]: r["payload_sha256"] for r in rows(lw, "pool_item")}
+    with lw.ctx.read() as tx:
+        held = store_pool.items_holding(tx.session, project.id, list(digest.values()))
+        screened = store_pool.repeating_candidates(tx.session, project.id)
+    # the oldest of the two items with text 0; text 1 only the model decided
+    assert held == {digest["c0"]: queued, digest["c2"]: resolved}
+    assert again > queued
+    assert decided not in held.values()
+    assert screened == {ids["c0"]: queued, ids["c2"]: resolved}
+
+
+def test_the_payload_probe_and_the_screen_use_the_partial_index(lw: Loopwise) -> None:
+    """The index holds only items people see, so a statement may use it only where its own
+    condition implies that; written otherwise, the probe would read every item."""
+    project = make_text_project(lw)
+    add_items(lw, project.id, [(f"text {i}", "queued") for i in range(50)])
+    lw.add_to_pool("sms", candidates(50))
+    engine = lw.ctx.engine
+    statements: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        with lw.ctx.read() as tx:
+            store_pool.items_holding(tx.session, project.id, ["0" * 64])
+            store_pool.repeating_candidates(tx.session, project.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    sql = [(s, p) for s, p in statements if "payload_sha256" in s or "pool_item AS p" in s]
+    assert len(sql) == 2
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        plans = []
+        for statement, parameters in sql:
+            if engine.dialect.name == "sqlite":
+                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+                plans.append(" ".join(str(row[-1]) for row in cursor.fetchall()))
+            else:  # 50 items: left to choose, PostgreSQL would read them all
+                cursor.execute("SET enable_seqscan = off")
+                cursor.execute("EXPLAIN " + statement, parameters)
+                plans.append(" ".join(str(row[0]) for row in cursor.fetchall()))
+        cursor.close()
+    probe, screen = plans
+    assert "ix_item_project_payload" in probe, probe
+    if engine.dialect.name == "sqlite":  # PostgreSQL hashes the items people see instead
+        assert "ix_item_project_payload" in screen, screen
