@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from loopwise import Loopwise
+from loopwise.errors import NotEnoughInPool
 from tests.api.conftest import PROJECT, Tokens
 from tests.factories import sms_rows
 from tests.web.test_pages import sign_in, web
@@ -78,6 +79,26 @@ def test_admin_pool_page_lists_candidates_a_page_at_a_time_and_removes_the_ticke
     assert reviewer.get(page).status_code == 403
     assert reviewer.post(page, data={**ticked, "csrf": reviewer_csrf}).status_code == 403
     assert served.pool_status(PROJECT).waiting == 55
+
+
+def test_a_candidate_a_query_set_aside_is_listed_with_the_item_that_holds_its_payload(
+    web: TestClient, served: Loopwise, tokens: Tokens
+) -> None:
+    sign_in(web, tokens.admin)
+    rows = sms_rows(3, prefix="pool")
+    served.add_to_pool(
+        PROJECT, [{"external_id": r["external_id"], "payload": r["payload"]} for r in rows]
+    )
+    served.import_labels(
+        PROJECT, [{"external_id": "gold-1", "payload": rows[0]["payload"], "label": "ham"}]
+    )
+    with pytest.raises(NotEnoughInPool):
+        served.query(PROJECT, 3, strategy="random", seed=1)  # 2 left once it is set aside
+    gold = next(c for c in served.pool_candidates(PROJECT, state="chosen"))
+    assert gold.external_id == rows[0]["external_id"]
+    chosen = web.get(f"/ui/projects/{PROJECT}/admin/pool", params={"state": "chosen"})
+    assert f"not chosen: item {gold.item_id} holds the same payload" in chosen.text
+    assert 'name="picked"' not in chosen.text
 
 
 def upload(web: TestClient, csrf: str, name: str, data: bytes) -> tuple[int, str]:

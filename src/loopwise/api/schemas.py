@@ -343,7 +343,10 @@ class PoolCandidatePublic(_Out):
     payload: dict[str, JsonValue]
     metadata: dict[str, JsonValue]
     added_at: datetime
-    item_id: int | None = Field(description="The item a query made of it; null while it waits")
+    item_id: int | None = Field(
+        description="The item a query made of it, or the item queued or resolved with its "
+        "payload that a query found (then chosen_at is null); null while it waits"
+    )
     chosen_at: datetime | None
 
 
@@ -356,7 +359,10 @@ class PoolStatusPublic(_Out):
     waiting: int = Field(
         description="Candidates a query can choose: not chosen yet, nor sent as items by a client"
     )
-    chosen: int = Field(description="Candidates queries turned into review tasks")
+    chosen: int = Field(
+        description="Candidates that are items now: turned into review tasks by queries, or "
+        "found by one to repeat the payload of an item queued or resolved"
+    )
 
 
 class QueryIn(_In):

@@ -8,7 +8,8 @@ for review at the ``discovery`` priority with the strategy's choice as its reaso
 transaction. Features are computed once per model and kept, and a model's are removed once
 another is in production (:mod:`.pool_features`); with no model yet the strategy chooses on
 features of the pool itself (a cold start). A pool item that was submitted as an item
-meanwhile, or chosen by an earlier query, is never chosen.
+meanwhile, or chosen by an earlier query, is never chosen; nor is one whose payload an item
+queued for review or resolved holds (:mod:`.pool_repeats`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from loopwise.core.enums import (
 )
 from loopwise.errors import DuplicateExternalId, EmptyPool
 from loopwise.scoring import entropy
-from loopwise.services import pool_features
+from loopwise.services import pool_features, pool_repeats
 from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.services.items import check_unlabelled, prepare_items
 from loopwise.services.tasks import task_values
@@ -79,7 +80,8 @@ class PoolStatus:
 
     ``waiting`` are those a query can choose: not chosen, and not sent by a client as items
     (those are never chosen; before, they were counted as waiting, and a promotion's query
-    asked for more than could be chosen)."""
+    asked for more than could be chosen). ``chosen`` are items now: made by a query, or found
+    by one to repeat the payload of an item people see (:mod:`.pool_repeats`)."""
 
     waiting: int
     chosen: int
@@ -270,11 +272,22 @@ def query(
     known = None if model is None or labelled is None else model.predict_proba_features(labelled)
     pool = Pool(features, probabilities, labelled, committee, known)
     picked = chooser.query(pool, size, seed=seed)
+    picked, repeats = pool_repeats.set_aside(
+        ctx,
+        found.project.id,
+        found.ids,
+        picked,
+        lambda rows, k: rows[chooser.query(pool.subset(rows), k, seed=seed)],
+        size,
+        up_to=up_to,
+    )
+    considered = len(found.ids) - len(repeats)
     with ctx.write() as tx:
-        chosen = _queue(tx, found, name, picked, probabilities, actor)
+        pool_repeats.link(tx, repeats)
+        chosen = _queue(tx, found, name, picked, probabilities, actor, considered, len(repeats))
     return QueryResult(
         name,
-        len(found.ids),
+        considered,
         chosen,
         None if found.model_row is None else found.model_row.version,
     )
@@ -335,6 +348,8 @@ def _queue(
     picked: Any,
     probabilities: Any,
     actor: str,
+    considered: int,
+    repeats: int,
 ) -> tuple[Chosen, ...]:
     """Make the picked candidates items queued for review (``discovery`` priority, the rank
     as score: the strategy's first pick is served first). A candidate another query took
@@ -404,7 +419,6 @@ def _queue(
                 ],
             )
         )
-    considered = len(found.ids)
     reasons = [
         f"chosen by active learning ({strategy}) to teach the model: pick {r + 1} of "
         f"{len(claimed)} from {considered} unlabelled"
@@ -482,6 +496,11 @@ def _queue(
         entity_type="project",
         entity_id=project.id,
         project_id=project.id,
-        after={"strategy": strategy, "considered": considered, "chosen": len(chosen)},
+        after={
+            "strategy": strategy,
+            "considered": considered,
+            "chosen": len(chosen),
+            "set_aside": repeats,
+        },
     )
     return chosen

@@ -20,7 +20,7 @@ from loopwise.errors import (
     UnknownStrategy,
 )
 from loopwise.services import pool as pool_service
-from loopwise.services import pool_features
+from loopwise.services import pool_features, pool_repeats
 from loopwise.store.features import FeatureStore
 from loopwise.training import features
 from loopwise.training.models import untrained
@@ -122,7 +122,7 @@ class TestQuery:
             )
         assert lw.pool_status("sms").waiting == 34
         assert [e["after"] for e in events(lw, "pool.queried")] == [
-            {"strategy": "default", "considered": 40, "chosen": 6}
+            {"strategy": "default", "considered": 40, "chosen": 6, "set_aside": 0}
         ]
         assert len(events(lw, "item.routed")) == 6
         # served best pick first, after anything routed: the discovery level is the last
@@ -196,12 +196,12 @@ class TestQuery:
         with refused(lw, EmptyPool, "pool"):
             lw.query("sms", 1)
 
-    def test_candidates_submitted_while_a_query_chooses_are_left_to_the_client(
+    def test_candidates_submitted_while_a_query_chooses_are_set_aside(
         self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """The client sends the picks as items after the query read its candidates and before
-        it writes: the query's items would repeat their external ids, so it chooses again from
-        what is left, and nothing of the first try is written."""
+        """The client sends the picks as items after the query read its candidates, before it
+        probes its picks' payloads: the query sets them aside as the client's items
+        (:mod:`~loopwise.services.pool_repeats`) and chooses again from what is left."""
         make_text_project(lw, training=NO_HOLDOUT)
         seeded_model(lw)
         pool = candidates(10)
@@ -216,7 +216,7 @@ class TestQuery:
 
             def query(pool_: Pool, n: int, *, seed: int | None = None) -> Any:
                 picked = choose(pool_, n, seed=seed)
-                if not raced:  # the first try only
+                if not raced:  # the first choice only
                     waiting = sorted(r["id"] for r in rows(lw, "pool_item") if r["item_id"] is None)
                     external = {r["id"]: r["external_id"] for r in rows(lw, "pool_item")}
                     raced.extend(external[waiting[int(i)]] for i in picked)
@@ -227,6 +227,43 @@ class TestQuery:
             return chooser
 
         monkeypatch.setattr(pool_service, "make_strategy", racing)
+        result = lw.query("sms", 3, strategy="margin")
+        chosen = {c.external_id for c in result.chosen}
+        assert len(raced) == 3
+        assert len(chosen) == 3
+        assert not chosen & set(raced)
+        item_of = {r["id"]: r["external_id"] for r in rows(lw, "item")}
+        linked = {r["external_id"]: r["item_id"] for r in rows(lw, "pool_item") if r["item_id"]}
+        assert {e: item_of[i] for e, i in linked.items() if e in raced} == {e: e for e in raced}
+        items = [e for e in item_of.values() if e in by_id]  # not the seeded model's labels
+        assert sorted(items) == sorted([*raced, *chosen])  # each external id once
+        assert [e["after"]["set_aside"] for e in events(lw, "pool.queried")] == [3]
+        assert lw.pool_status("sms") == pool_service.PoolStatus(waiting=4, chosen=6)
+
+    def test_candidates_submitted_after_the_probe_are_left_to_the_client(
+        self, lw: Loopwise, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The client sends the picks as items after the query probed them, before it writes:
+        the query's items would repeat their external ids, the database refuses them, and the
+        query chooses again from what is left; nothing of the first try is written."""
+        make_text_project(lw, training=NO_HOLDOUT)
+        seeded_model(lw)
+        pool = candidates(10)
+        lw.add_to_pool("sms", pool)
+        by_id = {p["external_id"]: p for p in pool}
+        real = pool_repeats.set_aside
+        raced: list[str] = []
+
+        def racing(*args: Any, **kwargs: Any) -> Any:
+            picked, repeats = real(*args, **kwargs)
+            if not raced:  # the first try only
+                ids = args[2]
+                external = {r["id"]: r["external_id"] for r in rows(lw, "pool_item")}
+                raced.extend(external[int(ids[int(i)])] for i in picked)
+                lw.submit("sms", [by_id[e] for e in raced])
+            return picked, repeats
+
+        monkeypatch.setattr(pool_repeats, "set_aside", racing)
         result = lw.query("sms", 3, strategy="margin")
         chosen = {c.external_id for c in result.chosen}
         assert len(raced) == 3
