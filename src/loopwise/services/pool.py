@@ -280,6 +280,7 @@ def query(
         lambda rows, k: rows[chooser.query(pool.subset(rows), k, seed=seed)],
         size,
         up_to=up_to,
+        actor=actor,
     )
     considered = len(found.ids) - len(repeats)
     with ctx.write() as tx:

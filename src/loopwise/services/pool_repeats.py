@@ -38,6 +38,7 @@ def set_aside(
     size: int,
     *,
     up_to: bool,
+    actor: str,
 ) -> tuple[IntArray, dict[int, int]]:
     """``picked`` (positions in ``ids``, a query's candidates) if none repeats an item's
     payload, else the ``size`` that ``choose(rows, size)`` picks from the positions of the
@@ -48,17 +49,27 @@ def set_aside(
     ------
     EmptyPool, NotEnoughInPool
         Fewer than ``size`` are left once those are set aside. Those found are recorded first
-        (:func:`link`): they are items already, whatever the query does.
+        (:func:`link`, with a ``pool.set_aside`` audit event by ``actor``): they are items
+        already, whatever the query does.
     """
     repeats = find(ctx, project_id, ids, ids[picked])
     if not repeats:
         return picked, repeats
     rows = np.flatnonzero(~np.isin(ids, np.fromiter(repeats, dtype=np.int64)))
+    asked = size
     if up_to:
         size = min(size, len(rows))
     if size > len(rows) or not len(rows):
         with ctx.write() as tx:
             link(tx, repeats)
+            tx.audit(
+                actor=actor,
+                action="pool.set_aside",
+                entity_type="project",
+                entity_id=project_id,
+                project_id=project_id,
+                after={"set_aside": len(repeats), "left": len(rows), "asked": asked},
+            )
         if not len(rows):
             raise EmptyPool("the pool has no unlabelled item left to choose from", field="pool")
         raise NotEnoughInPool(f"asked for {size} items; the pool has {len(rows)} left", field="n")

@@ -79,6 +79,9 @@ def test_a_query_left_short_by_them_still_records_them(lw: Loopwise) -> None:
     assert "the pool has 4 left" in info.value.message
     assert lw.pool_status("sms") == PoolStatus(waiting=4, chosen=2)
     assert events(lw, "pool.queried") == []  # nothing chosen, no task made
+    assert [(e["actor"], e["after"]) for e in events(lw, "pool.set_aside")] == [
+        ("system", {"set_aside": 2, "left": 4, "asked": 5})
+    ]
     assert len(rows(lw, "review_task")) == 1  # client-1's
     result = lw.query("sms", 4)
     assert {c.external_id for c in result.chosen} == {p["external_id"] for p in pool[2:]}
@@ -91,8 +94,11 @@ def test_when_every_candidate_repeats_the_pool_is_empty(lw: Loopwise) -> None:
     lw.add_to_pool("sms", pool)
     repeat_two(lw, pool)
     with pytest.raises(EmptyPool):
-        pool_service.query(lw.ctx, "sms", 2, up_to=True)
+        pool_service.query(lw.ctx, "sms", 2, up_to=True, actor="admin")
     assert lw.pool_status("sms") == PoolStatus(waiting=0, chosen=2)
+    assert [(e["actor"], e["after"]) for e in events(lw, "pool.set_aside")] == [
+        ("admin", {"set_aside": 2, "left": 0, "asked": 2})
+    ]
 
 
 def test_a_candidate_repeating_an_item_the_model_decided_alone_may_be_chosen(
