@@ -64,6 +64,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("PUT", f"{P}/review-config"): Sample(
         Action.MANAGE, 200, f"{P}/review-config", lambda: {"undo_seconds": 120}
     ),
+    ("PUT", f"{P}/training"): Sample(
+        Action.MANAGE, 200, f"{P}/training", lambda: {"min_improvement": 0.01}
+    ),
     ("POST", f"{P}/items"): Sample(Action.SUBMIT, 200, f"{P}/items", _item),
     ("POST", f"{P}/items/bulk"): Sample(
         Action.SUBMIT, 200, f"{P}/items/bulk", lambda: {"items": [_item()]}

@@ -99,6 +99,43 @@ def test_rollback_and_refused_promotion_exit_codes(run: CliRunner, tmp_path: Pat
     assert "v2: refused" in out
 
 
+def test_models_settings_shows_changes_and_refuses(run: CliRunner, tmp_path: Path) -> None:
+    invoke(run, "project", "create", "sms", "--labels", "ham,spam")
+    code, out = invoke(run, "models", "settings", "sms")
+    assert code == 0, out
+    assert (
+        "training of sms: held out 20%, golden 20% of corrections, gate on accuracy by at "
+        "least 0, split seed the project's id" in " ".join(out.split())
+    )
+
+    code, out = invoke(
+        run, "models", "settings", "sms", "--holdout-share", "0.25", "--split-seed", "9"
+    )
+    assert code == 0, out
+    code, out = invoke(
+        run, "models", "settings", "sms", "--min-improvement", "0.01", "--metric", "macro_f1"
+    )
+    assert code == 0, out
+    assert (
+        "held out 25%, golden 20% of corrections, gate on macro_f1 by at least 0.01, split "
+        "seed 9" in " ".join(out.split())
+    )
+    code, out = invoke(run, "models", "settings", "sms", "--golden-share", "1.5")
+    assert code == 2
+    assert "training.golden_share: Input should be less than 1" in " ".join(out.split())
+
+    seed = write_csv(tmp_path / "seed.csv", labelled_rows(20))
+    assert invoke(run, "items", "import", "sms", str(seed), "--labelled")[0] == 0
+    code, out = invoke(run, "models", "settings", "sms", "--split-seed", "10")
+    assert code == 2
+    assert "training.split_seed: is fixed once the project has labels" in " ".join(out.split())
+    with Loopwise(Settings(data_dir=tmp_path / "data")) as lw:
+        training = lw.project("sms").training
+        changes = [e for e in lw.audit_events("sms") if e.action == "project.training_changed"]
+    assert (training.split_seed, training.min_improvement, training.metric) == (9, 0.01, "macro_f1")
+    assert [e.actor for e in changes] == ["cli", "cli"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from loopwise import RoutingConfig
+from loopwise import RoutingConfig, TrainingConfig
 from loopwise.client import ApiError, Client
 from loopwise.core.enums import InputKind, Role
-from loopwise.errors import DuplicateProject, NotAllowed, ProjectNotFound, Unauthenticated
+from loopwise.errors import (
+    Conflict,
+    DuplicateProject,
+    InvalidInput,
+    NotAllowed,
+    ProjectNotFound,
+    Unauthenticated,
+)
 from tests.client.conftest import OTHER, PROJECT, Connect, Space, World, api
 
 
@@ -52,6 +59,7 @@ class TestProjects:
             routing=RoutingConfig(auto_threshold=0.8, ood=None),
             review={"overlap": 2},
             guideline="Look at the debt.",
+            training=TrainingConfig(min_improvement=0.01),
         )
         assert made.name == loans
         assert made.labels == ("repaid", "default")
@@ -59,6 +67,7 @@ class TestProjects:
         assert made.feature_names == ("age", "income")
         assert made.routing["auto_threshold"] == 0.8
         assert made.review["overlap"] == 2
+        assert made.training == TrainingConfig(min_improvement=0.01).to_json()
         assert made.guideline == "Look at the debt."
         assert "ambiguous_input" in made.error_taxonomy
         assert made.created_at is not None
@@ -101,6 +110,24 @@ class TestProjects:
         changed = admin.set_review_config(space.name, {"undo_seconds": 30})
         assert changed.review["undo_seconds"] == 30
         assert admin.project(space.name) == changed
+
+    def test_set_training_config_and_its_refusals(
+        self, connect: Connect, world: World, space: Space
+    ) -> None:
+        admin = connect("admin")
+        changed = admin.set_training_config(space.name, {"metric": "macro_f1"})
+        assert changed.training == TrainingConfig(metric="macro_f1").to_json()
+        assert admin.project(space.name) == changed
+        with pytest.raises(InvalidInput) as bad:
+            admin.set_training_config(space.name, {"holdout_share": 2})
+        assert (api(bad.value).status, bad.value.field) == (422, "holdout_share")
+        with pytest.raises(NotAllowed):
+            connect("reviewer").set_training_config(space.name, {})
+        world.lw.import_labels(space.name, [{"payload": "a text", "label": "ham"}])
+        with pytest.raises(Conflict) as fixed:
+            admin.set_training_config(space.name, {"metric": "macro_f1", "split_seed": 1})
+        assert (api(fixed.value).status, fixed.value.field) == (409, "split_seed")
+        assert admin.project(space.name).training == changed.training
 
     def test_a_bad_policy_names_its_field(self, connect: Connect, space: Space) -> None:
         from loopwise.errors import InvalidInput

@@ -388,6 +388,47 @@ def test_admin_active_learning_settings_and_query(
     assert served.pool_status(PROJECT).waiting == 0
 
 
+def test_admin_training_settings(web: TestClient, served: Loopwise, tokens: Tokens) -> None:
+    csrf = sign_in(web, tokens.admin)
+    before = served.project(PROJECT).training
+    page = web.get(f"/ui/projects/{PROJECT}/admin").text
+    assert 'action="/ui/projects/sms/admin/training"' in page
+    assert f'name="holdout_share" inputmode="decimal" value="{before.holdout_share}"' in page
+    url = f"/ui/projects/{PROJECT}/admin/training"
+    form = {
+        "csrf": csrf,
+        "holdout_share": str(before.holdout_share),
+        "golden_share": "0.5",
+        "metric": "macro_f1",
+        "min_improvement": "0.01",
+        "split_seed": "" if before.split_seed is None else str(before.split_seed),
+    }
+    r = web.post(url, data=form)
+    assert r.status_code == 200, r.text
+    assert "Training settings saved." in r.text
+    saved = served.project(PROJECT).training
+    assert (saved.golden_share, saved.metric, saved.min_improvement) == (0.5, "macro_f1", 0.01)
+    assert (saved.holdout_share, saved.split_seed) == (before.holdout_share, before.split_seed)
+    event = served.audit_events(PROJECT, entity_type="project")[-1]
+    assert (event.action, event.actor) == ("project.training_changed", "admin-1")
+    assert "<option selected>macro_f1</option>" in r.text
+    for field, value in (("golden_share", "half"), ("min_improvement", "nan"), ("metric", "auc")):
+        r = web.post(url, data={**form, field: value})
+        assert r.status_code == 422, (field, value)
+        assert f"(training.{field})" in r.text
+    assert served.stats(PROJECT).labels > 0  # the project has labels: the split is fixed
+    r = web.post(url, data={**form, "holdout_share": "0.4"})
+    assert r.status_code == 409
+    assert "is fixed once the project has labels" in r.text
+    assert "(training.holdout_share)" in r.text
+    assert served.project(PROJECT).training == saved  # nothing half-written
+    assert web.post(url, data={**form, "csrf": "x"}).status_code == 403
+    reviewer = TestClient(web.app)
+    reviewer_csrf = sign_in(reviewer, tokens.reviewer)
+    assert reviewer.post(url, data={**form, "csrf": reviewer_csrf}).status_code == 403
+    assert served.project(PROJECT).training == saved
+
+
 def test_admin_people_and_tokens(web: TestClient, served: Loopwise, tokens: Tokens) -> None:
     csrf = sign_in(web, tokens.admin)
     r = web.post(

@@ -92,6 +92,11 @@ class ProjectCreate(_In):
     feature_names: list[str] = Field(default_factory=list, max_length=10_000)
     routing: dict[str, JsonValue] | None = None
     review: dict[str, JsonValue] | None = None
+    training: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="holdout_share, golden_share, metric, min_improvement, split_seed "
+        "(docs/architecture.md); a setting left out takes its default",
+    )
     error_taxonomy: list[str] | None = None
     guideline: str = Field(default="", max_length=100_000)
 
@@ -106,6 +111,7 @@ class ProjectPublic(_Out):
     error_taxonomy: list[str]
     guideline: str
     created_at: datetime | None
+    training: dict[str, Any]
 
 
 # -- items and decisions ----------------------------------------------------------------------

@@ -267,6 +267,49 @@ def models_promote(
             raise typer.Exit(1)
 
 
+@models_app.command("settings")
+@handle_errors
+def models_settings(
+    ctx: typer.Context,
+    project: ProjectArg,
+    holdout_share: Annotated[
+        float | None, typer.Option(help="Share of labels held out to judge candidates (0-1).")
+    ] = None,
+    golden_share: Annotated[
+        float | None, typer.Option(help="Share of corrections kept in the golden set (0-1).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="What the gate compares: accuracy or macro_f1.")
+    ] = None,
+    min_improvement: Annotated[
+        float | None, typer.Option(help="How much a candidate must beat production by.")
+    ] = None,
+    split_seed: Annotated[
+        int | None, typer.Option(help="Keys the stable per-item hashes (default: project id).")
+    ] = None,
+) -> None:
+    """Change the project's training settings (the others are kept); with no option, show
+    them. The held-out split's (--holdout-share, --split-seed) only while it has no label."""
+    given = {
+        "holdout_share": holdout_share,
+        "golden_share": golden_share,
+        "metric": metric,
+        "min_improvement": min_improvement,
+        "split_seed": split_seed,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    with open_loopwise(ctx) as lw:
+        config = lw.project(project).training
+        if changes:
+            config = lw.set_training_config(project, config.to_json() | changes, actor="cli")
+    seed = "the project's id" if config.split_seed is None else str(config.split_seed)
+    console.print(
+        f"training of {project}: held out {config.holdout_share:.0%}, golden "
+        f"{config.golden_share:.0%} of corrections, gate on {config.metric} by at least "
+        f"{config.min_improvement:g}, split seed {seed}"
+    )
+
+
 @models_app.command("rollback")
 @handle_errors
 def models_rollback(ctx: typer.Context, project: ProjectArg) -> None:

@@ -35,6 +35,7 @@ from loopwise.client._models import (
 from loopwise.client._pool import ActiveLearningMethods
 from loopwise.client._reports import Reports
 from loopwise.client._session import Session
+from loopwise.core.entities import TrainingConfig
 from loopwise.core.enums import ItemStatus, Route, Stage, Verdict
 from loopwise.core.policy import RoutingConfig
 from loopwise.core.review import ReviewConfig
@@ -46,8 +47,12 @@ MAX_PAGE = 1000
 """Decisions the service returns at most per page."""
 
 
-def _config_json(config: Mapping[str, Any] | RoutingConfig | ReviewConfig) -> dict[str, Any]:
-    return config.to_json() if isinstance(config, RoutingConfig | ReviewConfig) else dict(config)
+def _config_json(
+    config: Mapping[str, Any] | RoutingConfig | ReviewConfig | TrainingConfig,
+) -> dict[str, Any]:
+    if isinstance(config, RoutingConfig | ReviewConfig | TrainingConfig):
+        return config.to_json()
+    return dict(config)
 
 
 def _text_lines(chunks: Iterable[str]) -> Iterator[str]:
@@ -156,6 +161,7 @@ class Client(Reports, ActiveLearningMethods):
         review: Mapping[str, Any] | ReviewConfig | None = None,
         error_taxonomy: Sequence[str] | None = None,
         guideline: str = "",
+        training: Mapping[str, Any] | TrainingConfig | None = None,
     ) -> Project:
         """Create a project (admins). Raises ``DuplicateProject`` if the name is taken."""
         body: dict[str, Any] = {
@@ -166,6 +172,7 @@ class Client(Reports, ActiveLearningMethods):
             "guideline": guideline,
             "routing": None if routing is None else _config_json(routing),
             "review": None if review is None else _config_json(review),
+            "training": None if training is None else _config_json(training),
             "error_taxonomy": None if error_taxonomy is None else list(error_taxonomy),
         }
         return parse(Project, self._json("POST", "/v1/projects", body=body))
@@ -186,6 +193,15 @@ class Client(Reports, ActiveLearningMethods):
     def set_review_config(self, project: str, config: Mapping[str, Any] | ReviewConfig) -> Project:
         """Replace the review settings; returns the project as it now is."""
         path = self._path("projects", project, "review-config")
+        return parse(Project, self._json("PUT", path, body=_config_json(config)))
+
+    def set_training_config(
+        self, project: str, config: Mapping[str, Any] | TrainingConfig
+    ) -> Project:
+        """Replace the training settings (a setting left out takes its default); returns the
+        project as it now is. Raises ``Conflict`` for a change of ``holdout_share`` or
+        ``split_seed`` once the project has labels."""
+        path = self._path("projects", project, "training")
         return parse(Project, self._json("PUT", path, body=_config_json(config)))
 
     # -- items and decisions ----------------------------------------------------------------

@@ -9,7 +9,7 @@ tuples); fields the client does not know yet are ignored, so a newer server does
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -77,7 +77,8 @@ class Me:
 
 @dataclass(frozen=True)
 class Project:
-    """A project; ``routing`` and ``review`` are its policies as JSON (see ``docs/``)."""
+    """A project; ``routing``, ``review`` and ``training`` are its policies as JSON (see
+    ``docs/``; ``training`` is empty from a server older than its settings)."""
 
     name: str
     labels: tuple[str, ...]
@@ -88,6 +89,7 @@ class Project:
     error_taxonomy: tuple[str, ...]
     guideline: str
     created_at: datetime | None
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

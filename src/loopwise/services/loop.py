@@ -111,7 +111,7 @@ class Loopwise:
         input_kind: InputKind | str = InputKind.TEXT,
         feature_names: Sequence[str] = (),
         routing: RoutingConfig | Mapping[str, Any] | str | None = None,
-        training: TrainingConfig | None = None,
+        training: TrainingConfig | Mapping[str, Any] | None = None,
         error_taxonomy: Sequence[str] = DEFAULT_ERROR_TAXONOMY,
         guideline: str = "",
         review: ReviewConfig | Mapping[str, Any] | None = None,
@@ -133,6 +133,14 @@ class Loopwise:
 
     def project(self, name: str) -> Project:
         return projects.get_project(self.ctx, name)
+
+    def set_training_config(
+        self, project: str, config: TrainingConfig | Mapping[str, Any], *, actor: str = "admin"
+    ) -> TrainingConfig:
+        """Replace the training settings (held-out and golden shares, the promotion gate's
+        metric and margin, the split seed); the split's settings only while there is no label
+        (:func:`loopwise.services.projects.set_training_config`)."""
+        return projects.set_training_config(self.ctx, project, config, actor=actor)
 
     def projects(self) -> list[Project]:
         return projects.list_projects(self.ctx)

@@ -10,7 +10,8 @@ from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY, InputKind
 from loopwise.core.payloads import validate_label_set
 from loopwise.core.policy import RoutingConfig, load_policy, parse_policy
 from loopwise.core.review import ReviewConfig, parse_review_config
-from loopwise.errors import DuplicateProject, InvalidInput
+from loopwise.core.training_config import SPLIT_SETTINGS, parse_training
+from loopwise.errors import Conflict, DuplicateProject, InvalidInput
 from loopwise.services.context import Context, retry_on_conflict
 from loopwise.store import mappers
 from loopwise.store.tables import ProjectRow
@@ -41,18 +42,6 @@ def _routing(
         raise InvalidInput(exc.message, field=f"routing.{exc.field}") from None
 
 
-def _check_training(config: TrainingConfig) -> None:
-    for name in ("holdout_share", "golden_share"):
-        value = getattr(config, name)
-        if not 0.0 <= value < 1.0:
-            raise InvalidInput("must be in [0, 1)", field=f"training.{name}")
-    if config.metric not in ("accuracy", "macro_f1"):
-        raise InvalidInput("must be 'accuracy' or 'macro_f1'", field="training.metric")
-    seed = config.split_seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise InvalidInput("must be an integer or null", field="training.split_seed")
-
-
 @retry_on_conflict
 def create_project(
     ctx: Context,
@@ -62,7 +51,7 @@ def create_project(
     input_kind: InputKind | str = InputKind.TEXT,
     feature_names: Sequence[str] = (),
     routing: RoutingConfig | Mapping[str, Any] | str | None = None,
-    training: TrainingConfig | None = None,
+    training: TrainingConfig | Mapping[str, Any] | None = None,
     error_taxonomy: Sequence[str] = DEFAULT_ERROR_TAXONOMY,
     guideline: str = "",
     review: ReviewConfig | Mapping[str, Any] | None = None,
@@ -87,8 +76,7 @@ def create_project(
         raise InvalidInput("only tabular projects have feature names", field="feature_names")
     config = _routing(routing, label_set)
     review_config = parse_review_config({} if review is None else review)
-    training = training or TrainingConfig()
-    _check_training(training)
+    training = parse_training({} if training is None else training)
     taxonomy = tuple(error_taxonomy)
     if len(set(taxonomy)) != len(taxonomy) or any(
         not isinstance(t, str) or not t for t in taxonomy
@@ -154,6 +142,54 @@ def set_review_config(
             entity_id=row.id,
             project_id=row.id,
             before=before,
+            after=config.to_json(),
+        )
+    return config
+
+
+def set_training_config(
+    ctx: Context,
+    name: str,
+    training: TrainingConfig | Mapping[str, Any],
+    *,
+    actor: str = "admin",
+) -> TrainingConfig:
+    """Replace a project's training settings (a setting left out takes its default), audited
+    (``project.training_changed``).
+
+    ``golden_share``, ``metric`` and ``min_improvement`` may change at any time: they act on
+    the corrections and the promotions to come. ``holdout_share`` and ``split_seed`` decide on
+    which side of the held-out split each label falls; they may change only while the project
+    has no label, as a label written again after a change could move to the other side, and a
+    model trained on it would then be judged on it.
+
+    Raises
+    ------
+    InvalidInput
+        A setting at fault (``field``: ``training.<setting>``).
+    Conflict
+        ``holdout_share`` or ``split_seed`` changed on a project with labels.
+    """
+    config = parse_training(training)
+    with ctx.write() as tx:
+        row = tx.repo.project_by_name(name, lock=True)
+        before = TrainingConfig.from_json(row.training)
+        moved = [s for s in SPLIT_SETTINGS if getattr(before, s) != getattr(config, s)]
+        if moved and tx.repo.has_labels(row.id):
+            raise Conflict(
+                f"is fixed once the project has labels (it is {getattr(before, moved[0])!r}): "
+                "changing it would move labels between the held-out and training sets",
+                field=f"training.{moved[0]}",
+            )
+        row.training = config.to_json()
+        tx.session.flush()
+        tx.audit(
+            actor=actor,
+            action="project.training_changed",
+            entity_type="project",
+            entity_id=row.id,
+            project_id=row.id,
+            before=before.to_json(),
             after=config.to_json(),
         )
     return config

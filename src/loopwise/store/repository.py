@@ -241,6 +241,9 @@ class Repository:
             )
         )
 
+    def has_labels(self, project_id: int) -> bool:
+        return bool(self.session.scalar(select(exists().where(LabelRow.project_id == project_id))))
+
     def label_count(self, project_id: int) -> int:
         return int(
             self.session.scalar(

@@ -189,6 +189,36 @@ def change_active_learning(
     return _project_page(request, who, project, message="Active-learning settings saved.")
 
 
+@router.post("/projects/{project}/admin/training", response_class=HTMLResponse)
+def change_training(
+    request: Request,
+    project: str,
+    who: Admin,
+    holdout_share: Short = "",
+    golden_share: Short = "",
+    metric: Short = "",
+    min_improvement: Short = "",
+    split_seed: Short = "",
+    csrf: Short = "",
+) -> Response:
+    """Replace the training settings (audited); an empty split seed is the project's id, and a
+    number that does not parse is passed on as given, so the error names the setting."""
+    form_csrf(request, csrf)
+    lw = loopwise_of(request)
+    settings = {
+        "holdout_share": _number(holdout_share, float),
+        "golden_share": _number(golden_share, float),
+        "metric": metric,
+        "min_improvement": _number(min_improvement, float),
+        "split_seed": _number(split_seed, int) if split_seed.strip() else None,
+    }
+    try:
+        lw.set_training_config(project, settings, actor=who.name)
+    except LoopwiseError as exc:
+        return _project_page(request, who, project, status_code=status_of(exc), error=exc)
+    return _project_page(request, who, project, message="Training settings saved.")
+
+
 @router.post("/projects/{project}/admin/pool/query", response_class=HTMLResponse)
 def query_pool(
     request: Request,

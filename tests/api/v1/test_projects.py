@@ -1,5 +1,5 @@
-"""``/v1/me`` and ``/v1/projects``: create, list, read, change the routing policy and the review
-settings."""
+"""``/v1/me`` and ``/v1/projects``: create, list, read, change the routing policy, the review
+settings and the training settings."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from loopwise.core.entities import TrainingConfig
 from loopwise.core.enums import DEFAULT_ERROR_TAXONOMY
 from loopwise.core.policy import RoutingConfig
 from loopwise.core.review import ReviewConfig
@@ -28,6 +29,7 @@ def public(row: ProjectRow) -> dict[str, Any]:
         "feature_names": row.feature_names,
         "routing": row.routing,
         "review": row.review,
+        "training": row.training,
         "error_taxonomy": row.error_taxonomy,
         "guideline": row.guideline,
         "created_at": iso(row.created_at),
@@ -63,6 +65,7 @@ class TestCreateProject:
                 "labels": ["cat", "dog", "bird"],
                 "routing": {"auto_threshold": 0.8, "ood": None},
                 "review": {"overlap": 2},
+                "training": {"metric": "macro_f1", "split_seed": 11},
                 "error_taxonomy": ["blurry", "cropped"],
                 "guideline": "Birds have feathers.",
             },
@@ -78,6 +81,7 @@ class TestCreateProject:
             "feature_names": [],
             "routing": RoutingConfig(auto_threshold=0.8, ood=None).to_json(),
             "review": ReviewConfig(overlap=2).to_json(),
+            "training": TrainingConfig(metric="macro_f1", split_seed=11).to_json(),
             "error_taxonomy": ["blurry", "cropped"],
             "guideline": "Birds have feathers.",
             "created_at": iso(world.clock.now()),
@@ -101,9 +105,10 @@ class TestCreateProject:
         body = response.json()
         assert (body["input_kind"], body["feature_names"]) == ("tabular", ["age", "income"])
         assert body["error_taxonomy"] == list(DEFAULT_ERROR_TAXONOMY)
-        assert (body["routing"], body["review"]) == (
+        assert (body["routing"], body["review"], body["training"]) == (
             RoutingConfig().to_json(),
             ReviewConfig().to_json(),
+            TrainingConfig().to_json(),
         )
         row = stored(world, name)
         assert row is not None
@@ -301,3 +306,98 @@ class TestSetReviewConfig:
         assert response.json() == error(
             "invalid_input", "Input should be greater than or equal to 1", "overlap"
         )
+
+
+class TestCreateWithTraining:
+    def test_422_names_the_setting_and_nothing_is_written(self, world: World, space: Space) -> None:
+        name = f"{space.name}-bad"
+        response = world.client.post(
+            "/v1/projects",
+            json={"name": name, "labels": ["a", "b"], "training": {"holdout_share": 1}},
+            headers=space.header("admin"),
+        )
+        assert response.json() == error(
+            "invalid_input", "Input should be less than 1", "training.holdout_share"
+        )
+        assert response.status_code == 422
+        assert stored(world, name) is None
+
+
+class TestSetTrainingConfig:
+    def test_replaces_the_settings_whole_and_audits(self, world: World, space: Space) -> None:
+        response = world.client.put(
+            space.url("/training"),
+            json={"holdout_share": 0.3, "min_improvement": 0.01, "metric": "macro_f1"},
+            headers=space.header("admin"),
+        )
+        assert response.status_code == 200, response.text
+        row = stored(world, space.name)
+        assert row is not None
+        expected = TrainingConfig(holdout_share=0.3, min_improvement=0.01, metric="macro_f1")
+        assert row.training == expected.to_json()
+        assert response.json() == public(row)
+        assert world.lw.project(space.name).training == expected
+        event = world.lw.audit_events(space.name)[-1]
+        assert (event.action, event.actor) == (
+            "project.training_changed",
+            space.account("admin"),
+        )
+        assert (event.before, event.after) == (TrainingConfig().to_json(), expected.to_json())
+
+    def test_422_names_the_setting_as_sent_and_keeps_the_old(
+        self, world: World, space: Space
+    ) -> None:
+        for body, message, field in [
+            ({"metric": "auc"}, "Input should be 'accuracy' or 'macro_f1'", "metric"),
+            ({"golden_share": "0.1"}, "Input should be a valid number", "golden_share"),
+            ({"split_seed": True}, "Input should be a valid integer", "split_seed"),
+            (
+                {"min_improvement": -0.5},
+                "Input should be greater than or equal to 0",
+                "min_improvement",
+            ),
+            ({"holdout": 0.1}, None, "holdout"),
+            ([0.1], None, "body"),
+        ]:
+            response = world.client.put(
+                space.url("/training"), json=body, headers=space.header("admin")
+            )
+            assert response.status_code == 422, body
+            got = response.json()["error"]
+            assert got["field"] == field, body
+            if message is not None:
+                assert got["message"] == message
+        row = stored(world, space.name)
+        assert row is not None
+        assert row.training == TrainingConfig().to_json()
+
+    def test_409_for_the_split_once_there_are_labels_the_gate_still_changes(
+        self, world: World, space: Space
+    ) -> None:
+        world.lw.import_labels(space.name, [{"payload": "win cash now", "label": "spam"}])
+        response = world.client.put(
+            space.url("/training"), json={"split_seed": 5}, headers=space.header("admin")
+        )
+        assert response.status_code == 409
+        assert response.json()["error"]["field"] == "split_seed"
+        assert "fixed once the project has labels" in response.json()["error"]["message"]
+        response = world.client.put(
+            space.url("/training"),
+            json={"min_improvement": 0.02, "golden_share": 0.5},
+            headers=space.header("admin"),
+        )
+        assert response.status_code == 200, response.text
+        assert (
+            response.json()["training"]
+            == TrainingConfig(golden_share=0.5, min_improvement=0.02).to_json()
+        )
+
+    def test_only_admins_change_them(self, world: World, space: Space) -> None:
+        for role in ("client", "reviewer", "expert", "viewer", "outsider"):
+            response = world.client.put(
+                space.url("/training"), json={"metric": "macro_f1"}, headers=space.header(role)
+            )
+            assert response.status_code == 403, role
+        row = stored(world, space.name)
+        assert row is not None
+        assert row.training == TrainingConfig().to_json()

@@ -26,6 +26,7 @@ def project_public(project: Project) -> ProjectPublic:
         feature_names=list(project.feature_names),
         routing=project.routing.to_json(),
         review=project.review.to_json(),
+        training=project.training.to_json(),
         error_taxonomy=list(project.error_taxonomy),
         guideline=project.guideline,
         created_at=project.created_at,
@@ -51,6 +52,7 @@ def create_project(
         feature_names=body.feature_names,
         routing=body.routing,
         review=body.review,
+        training=body.training,
         error_taxonomy=DEFAULT_ERROR_TAXONOMY
         if body.error_taxonomy is None
         else tuple(body.error_taxonomy),
@@ -102,4 +104,24 @@ def set_review_config(
 ) -> ProjectPublic:
     with body_fields("review"):
         lw.set_review_config(project, config, actor=who.name)
+    return project_public(lw.project(project))
+
+
+@router.put("/projects/{project}/training", responses=WRITE_ERRORS, response_model=ProjectPublic)
+def set_training_config(
+    project: ProjectName,
+    lw: LoopwiseDep,
+    who: Annotated[Principal, Depends(allowed(Action.MANAGE))],
+    config: Annotated[
+        dict[str, Any],
+        Body(
+            description="holdout_share, golden_share, metric, min_improvement, split_seed "
+            "(a setting left out takes its default; docs/architecture.md)"
+        ),
+    ],
+) -> ProjectPublic:
+    """Replace the training settings whole, audited. The held-out split's settings
+    (``holdout_share``, ``split_seed``) are refused (409) once the project has labels."""
+    with body_fields("training"):
+        lw.set_training_config(project, config, actor=who.name)
     return project_public(lw.project(project))
