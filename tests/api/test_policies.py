@@ -81,6 +81,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", f"{P}/tasks/{{task_id}}/heartbeat"): Sample(
         Action.REVIEW, 404, f"{P}/tasks/999999/heartbeat"
     ),
+    ("POST", f"{P}/queue/release"): Sample(
+        Action.REVIEW, 200, f"{P}/queue/release", lambda: {"claim_keys": ["k" * 32]}
+    ),
     ("POST", f"{P}/tasks/{{task_id}}/release"): Sample(
         Action.REVIEW, 404, f"{P}/tasks/999999/release"
     ),

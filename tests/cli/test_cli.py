@@ -245,7 +245,7 @@ def test_what_only_a_write_can_refuse_names_the_line_and_what_was_written(
 def test_db_upgrade_reports_head(run: CliRunner) -> None:
     code, out = invoke(run, "db", "upgrade")
     assert code == 0
-    assert "schema at 0012_item_payload_index (head 0012_item_payload_index)" in out
+    assert "schema at 0013_claim_keys (head 0013_claim_keys)" in out
 
 
 def test_files_to_write_are_checked_before_the_work_and_failed_writes_named(

@@ -115,17 +115,43 @@ def test_a_connection_never_made_is_retried_whatever_the_method() -> None:
     assert len(script.requests) == 2
 
 
-def test_a_claim_lost_on_the_way_back_is_not_sent_again() -> None:
-    script = Script(httpx.ReadTimeout("slow"), httpx.Response(200, json={"entry": None}))
+def test_a_claim_lost_on_the_way_back_is_not_sent_again_but_given_back_by_its_key() -> None:
+    script = Script(httpx.ReadTimeout("slow"), httpx.Response(200, json={"released": 1}))
     client, sleeps = mock_client(script)
     with pytest.raises(ServiceUnavailable) as caught:
         client.claim("sms")
-    assert len(script.requests) == 1
+    assert [r.url.path for r in script.requests] == [
+        "/v1/projects/sms/queue/claim",
+        "/v1/projects/sms/queue/release",
+    ]
+    key = json.loads(script.requests[0].content)["claim_key"]
+    assert len(key) == 32
+    assert json.loads(script.requests[1].content) == {"claim_keys": [key]}
     assert sleeps == []
     assert caught.value.attempts == 1
     assert caught.value.status is None
     assert "not retried" in str(caught.value)
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+
+
+def test_the_give_back_of_a_lost_claim_is_retried_and_its_failure_leaves_the_claims_error() -> None:
+    script = Script(httpx.ReadTimeout("slow"), httpx.ReadTimeout("still slow"))
+    client, sleeps = mock_client(script, retries=2)
+    with pytest.raises(ServiceUnavailable) as caught:
+        client.claim("sms")
+    paths = [r.url.path for r in script.requests]
+    assert paths == ["/v1/projects/sms/queue/claim"] + ["/v1/projects/sms/queue/release"] * 3
+    assert len(sleeps) == 2  # the give-back is idempotent: retried
+    assert caught.value.attempts == 1  # the claim's error, not the give-back's
+
+
+def test_a_claim_the_service_refused_with_503_gives_nothing_back() -> None:
+    script = Script(httpx.Response(503))
+    client, _ = mock_client(script, retries=1)
+    with pytest.raises(ServiceUnavailable) as caught:
+        client.claim("sms")
+    assert caught.value.status == 503
+    assert {r.url.path for r in script.requests} == {"/v1/projects/sms/queue/claim"}
 
 
 def test_submitting_with_an_external_id_is_retried_and_without_one_is_not() -> None:

@@ -1,15 +1,18 @@
-"""The review queue against the real service: claim, renew, release, judge, undo."""
+"""The review queue against the real service: claim (with its key), renew, release (by task or
+by claim key), judge, undo."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import pytest
+from sqlalchemy import select
 
 from loopwise.client import Client, QueueEntry
 from loopwise.core.enums import ItemStatus, Priority, Stage, TaskStatus, Verdict
 from loopwise.errors import Conflict, InvalidLabel, NotAllowed, NotTaskHolder
-from tests.client.conftest import Connect, Space, api
+from loopwise.store.tables import ReviewTaskRow
+from tests.client.conftest import Connect, Space, World, api
 from tests.factories import meta_item
 
 
@@ -117,6 +120,22 @@ def test_a_label_outside_the_project_is_invalid(
         reviewer.verdict(space.name, entry.task.id, "correct", label="eggs")
     assert api(caught.value).status == 422
     assert caught.value.field == "label"
+
+
+def test_claims_carry_a_key_their_tasks_keep_and_keys_given_back_first_take_nothing(
+    connect: Connect, world: World, space: Space, queued: list[int]
+) -> None:
+    reviewer = connect("reviewer")
+    entry = claimed(reviewer, space.name)
+    stored = world.scalars(select(ReviewTaskRow.claim_key).where(ReviewTaskRow.id == entry.task.id))
+    assert len(stored) == 1
+    assert stored[0] is not None
+    assert len(stored[0]) == 32
+    assert reviewer.release_claims(space.name, [stored[0]]) == 1
+    assert reviewer.held(space.name) == []
+    key = "k" * 32
+    assert reviewer.release_claims(space.name, [key]) == 0
+    assert world.lw.claim_next(space.name, space.account("reviewer"), claim_key=key) is None
 
 
 def test_clients_may_not_claim(connect: Connect, space: Space, queued: list[int]) -> None:

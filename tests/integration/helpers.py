@@ -32,7 +32,7 @@ def table(name: str) -> Table:
 def rows(lw: Loopwise, name: str, /, **where: Any) -> Rows:
     """Every row of table ``name`` (optionally filtered by column equality), ordered by id."""
     tbl = table(name)
-    query = select(tbl).order_by(tbl.c.id)
+    query = select(tbl).order_by(*tbl.primary_key.columns)
     for column, value in where.items():
         query = query.where(tbl.c[column] == value)
     with lw.ctx.engine.connect() as conn:
@@ -58,7 +58,10 @@ def snapshot(lw: Loopwise) -> dict[str, Rows]:
     """Every row of every table: equal snapshots mean nothing was written in between."""
     with lw.ctx.engine.connect() as conn:
         return {
-            tbl.name: [dict(r) for r in conn.execute(select(tbl).order_by(tbl.c.id)).mappings()]
+            tbl.name: [
+                dict(r)
+                for r in conn.execute(select(tbl).order_by(*tbl.primary_key.columns)).mappings()
+            ]
             for tbl in TABLES
         }
 

@@ -182,9 +182,9 @@ def test_review_ten_by_keyboard_undo_one_escalate_one_then_the_expert(
 
     # Leaving the page gives back what the reviewer still held (the prefetched task): the
     # page sends the release as it goes, and the server may answer it a moment later (it
-    # took over 300 ms once, beside the rest of the suite). The page can only give back a
-    # task it knows, so leave once its claim of the next task has been answered: CI once
-    # left while that claim was in flight, and the task it got stayed leased.
+    # took over 300 ms once, beside the rest of the suite). Leave once its claim of the next
+    # task has been answered, so the page gives that task back by its id; a claim still in
+    # flight is given back by its key (test_a_claim_in_flight_when_the_page_is_left_...).
     page.wait_for_function("() => !document.body.dataset.claiming")
     assert page.evaluate("document.body.dataset.taskId") == shown
     page.goto(f"{base}/ui/")
@@ -271,8 +271,8 @@ def test_a_lease_taken_over_is_said_plainly_and_nothing_is_recorded(
 def test_a_task_claimed_for_a_page_that_was_left_is_shown_first_when_it_opens_again(
     browser: Any, site: tuple[Loopwise, str, dict[str, str]]
 ) -> None:
-    # A page left while its claim was in flight never learns the task it got, so it cannot
-    # give it back; that task is still rita's, and her review page starts with it.
+    # A page that could not give back what it held (the browser crashed, the network went) left
+    # a task that is still rita's until its lease ends, and her review page starts with it.
     lw, base, tokens = site
     best = lw.claim_next(PROJECT, "rita")
     landed = lw.claim_next(PROJECT, "rita")  # the claim that answered a page already gone
@@ -282,6 +282,60 @@ def test_a_task_claimed_for_a_page_that_was_left_is_shown_first_when_it_opens_ag
     page = browser.new_page()
     sign_in(page, base, tokens["rita"], f"/ui/projects/{PROJECT}/review")
     assert int(wait_for_task(page)) == landed.task.id
+    page.close()
+
+
+def test_a_claim_in_flight_when_the_page_is_left_gives_its_task_back(
+    browser: Any, site: tuple[Loopwise, str, dict[str, str]]
+) -> None:
+    # The page's second claim (the next task, fetched in the background) reaches the server,
+    # which leases a task to rita, but its answer is held back from the page; the page is
+    # left before it arrives. It gives back that claim by its key as it goes.
+    lw, base, tokens = site
+    claims: list[Any] = []
+
+    def hold_the_second(route: Any) -> None:
+        sent = route.request.post_data_json
+        if not claims:
+            route.continue_()
+        else:
+            route.fetch()  # the server takes the claim; the page never sees its answer
+        claims.append(sent)  # once the server answered (the test reads the database next)
+
+    page = browser.new_page()
+    page.route("**/queue/claim*", hold_the_second)
+    sign_in(page, base, tokens["rita"], f"/ui/projects/{PROJECT}/review")
+    shown = int(wait_for_task(page))
+    deadline = time.monotonic() + 10
+    while len(claims) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert len(claims) == 2
+    key = claims[1]["claim_key"]
+    assert len(key) == 32
+    assert key != claims[0]["claim_key"]
+    assert page.evaluate("document.body.dataset.claiming") == "1"
+    held = select(ReviewTaskRow.id, ReviewTaskRow.claim_key).where(
+        ReviewTaskRow.claimed_by == "rita", ReviewTaskRow.status == "claimed"
+    )
+    with lw.ctx.read() as tx:
+        before = {tuple(r) for r in tx.session.execute(held)}
+    # rita holds the task on screen (first claim) and the one the held-back claim took
+    assert len(before) == 2
+    assert (shown, claims[0]["claim_key"]) in before
+    assert any(k == key and t != shown for t, k in before)
+
+    page.goto(f"{base}/ui/")
+
+    deadline = time.monotonic() + 10
+    while True:
+        with lw.ctx.read() as tx:
+            after = list(tx.session.execute(held))
+        if not after or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(100)
+    assert after == []
+    released = rows(lw, select(AuditEventRow.after).where(AuditEventRow.action == "task.released"))
+    assert {"claim_key": key} in released
     page.close()
 
 

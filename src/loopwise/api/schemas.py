@@ -4,7 +4,7 @@ dataclasses with ``from_attributes``. ``XCreate`` / ``XIn`` come in, ``XPublic``
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
@@ -174,8 +174,26 @@ class DecisionsPublic(BaseModel):
 
 
 # -- review -----------------------------------------------------------------------------------
+CLAIM_KEY = r"^[A-Za-z0-9_-]{16,64}$"
+
+
 class ClaimIn(_In):
     stage: Stage | None = None
+    claim_key: str | None = Field(
+        default=None,
+        pattern=CLAIM_KEY,
+        description="a key drawn at random for this claim (16-64 letters, digits, '_', '-'): "
+        "the task keeps it, and POST .../queue/release gives the task back by it, or makes "
+        "the claim take nothing if the key comes back first",
+    )
+
+
+class ReleaseClaimsIn(_In):
+    claim_keys: list[Annotated[str, Field(pattern=CLAIM_KEY)]] = Field(min_length=1, max_length=50)
+
+
+class ReleasedPublic(BaseModel):
+    released: int = Field(description="tasks given back to the queue")
 
 
 class TaskPublic(_Out):

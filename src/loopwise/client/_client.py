@@ -25,18 +25,16 @@ from loopwise.client._models import (
     ModelVersion,
     Project,
     Promotion,
-    QueueEntry,
-    Review,
     Routed,
-    VerdictResult,
     parse,
     parse_list,
 )
 from loopwise.client._pool import ActiveLearningMethods
 from loopwise.client._reports import Reports
+from loopwise.client._review import ReviewMethods
 from loopwise.client._session import Session
 from loopwise.core.entities import TrainingConfig
-from loopwise.core.enums import ItemStatus, Route, Stage, Verdict
+from loopwise.core.enums import ItemStatus, Route
 from loopwise.core.policy import RoutingConfig
 from loopwise.core.review import ReviewConfig
 from loopwise.errors import InvalidInput
@@ -68,7 +66,7 @@ def _text_lines(chunks: Iterable[str]) -> Iterator[str]:
         yield rest
 
 
-class Client(Reports, ActiveLearningMethods):
+class Client(Reports, ReviewMethods, ActiveLearningMethods):
     """A client of the loopwise HTTP service.
 
     Parameters
@@ -335,67 +333,6 @@ class Client(Reports, ActiveLearningMethods):
             if page.next_after is None:
                 return
             after = page.next_after
-
-    # -- review -----------------------------------------------------------------------------
-    def queue(
-        self, project: str, *, stage: Stage | str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[QueueEntry]:
-        """Open tasks in serving order (what waits, not what a reviewer will be handed)."""
-        params = {"stage": None if stage is None else str(stage), "limit": limit, "offset": offset}
-        path = self._path("projects", project, "queue")
-        return parse_list(QueueEntry, self._json("GET", path, params=params))
-
-    def claim(self, project: str, *, stage: Stage | str | None = None) -> QueueEntry | None:
-        """The best task the token's reviewer may take, under a lease; ``None`` if none is
-        left. Not retried after a network failure (a lost answer would hold a lease)."""
-        body = None if stage is None else {"stage": str(stage)}
-        data = self._json("POST", self._path("projects", project, "queue", "claim"), body=body)
-        return None if data["entry"] is None else parse(QueueEntry, data["entry"])
-
-    def held(self, project: str) -> list[QueueEntry]:
-        """The tasks the token's reviewer holds under a live lease (to go on after a restart)."""
-        data = self._json("GET", self._path("projects", project, "queue", "mine"))
-        return [parse(QueueEntry, held["entry"]) for held in data]
-
-    def heartbeat(self, project: str, task_id: int) -> datetime:
-        """Renew the lease on a held task; returns when it now expires."""
-        path = self._path("projects", project, "tasks", task_id, "heartbeat")
-        data = self._json("POST", path, idempotent=True)
-        return parse(datetime, data["lease_expires_at"])
-
-    def release(self, project: str, task_id: int) -> None:
-        """Give a held task back to the queue."""
-        self._send("POST", self._path("projects", project, "tasks", task_id, "release"))
-
-    def verdict(
-        self,
-        project: str,
-        task_id: int,
-        verdict: Verdict | str,
-        *,
-        label: str | None = None,
-        error_category: str | None = None,
-        comment: str = "",
-    ) -> VerdictResult:
-        """Judge a held task: approve, reject, correct (with ``label``), escalate or skip.
-
-        Raises
-        ------
-        NotTaskHolder, LeaseExpired, InvalidLabel
-            The task is not the caller's, the lease ran out, the label is not the project's.
-        """
-        body = {
-            "verdict": str(verdict),
-            "label": label,
-            "error_category": error_category,
-            "comment": comment,
-        }
-        path = self._path("projects", project, "tasks", task_id, "verdict")
-        return parse(VerdictResult, self._json("POST", path, body=body))
-
-    def undo(self, project: str) -> Review:
-        """Take back the caller's last verdict (within the undo window); returns it."""
-        return parse(Review, self._json("POST", self._path("projects", project, "queue", "undo")))
 
     # -- labels -----------------------------------------------------------------------------
     def export_labels(

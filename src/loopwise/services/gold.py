@@ -118,9 +118,15 @@ def add_gold_items(
 
 
 def serve_gold(
-    ctx: Context, tx: Tx, project: Project, reviewer: str, expires: datetime
+    ctx: Context,
+    tx: Tx,
+    project: Project,
+    reviewer: str,
+    expires: datetime,
+    claim_key: str | None = None,
 ) -> ReviewTaskRow | None:
-    """A gold task made for ``reviewer`` and held by them, or ``None`` if they saw every one."""
+    """A gold task made for ``reviewer`` and held by them (under the claim's ``claim_key``), or
+    ``None`` if they saw every one."""
     candidates = q.gold_candidates(tx.session, project.id, reviewer)
     if not candidates:
         return None
@@ -136,6 +142,12 @@ def serve_gold(
         status=TaskStatus.CLAIMED,
         honeypot_id=gold.id,
     )
-    row = ReviewTaskRow(**values, claimed_by=reviewer, claimed_at=tx.now, lease_expires_at=expires)
+    row = ReviewTaskRow(
+        **values,
+        claimed_by=reviewer,
+        claimed_at=tx.now,
+        lease_expires_at=expires,
+        claim_key=claim_key,
+    )
     tx.repo.add(row)
     return row

@@ -29,6 +29,7 @@ from loopwise.core.review import ReviewConfig
 from loopwise.errors import EmptyPool, LoopwiseError
 from loopwise.services import (
     answers,
+    claim_keys,
     dashboard,
     gold,
     items,
@@ -169,12 +170,27 @@ class Loopwise:
         return reviews.list_queue(self.ctx, project, stage=stage, limit=limit, offset=offset)
 
     def claim_next(
-        self, project: str, reviewer: str, *, stage: Stage | str | None = None
+        self,
+        project: str,
+        reviewer: str,
+        *,
+        stage: Stage | str | None = None,
+        claim_key: str | None = None,
     ) -> QueueEntry | None:
-        """The best task ``reviewer`` may take, under a lease (see :func:`reviews.claim_next`)."""
+        """The best task ``reviewer`` may take, under a lease (see :func:`reviews.claim_next`);
+        with a ``claim_key``, :meth:`release_claims` can give it back by that key."""
         return reviews.claim_next(
-            self.ctx, project, reviewer, stage=None if stage is None else Stage(stage)
+            self.ctx,
+            project,
+            reviewer,
+            stage=None if stage is None else Stage(stage),
+            claim_key=claim_key,
         )
+
+    def release_claims(self, project: str, reviewer: str, keys: Sequence[str]) -> int:
+        """Give back the tasks of ``reviewer``'s claims made with ``keys``, and make the claims
+        not made yet take nothing (:func:`loopwise.services.claim_keys.release_claims`)."""
+        return claim_keys.release_claims(self.ctx, project, reviewer, keys)
 
     def held_by(self, project: str, reviewer: str) -> list[QueueEntry]:
         """The tasks ``reviewer`` holds under a live lease (see :func:`reviews.held_by`)."""

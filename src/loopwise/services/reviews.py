@@ -18,6 +18,7 @@ from loopwise.core.enums import Priority, Role, Stage, TaskStatus
 from loopwise.core.review import ReviewConfig
 from loopwise.errors import InvalidInput, LeaseExpired, LimitReached, NotTaskHolder, TaskNotFound
 from loopwise.queue.priority import catch_up
+from loopwise.services.claim_keys import check_key, refused
 from loopwise.services.context import Context, Tx
 from loopwise.services.gold import serve_gold
 from loopwise.services.reviewers import Access, access, check_name, checked_access
@@ -143,7 +144,12 @@ def _check_limits(who: Access, held: int, done_today: int | None) -> None:
 
 
 def claim_next(
-    ctx: Context, project_name: str, reviewer: str, *, stage: Stage | None = None
+    ctx: Context,
+    project_name: str,
+    reviewer: str,
+    *,
+    stage: Stage | None = None,
+    claim_key: str | None = None,
 ) -> QueueEntry | None:
     """Hand ``reviewer`` the best task they may take, under a lease; ``None`` if none is left.
 
@@ -157,16 +163,25 @@ def claim_next(
     and whether any lease lapsed or task is due to age: those are then done first), the pick
     that takes the task, and what the reviewer sees.
 
+    With a ``claim_key`` (see :mod:`loopwise.services.claim_keys`) the task keeps the key, and
+    :func:`~loopwise.services.claim_keys.release_claims` gives it back by key; a claim whose
+    key was given back already takes nothing (``None``).
+
     Raises ``NotAllowed`` (not a member, deactivated, a reviewer asking for expert work),
-    ``LimitReached`` (too many tasks held, or the daily limit), ``ReviewerNotFound``.
+    ``LimitReached`` (too many tasks held, or the daily limit), ``ReviewerNotFound``,
+    ``InvalidInput`` (``claim_key``).
     """
     reviewer = check_name(reviewer)
+    if claim_key is not None:
+        check_key(claim_key)
     with ctx.write() as tx:
         found = q.people(tx.session, project_name, reviewer, now=tx.now)
         who = checked_access(tx, project_name, reviewer, found)
         assert found is not None
         stages = who.stages(None if stage is None else Stage(stage))
         project = who.project(ctx, tx)
+        if claim_key is not None and refused(tx, reviewer, claim_key):
+            return None
         if found["lapsed"]:
             expire_leases(tx, project.id)
         _check_limits(who, found["held"], found["done_today"])
@@ -183,7 +198,7 @@ def claim_next(
             )
             is not None
         ):
-            gold = serve_gold(ctx, tx, project, reviewer, expires)
+            gold = serve_gold(ctx, tx, project, reviewer, expires, claim_key)
             if gold is not None:
                 task = mappers.task(gold)
                 _claimed(tx, project.id, task, expires)
@@ -191,7 +206,7 @@ def claim_next(
         tx.write_audit()  # lapsed leases and ageing first: the claim writes its own event
         for wanted in stages:
             claimed = q.claim_best(
-                tx.session, project.id, wanted, reviewer, who.tag_keys, tx.now, expires
+                tx.session, project.id, wanted, reviewer, who.tag_keys, tx.now, expires, claim_key
             )
             if claimed is not None:
                 task = mappers.task_columns(claimed)

@@ -74,3 +74,4 @@ def return_to_queue(task: ReviewTaskRow) -> None:
     )
     task.claimed_by = None
     task.lease_expires_at = None
+    task.claim_key = None

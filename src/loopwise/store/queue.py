@@ -264,6 +264,7 @@ def _claim(*, tags: bool, shown: bool) -> Update | Select[Any]:
             claimed_by=bindparam("b_reviewer"),
             claimed_at=bindparam("b_now", type_=UTCDateTime()),
             lease_expires_at=bindparam("b_expires", type_=UTCDateTime()),
+            claim_key=bindparam("b_key", type_=_task.c.claim_key.type),
         )
         .returning(*_task.c)
     )
@@ -300,10 +301,12 @@ def claim_best(
     tag_keys: Sequence[str] | None,
     now: datetime,
     expires: datetime,
+    key: str | None = None,
 ) -> dict[str, Any] | None:
     """Pick the best open task ``reviewer`` may take (see :func:`next_claimable`) and hold it
-    under a lease; the task's columns with what the reviewer is shown (``item_<column>``,
-    ``prediction_<column>``, ``reasons``), or ``None`` when there is none. ``audited``: the
+    under a lease, marked with the claim's ``key``; the task's columns with what the reviewer
+    is shown (``item_<column>``, ``prediction_<column>``, ``reasons``), or ``None`` when there
+    is none. ``audited``: the
     claim's audit event (``task.claimed``, :func:`claimed_audit`) was written with it.
 
     PostgreSQL: one statement, ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)``
@@ -317,6 +320,7 @@ def claim_best(
         "b_reviewer": reviewer,
         "b_now": now,
         "b_expires": expires,
+        "b_key": key,
     }
     if tag_keys is not None:
         params["b_tags"] = list(tag_keys)

@@ -342,6 +342,20 @@ class ReviewTaskRow(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claim_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """What the claim that holds the task was sent with, if anything: a page gives back by
+    key the tasks of claims whose answers it will never read (0013)."""
+
+
+class ReleasedClaimRow(Base):
+    """A claim key given back before any task was claimed with it: the claim, when it comes,
+    takes nothing (0013). Kept a day, longer than any claim is in flight."""
+
+    __tablename__ = "released_claim"
+
+    reviewer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    claim_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 Index(

@@ -1,5 +1,5 @@
-"""The review queue over HTTP: list, claim, heartbeat, release, verdict, undo. The reviewer is
-always the token's account."""
+"""The review queue over HTTP: list, claim, heartbeat, release (by task, or by claim key),
+verdict, undo. The reviewer is always the token's account."""
 
 from __future__ import annotations
 
@@ -216,6 +216,64 @@ class TestRelease:
         stored = task_row(world, task_id)
         assert (stored.status, stored.claimed_by, stored.lease_expires_at) == ("open", None, None)
         assert claim(world, space, "expert")["task"]["id"] == task_id
+
+
+class TestReleaseByClaimKey:
+    KEY = "0123456789abcdef0123456789abcdef"
+
+    def test_a_claim_made_with_a_key_is_given_back_by_it(self, world: World, space: Space) -> None:
+        space.submit("q-1")
+        task_id = claim(world, space, body={"claim_key": self.KEY})["task"]["id"]
+        assert task_row(world, task_id).claim_key == self.KEY
+        response = world.client.post(
+            space.url("/queue/release"),
+            json={"claim_keys": [self.KEY]},
+            headers=space.header("reviewer"),
+        )
+        assert (response.status_code, response.json()) == (200, {"released": 1})
+        stored = task_row(world, task_id)
+        assert (stored.status, stored.claimed_by, stored.claim_key) == ("open", None, None)
+
+    def test_a_key_given_back_first_makes_its_claim_take_nothing(
+        self, world: World, space: Space
+    ) -> None:
+        space.submit("q-1")
+        response = world.client.post(
+            space.url("/queue/release"),
+            json={"claim_keys": [self.KEY]},
+            headers=space.header("reviewer"),
+        )
+        assert response.json() == {"released": 0}
+        response = world.client.post(
+            space.url("/queue/claim"),
+            json={"claim_key": self.KEY},
+            headers=space.header("reviewer"),
+        )
+        assert response.json() == {"entry": None, "explanation": None}
+        taken = claim(world, space)  # a claim without that key takes the task
+        assert taken["task"]["claimed_by"] == space.account("reviewer")
+
+    def test_422_names_the_key_at_fault(self, world: World, space: Space) -> None:
+        for url, body, field in [
+            ("/queue/release", {"claim_keys": []}, "claim_keys"),
+            ("/queue/release", {"claim_keys": [self.KEY, "short"]}, "claim_keys[1]"),
+            ("/queue/release", {}, "claim_keys"),
+            ("/queue/claim", {"claim_key": "not a key"}, "claim_key"),
+        ]:
+            response = world.client.post(
+                space.url(url), json=body, headers=space.header("reviewer")
+            )
+            assert response.status_code == 422, (url, body)
+            assert response.json()["error"]["field"] == field, (url, body)
+
+    def test_only_people_who_review_give_back(self, world: World, space: Space) -> None:
+        for role, status in [("viewer", 403), ("client", 403), ("outsider", 403)]:
+            response = world.client.post(
+                space.url("/queue/release"),
+                json={"claim_keys": [self.KEY]},
+                headers=space.header(role),
+            )
+            assert response.status_code == status, role
 
 
 class TestVerdict:

@@ -46,6 +46,7 @@ TABLES = {
     "webhook",
     "webhook_message",
     "pool_item",
+    "released_claim",
 }
 
 
@@ -81,7 +82,7 @@ def test_an_empty_database_is_upgraded_to_head_matching_the_orm(engine: Engine) 
 
     upgrade(engine)
 
-    assert head_revision() == "0012_item_payload_index"
+    assert head_revision() == "0013_claim_keys"
     assert current_revision(engine) == head_revision()
     assert table_names(engine) == TABLES | {"alembic_version"}
     with engine.connect() as conn:
@@ -187,7 +188,7 @@ def test_0002_marks_imported_ground_truth_and_keeps_routed_items(
             {"now": now},
         )
     ensure_schema(engine)
-    assert current_revision(engine) == head_revision() == "0012_item_payload_index"
+    assert current_revision(engine) == head_revision() == "0013_claim_keys"
     with engine.connect() as conn:
         origins: dict[int, str] = {
             row[0]: row[1] for row in conn.execute(text("SELECT item_id, origin FROM decision"))

@@ -104,6 +104,7 @@ def test_the_claim(queue: Loopwise) -> None:
         "b_expires": NOW + timedelta(minutes=5),
         "b_before": None,
         "b_after": {"lease_expires_at": "x"},
+        "b_key": None,
     }
     plan = generic_plan(queue, q._claim(tags=False, shown=True), params)
     assert not scans(plan, "review_task"), plan

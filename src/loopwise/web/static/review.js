@@ -78,19 +78,26 @@
   }
 
   // -- claiming ---------------------------------------------------------------------------
-  // While a claim is in flight the body carries data-claiming. A page left then cannot give
-  // back the task the claim gets (it never learns its id): that task stays this person's until
-  // its lease ends, and this page picks it up again if opened before then (/queue/mine).
-  let claiming = 0;
+  // Each claim carries a key drawn for it. A page left while a claim is in flight never learns
+  // the id of the task it takes, so it gives that claim back by its key (see pagehide): the
+  // server gives the task back, or makes the claim take nothing if the key arrives first.
+  // While a claim is in flight the body carries data-claiming.
+  const inFlight = new Set();
+  function claimKey() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
   async function claim() {
-    claiming += 1;
+    const key = claimKey();
+    inFlight.add(key);
     document.body.dataset.claiming = "1";
     try {
-      const data = await call("POST", "/queue/claim?explain=true", {});
+      const data = await call("POST", "/queue/claim?explain=true", { claim_key: key });
       return data.entry ? { entry: data.entry, explanation: data.explanation } : null;
     } finally {
-      claiming -= 1;
-      if (claiming === 0) delete document.body.dataset.claiming;
+      inFlight.delete(key);
+      if (inFlight.size === 0) delete document.body.dataset.claiming;
     }
   }
 
@@ -391,6 +398,9 @@
 
   window.addEventListener("pagehide", () => {
     for (const id of heldIds()) call("POST", "/tasks/" + id + "/release", undefined, { keepalive: true }).catch(() => {});
+    if (inFlight.size > 0) {
+      call("POST", "/queue/release", { claim_keys: [...inFlight] }, { keepalive: true }).catch(() => {});
+    }
   });
 
   // -- session timer ------------------------------------------------------------------------

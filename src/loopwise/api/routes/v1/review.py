@@ -20,6 +20,8 @@ from loopwise.api.schemas import (
     LeasePublic,
     PredictionPublic,
     QueueEntryPublic,
+    ReleaseClaimsIn,
+    ReleasedPublic,
     ReviewPublic,
     TaskPublic,
     VerdictIn,
@@ -101,7 +103,8 @@ def claim_next(
     ] = False,
 ) -> ClaimPublic:
     """The best task the caller may take, under a lease; ``entry`` is null when none is left."""
-    entry = lw.claim_next(project, who.name, stage=None if body is None else body.stage)
+    body = body or ClaimIn()
+    entry = lw.claim_next(project, who.name, stage=body.stage, claim_key=body.claim_key)
     if entry is None:
         return ClaimPublic(entry=None)
     return ClaimPublic(
@@ -153,6 +156,18 @@ def held_by_me(
 def heartbeat(project: ProjectName, task_id: TaskId, lw: LoopwiseDep, who: Reviewer) -> LeasePublic:
     """Renew the lease on a task the caller holds."""
     return LeasePublic(task_id=task_id, lease_expires_at=lw.heartbeat(project, task_id, who.name))
+
+
+@router.post(
+    "/projects/{project}/queue/release", responses=WRITE_ERRORS, response_model=ReleasedPublic
+)
+def release_claims(
+    project: ProjectName, body: ReleaseClaimsIn, lw: LoopwiseDep, who: Reviewer
+) -> ReleasedPublic:
+    """Give back the tasks the caller holds through claims made with these keys (a page being
+    left sends the keys of its claims in flight), and make the claims not made yet take
+    nothing. One transaction."""
+    return ReleasedPublic(released=lw.release_claims(project, who.name, body.claim_keys))
 
 
 @router.post("/projects/{project}/tasks/{task_id}/release", responses=WRITE_ERRORS, status_code=204)
