@@ -2,7 +2,7 @@
 
 Run ``.venv/bin/python bench/queue.py [--backend postgres|sqlite|both] [--pending 100000]
 [--reviewers-pg 32] [--reviewers-sqlite 8] [--seconds 30] [--think-ms 1000] [--no-saturated]
-[--json PATH]``.
+[--claim-keys] [--json PATH]``.
 
 Protocol
 --------
@@ -93,6 +93,7 @@ import pstats
 import queue as queue_mod
 import random
 import re
+import secrets
 import shlex
 import tempfile
 import time
@@ -235,6 +236,11 @@ class WorkerArgs:
     seed: int
     warmup: int = 5
     gc_freeze: bool = True
+    claim_keys: bool = False
+
+    def claim_key(self) -> str | None:
+        """A key drawn for one claim, as the review page sends (``--claim-keys``), or none."""
+        return secrets.token_hex(16) if self.claim_keys else None
 
 
 def reviewer_loop(lw: Loopwise, args: WorkerArgs, deadline: float) -> dict[str, Any]:
@@ -252,7 +258,7 @@ def reviewer_loop(lw: Loopwise, args: WorkerArgs, deadline: float) -> dict[str, 
     while time.monotonic() < deadline:
         t0 = time.perf_counter()
         try:
-            entry = lw.claim_next(PROJECT, args.name)
+            entry = lw.claim_next(PROJECT, args.name, claim_key=args.claim_key())
         except Exception as exc:
             errors[f"claim: {type(exc).__name__}: {exc}"[:200]] += 1
             continue
@@ -294,7 +300,7 @@ def warm_up(lw: Loopwise, args: WorkerArgs) -> list[int]:
     figures are of the steady state, not of the first calls; the tasks, for the checks."""
     done = []
     for _ in range(args.warmup):
-        entry = lw.claim_next(PROJECT, args.name)
+        entry = lw.claim_next(PROJECT, args.name, claim_key=args.claim_key())
         if entry is None:
             break
         lw.submit_verdict(PROJECT, entry.task.id, args.name, "approve")
@@ -459,6 +465,7 @@ def run_reviewers(
     rng_seed: int,
     start_method: str,
     wait_idle: float = 0.0,
+    claim_keys: bool = False,
 ) -> Run:
     """Start one process per reviewer, release them together, and gather what they did."""
     ctx: Any = mp.get_context(start_method)
@@ -468,7 +475,15 @@ def run_reviewers(
     measured = ctx.Event()
     procs = []
     for i, name in enumerate(names):
-        args = WorkerArgs(settings, name, seconds, think_ms, correct_share, rng_seed * 1000 + i)
+        args = WorkerArgs(
+            settings,
+            name,
+            seconds,
+            think_ms,
+            correct_share,
+            rng_seed * 1000 + i,
+            claim_keys=claim_keys,
+        )
         proc = ctx.Process(target=worker, args=(args, barrier, results, measured), name=name)
         proc.start()
         procs.append(proc)
@@ -841,6 +856,7 @@ def bench_backend(
             args.seed,
             method,
             args.wait_idle,
+            args.claim_keys,
         )
         pending_at_start = before_run(settings, analyze)
         run = run_reviewers(
@@ -852,6 +868,7 @@ def bench_backend(
             args.seed + 1,
             method,
             args.wait_idle,
+            args.claim_keys,
         )
         tasks = baseline.tasks + run.tasks
         stress = None
@@ -866,6 +883,7 @@ def bench_backend(
                 args.seed + 2,
                 method,
                 args.wait_idle,
+                args.claim_keys,
             )
             tasks += stress.tasks
         checks = verify(settings, seeded.accepted, tasks)
@@ -1018,6 +1036,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--correct-share", type=float, default=0.1)
     parser.add_argument("--profile-claims", type=int, default=0, metavar="N")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--claim-keys",
+        action="store_true",
+        help="claim with a key drawn per claim, as the review page does (0013)",
+    )
     parser.add_argument(
         "--wait-idle",
         type=float,
