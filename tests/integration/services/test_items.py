@@ -149,6 +149,7 @@ class TestSubmitWithoutModel:
             "lease_expires_at": None,
             "created_at": NOW,
             "resolved_at": None,
+            "claim_key": None,
         }
         assert rows(lw, "prediction") == []
         event = lw.audit_events("sms")[-1]
