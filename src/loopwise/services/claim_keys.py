@@ -19,7 +19,7 @@ from datetime import timedelta
 from loopwise.errors import InvalidInput
 from loopwise.services.context import Context, Tx
 from loopwise.services.reviewers import access, check_name
-from loopwise.services.tasks import return_to_queue
+from loopwise.services.tasks import give_back
 from loopwise.store import claim_keys
 
 KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -70,17 +70,7 @@ def release_claims(ctx: Context, project_name: str, reviewer: str, keys: Sequenc
         tasks = claim_keys.held(tx.session, project.id, reviewer, wanted)
         used = {task.claim_key for task in tasks}
         for task in tasks:
-            key = task.claim_key
-            return_to_queue(task)
-            tx.session.flush()
-            tx.audit(
-                actor=reviewer,
-                action="task.released",
-                entity_type="review_task",
-                entity_id=task.id,
-                project_id=project.id,
-                after={"claim_key": key},
-            )
+            give_back(tx, task, reviewer, after={"claim_key": task.claim_key})
         claim_keys.remember(tx.session, reviewer, [k for k in wanted if k not in used], tx.now)
         claim_keys.forget(tx.session, tx.now - REMEMBERED)
     return len(tasks)

@@ -22,7 +22,7 @@ from loopwise.services.claim_keys import check_key, refused
 from loopwise.services.context import Context, Tx
 from loopwise.services.gold import serve_gold
 from loopwise.services.reviewers import Access, access, check_name, checked_access
-from loopwise.services.tasks import return_to_queue
+from loopwise.services.tasks import give_back, return_to_queue
 from loopwise.store import mappers
 from loopwise.store import queue as q
 from loopwise.store.tables import ItemRow, ProjectRow, ReviewRow, ReviewTaskRow
@@ -332,16 +332,7 @@ def release(ctx: Context, project_name: str, task_id: int, reviewer: str) -> Non
     reviewer = check_name(reviewer)
     with ctx.write() as tx:
         project = access(tx, project_name, reviewer).project(ctx, tx)
-        task = holding(tx, project, task_id, reviewer).row(tx)
-        return_to_queue(task)
-        tx.session.flush()
-        tx.audit(
-            actor=reviewer,
-            action="task.released",
-            entity_type="review_task",
-            entity_id=task.id,
-            project_id=project.id,
-        )
+        give_back(tx, holding(tx, project, task_id, reviewer).row(tx), reviewer)
 
 
 def reviews_of_item(ctx: Context, item_id: int, *, viewer: str | None = None) -> list[Review]:

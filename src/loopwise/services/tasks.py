@@ -15,6 +15,7 @@ from loopwise.core.enums import Priority, Stage, TaskStatus
 from loopwise.core.policy import RuleSpec
 from loopwise.queue.matching import tag_key
 from loopwise.queue.priority import due_at, first_promotion
+from loopwise.services.context import Tx
 from loopwise.store.tables import ReviewTaskRow
 
 
@@ -75,3 +76,19 @@ def return_to_queue(task: ReviewTaskRow) -> None:
     task.claimed_by = None
     task.lease_expires_at = None
     task.claim_key = None
+
+
+def give_back(
+    tx: Tx, task: ReviewTaskRow, reviewer: str, *, after: dict[str, Any] | None = None
+) -> None:
+    """:func:`return_to_queue` as ``reviewer`` gives it back, audited ``task.released``."""
+    return_to_queue(task)
+    tx.session.flush()
+    tx.audit(
+        actor=reviewer,
+        action="task.released",
+        entity_type="review_task",
+        entity_id=task.id,
+        project_id=task.project_id,
+        after=after,
+    )
