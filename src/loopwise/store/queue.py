@@ -306,8 +306,8 @@ def claim_best(
     """Pick the best open task ``reviewer`` may take (see :func:`next_claimable`) and hold it
     under a lease, marked with the claim's ``key``; the task's columns with what the reviewer
     is shown (``item_<column>``, ``prediction_<column>``, ``reasons``), or ``None`` when there
-    is none. ``audited``: the
-    claim's audit event (``task.claimed``, :func:`claimed_audit`) was written with it.
+    is none. ``audited``: the claim's audit event (``task.claimed``, :func:`claimed_audit`) was
+    written with it.
 
     PostgreSQL: one statement, ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)``
     in a CTE joined to the item, so concurrent claimers pass over each other's rows instead
