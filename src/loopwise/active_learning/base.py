@@ -3,11 +3,12 @@
 A :class:`Pool` holds arrays aligned on the candidates' rows: their features in the model's
 own feature space (sparse TF-IDF for text, scaled columns for tables), the current model's class
 probabilities (``None`` before there is a model: a cold start), optionally the features of items
-already labelled (diversity strategies keep away from them) and a committee's probabilities
-(query by committee). Every strategy is a short subclass of :class:`QueryStrategy` that
-implements :meth:`QueryStrategy.select`; :meth:`QueryStrategy.query` validates the pool and the
-request first and checks the answer, so no strategy repeats those checks. Strategies are pure:
-arrays in, indices out, deterministic under a seed.
+already labelled (diversity strategies keep away from them), of items chosen earlier whose labels
+have not come back yet (``pending``: strategies that spread their picks count them as picked)
+and a committee's probabilities (query by committee). Every strategy is a short subclass of
+:class:`QueryStrategy` that implements :meth:`QueryStrategy.select`; :meth:`QueryStrategy.query`
+validates the pool and the request first and checks the answer, so no strategy repeats those
+checks. Strategies are pure: arrays in, indices out, deterministic under a seed.
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ class Pool:
     labelled_probabilities:
         ``(m, k)`` the current model's class probabilities for the labelled items (``bait``
         weighs what each has already taught the model by them).
+    pending:
+        ``(p, d)`` features of items waiting for a label (chosen by an earlier query, or queued
+        for review): the model has not learnt from them, but will. ``coreset``, ``kmeans``,
+        ``bait`` and ``margin_diverse`` (and ``default``, through them) treat them as earlier
+        picks of the same batch, so a second query made before people answer the first does
+        not choose their near-duplicates; the other strategies do not look at them. ``None``
+        or ``p = 0``: none.
+    pending_probabilities:
+        ``(p, k)`` the current model's class probabilities for the pending items; needed with
+        ``pending`` whenever ``probabilities`` are given.
     """
 
     features: Matrix
@@ -53,6 +64,8 @@ class Pool:
     labelled: Matrix | None = None
     committee: FloatArray | None = None
     labelled_probabilities: FloatArray | None = None
+    pending: Matrix | None = None
+    pending_probabilities: FloatArray | None = None
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
@@ -65,7 +78,14 @@ class Pool:
             labelled=self.labelled,
             committee=None if self.committee is None else self.committee[:, rows],
             labelled_probabilities=self.labelled_probabilities,
+            pending=self.pending,
+            pending_probabilities=self.pending_probabilities,
         )
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether any item waits for a label (:attr:`pending` has a row)."""
+        return self.pending is not None and self.pending.shape[0] > 0
 
 
 class QueryStrategy(ABC):
@@ -96,9 +116,10 @@ class QueryStrategy(ABC):
         InvalidInput
             ``n`` is not a positive whole number; ``seed`` is neither a non-negative whole
             number nor a generator (:func:`check_seed`); features with NaN or infinity, or of
-            another width than the labelled items'; probabilities (the labelled items' too) or
-            a committee of the wrong shape or not rows summing to 1; a committee of fewer than
-            two; a field the strategy needs is missing.
+            another width than the labelled or pending items'; probabilities (the labelled and
+            pending items' too) or a committee of the wrong shape or not rows summing to 1;
+            pending items without their probabilities while the pool has a model's; a
+            committee of fewer than two; a field the strategy needs is missing.
         """
         check_count(n)
         check_seed(seed)
@@ -192,17 +213,37 @@ def check_pool(pool: Pool) -> None:
             f"labelled items have {labelled.shape[1]} features, the pool {d}",
             field="pool.labelled",
         )
+    pending = pool.pending
+    if pending is not None:
+        if getattr(pending, "ndim", None) != 2:
+            raise InvalidInput("must be a 2-D matrix, one row per item", field="pool.pending")
+        if pending.shape[0] and pending.shape[1] != d:
+            raise InvalidInput(
+                f"pending items have {pending.shape[1]} features, the pool {d}",
+                field="pool.pending",
+            )
+        values = pending.data if sparse.issparse(pending) else pending
+        if not np.isfinite(np.asarray(values, dtype=np.float64)).all():
+            raise InvalidInput("contain NaN or infinity", field="pool.pending")
     if pool.probabilities is not None:
         _check_rows(pool.probabilities, (n,), "pool.probabilities")
-    if pool.labelled_probabilities is not None:
-        m = 0 if labelled is None else labelled.shape[0]
-        _check_rows(pool.labelled_probabilities, (m,), "pool.labelled_probabilities")
-        classes = np.shape(pool.labelled_probabilities)[1]
+        if pool.has_pending and pool.pending_probabilities is None:
+            raise InvalidInput(
+                "the model's probabilities for the pending items are needed with them",
+                field="pool.pending_probabilities",
+            )
+    for items, field in ((labelled, "labelled"), (pending, "pending")):
+        given = getattr(pool, f"{field}_probabilities")
+        if given is None:
+            continue
+        rows = 0 if items is None else items.shape[0]
+        _check_rows(given, (rows,), f"pool.{field}_probabilities")
+        classes = np.shape(given)[1]
         if pool.probabilities is not None and np.shape(pool.probabilities)[1] != classes:
             raise InvalidInput(
                 f"have {classes} classes, the pool's probabilities "
                 f"{np.shape(pool.probabilities)[1]}",
-                field="pool.labelled_probabilities",
+                field=f"pool.{field}_probabilities",
             )
     if pool.committee is not None:
         committee = np.asarray(pool.committee)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import sparse
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 
@@ -25,6 +26,7 @@ from loopwise.active_learning.base import FloatArray, IntArray, Matrix, Pool, Qu
 from loopwise.active_learning.geometry import (
     NearestCentre,
     as_rows,
+    covered,
     dot,
     min_squared_distances,
     same_kind,
@@ -101,9 +103,21 @@ def k_center_greedy(
     return picks
 
 
+MAX_PENDING_CLUSTERS = 500
+"""Most items waiting for a label that k-means sampling clusters with the pool (a random sample
+of them beyond that): each is one more cluster to fit."""
+
+
 class KMeansSampling(QueryStrategy):
     """One representative per cluster: mini-batch k-means with ``n`` clusters, then the candidate
-    nearest each centre, larger clusters first."""
+    nearest each centre, larger clusters first.
+
+    With items waiting for a label (``pool.pending``; at most :data:`MAX_PENDING_CLUSTERS`), the
+    candidates and those items are clustered together, into ``n`` clusters more than there are
+    pending items: a cluster that holds a pending item has its representative already, and the
+    picks come from the others. Clusters short of ``n`` are made up by k-center greedy from the
+    pending items and the picks.
+    """
 
     name = "kmeans"
     needs: frozenset[str] = frozenset()
@@ -112,30 +126,51 @@ class KMeansSampling(QueryStrategy):
         if n == len(pool):
             return np.arange(n, dtype=np.int64)
         rows = as_rows(pool.features)
-        labels, centres = cluster(rows, n, rng)
+        total = rows.shape[0]
+        pending = None
+        if pool.has_pending:
+            pending = same_kind(pool.pending, rows)
+            if pending.shape[0] > MAX_PENDING_CLUSTERS:
+                drawn = rng.choice(pending.shape[0], MAX_PENDING_CLUSTERS, replace=False)
+                pending = pending[np.sort(drawn)]
+        k = n if pending is None else n + pending.shape[0]
+        together = rows if pending is None else stacked(rows, pending)
+        labels, centres = cluster(together, k, rng)
+        represented = np.zeros(k, dtype=bool)
+        represented[labels[total:]] = True
+        labels = labels[:total]
         norms = squared_norms(rows)
         order = np.argsort(labels, kind="stable")
-        bounds = np.searchsorted(labels[order], np.arange(n + 1))
+        bounds = np.searchsorted(labels[order], np.arange(k + 1))
         picks: list[int] = []
-        for j in range(n):
+        for j in np.flatnonzero(~represented):
             members = order[bounds[j] : bounds[j + 1]]
             if members.size:
                 distance = norms[members] - 2.0 * dot(rows[members], centres[j])
                 picks.append(int(members[np.argmin(distance)]))
-        sizes = np.bincount(labels, minlength=n)[labels[picks]]
-        ranked = np.asarray(picks, dtype=np.int64)[np.argsort(-sizes, kind="stable")]
+        sizes = np.bincount(labels, minlength=k)[labels[picks]]
+        ranked = np.asarray(picks, dtype=np.int64)[np.argsort(-sizes, kind="stable")][:n]
         if len(ranked) < n:
-            extra = k_center_greedy(rows, n - len(ranked), rng, chosen=ranked)
+            extra = k_center_greedy(rows, n - len(ranked), rng, labelled=pending, chosen=ranked)
             ranked = np.concatenate([ranked, extra])
         return ranked
 
 
+def stacked(rows: Matrix, more: Matrix) -> Matrix:
+    """``rows`` then ``more`` (the same kind: CSR if sparse, else a dense array)."""
+    if sparse.issparse(rows):
+        return sparse.vstack([rows, more], format="csr")
+    return np.vstack([rows, more])
+
+
 class Coreset(QueryStrategy):
-    """k-center greedy: again and again the candidate farthest from everything labelled and
-    already chosen, so the batch covers the pool (a random first pick when nothing is labelled)."""
+    """k-center greedy: again and again the candidate farthest from everything labelled, waiting
+    for a label (``pool.pending``) and already chosen, so the batch covers the pool (a random
+    first pick when there is none of those)."""
 
     name = "coreset"
     needs: frozenset[str] = frozenset()
 
     def select(self, pool: Pool, n: int, rng: np.random.Generator) -> IntArray:
-        return k_center_greedy(as_rows(pool.features), n, rng, labelled=pool.labelled)
+        rows = as_rows(pool.features)
+        return k_center_greedy(rows, n, rng, labelled=covered(pool, rows))

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.preprocessing import normalize
 
-from loopwise.active_learning.base import FloatArray, IntArray, Matrix
+from loopwise.active_learning.base import FloatArray, IntArray, Matrix, Pool
 
 CHUNK_CELLS = 1 << 22
 """Largest block of candidate-by-reference products held at once (4M floats, 32 MB)."""
@@ -46,6 +46,22 @@ def same_kind(other: Matrix, rows: Matrix) -> Matrix:
     if sparse.issparse(rows):
         return sparse.csr_matrix(other, dtype=np.float64)
     return other.toarray() if sparse.issparse(other) else np.asarray(other, dtype=np.float64)
+
+
+def covered(pool: Pool, rows: Matrix) -> Matrix | None:
+    """The labelled and the pending items' features one after the other, of the kind of
+    ``rows`` (:func:`same_kind`): what a spreading strategy counts as picked already.
+    ``None`` when there is neither."""
+    parts = [
+        same_kind(part, rows)
+        for part in (pool.labelled, pool.pending)
+        if part is not None and part.shape[0]
+    ]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return sparse.vstack(parts, format="csr") if sparse.issparse(rows) else np.vstack(parts)
 
 
 def squared_norms(rows: Matrix) -> FloatArray:

@@ -71,7 +71,8 @@ class Bait(QueryStrategy):
     from one quantity, with no weight between them to tune.
 
     The labelled items count with the model's own probabilities for them
-    (``pool.labelled_probabilities``), so an item the model has learnt well says little. With
+    (``pool.labelled_probabilities``), so an item the model has learnt well says little; so do
+    the items waiting for a label (``pool.pending``), as picks made already. With
     more than ``candidates`` (or 20 per pick) in the pool, the batch is chosen among that many
     with the highest summed Fisher weight (the score is proportional to it), and the pool's
     Fisher information is the mean over at most ``sample`` rows drawn at random.
@@ -143,21 +144,27 @@ class Bait(QueryStrategy):
         return np.asarray(rows[picks], dtype=np.int64)
 
     def _precisions(self, pool: Pool, count: int, width: int) -> list[FloatArray]:
-        """Each block's ``G = ridge I + sum_L w x x^T`` over the labelled items."""
+        """Each block's ``G = ridge I + sum w x x^T`` over the labelled items and those waiting
+        for a label (``pool.pending``, weighed by the model's probabilities for them like the
+        labelled: counted as picked, since their labels are on the way)."""
         prior = np.full(width + 1, self.ridge)
         prior[-1] = INTERCEPT_RIDGE
-        labelled = pool.labelled
-        if labelled is None or labelled.shape[0] == 0:
-            return [np.diag(prior) for _ in range(count)]
-        if pool.labelled_probabilities is None:
-            raise InvalidInput(
-                "bait weighs each labelled item by the model's probabilities for it; "
-                "give them with the labelled items",
-                field="pool.labelled_probabilities",
-            )
-        x = with_intercept(labelled)
-        weights = fisher_blocks(np.asarray(pool.labelled_probabilities))
-        return [(x * weights[:, b, None]).T @ x + np.diag(prior) for b in range(count)]
+        precisions = [np.diag(prior) for _ in range(count)]
+        for items, field in ((pool.labelled, "labelled"), (pool.pending, "pending")):
+            if items is None or items.shape[0] == 0:
+                continue
+            probabilities = getattr(pool, f"{field}_probabilities")
+            if probabilities is None:
+                raise InvalidInput(
+                    f"bait weighs each {field} item by the model's probabilities for it; "
+                    f"give them with the {field} items",
+                    field=f"pool.{field}_probabilities",
+                )
+            x = with_intercept(items)
+            weights = fisher_blocks(np.asarray(probabilities))
+            for b in range(count):
+                precisions[b] += (x * weights[:, b, None]).T @ x
+        return precisions
 
 
 class _Block:

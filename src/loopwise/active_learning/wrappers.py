@@ -23,7 +23,15 @@ from loopwise.active_learning.base import (
     ScoredStrategy,
     top,
 )
-from loopwise.active_learning.geometry import dot, row, take, unit_rows
+from loopwise.active_learning.geometry import (
+    dot,
+    min_squared_distances,
+    row,
+    same_kind,
+    squared_norms,
+    take,
+    unit_rows,
+)
 from loopwise.active_learning.uncertainty import Margin
 from loopwise.errors import InvalidInput
 
@@ -35,8 +43,10 @@ def diverse_top(
     *,
     threshold: float = 0.95,
     pool_factor: int = 10,
+    pending: Matrix | None = None,
 ) -> IntArray:
-    """The ``n`` best-scored candidates, skipping near-duplicates of those already accepted.
+    """The ``n`` best-scored candidates, skipping near-duplicates of those already accepted
+    and of the items waiting for a label (``pending``).
 
     Walks the ``pool_factor * n`` best candidates (found by ``argpartition``, not a sort of
     the pool) from the highest score down and accepts one only if its cosine similarity to
@@ -57,6 +67,11 @@ def diverse_top(
         Cosine similarity at or above which a candidate counts as a near-duplicate.
     pool_factor:
         Shortlist size as a multiple of ``n``.
+    pending:
+        ``(p, d)`` items chosen earlier whose labels have not come back: the scores cannot know
+        about them (the model has not learnt from them), so their near-duplicates are skipped
+        as if they were accepted already. Their similarities to the shortlist are one blocked
+        product (:func:`~loopwise.active_learning.geometry.min_squared_distances`).
 
     Returns
     -------
@@ -65,6 +80,8 @@ def diverse_top(
     shortlist = top(scores, min(len(scores), pool_factor * n))
     unit = unit_rows(take(features, shortlist))
     closest = np.full(len(shortlist), -np.inf)
+    if pending is not None and pending.shape[0]:
+        closest = nearest_similarity(unit, unit_rows(same_kind(pending, unit)))
     accepted: list[int] = []
     start = 0
     while len(accepted) < n:
@@ -82,8 +99,25 @@ def diverse_top(
     return np.asarray(shortlist[accepted], dtype=np.int64)
 
 
+def nearest_similarity(unit: Matrix, references: Matrix) -> FloatArray:
+    """``(n,)`` each row's cosine similarity to its most similar reference, for rows and
+    references of unit length or all zero (:func:`~loopwise.active_learning.geometry.unit_rows`).
+
+    For unit vectors ``cos = 1 - ||a - b||^2 / 2``, so this is the nearest squared distance
+    turned around; all-zero references are left out and all-zero rows get ``-inf`` (similar to
+    nothing, as in :func:`diverse_top`).
+    """
+    ref_norms = squared_norms(references)
+    references = references[np.flatnonzero(ref_norms > 0.5)]
+    norms = squared_norms(unit)
+    similarity = 1.0 - 0.5 * min_squared_distances(unit, norms, references)
+    similarity[norms < 0.5] = -np.inf
+    return np.asarray(similarity, dtype=np.float64)
+
+
 class Diverse(QueryStrategy):
-    """A scored strategy's ranking without near-duplicates (:func:`diverse_top`).
+    """A scored strategy's ranking without near-duplicates of each other or of the items
+    waiting for a label (:func:`diverse_top`).
 
     Parameters
     ----------
@@ -121,6 +155,7 @@ class Diverse(QueryStrategy):
             n,
             threshold=self.threshold,
             pool_factor=self.pool_factor,
+            pending=pool.pending,
         )
 
 

@@ -3,6 +3,7 @@ of three and a few labelled rows with the model's probabilities for them, all al
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,18 +23,27 @@ def as_kind(values: npt.ArrayLike, kind: str) -> Any:
     return sparse.csr_matrix(array) if kind == "sparse" else array
 
 
-def make_pool(kind: str = "dense", *, n: int = N, seed: int = 0) -> Pool:
+def make_pool(kind: str = "dense", *, n: int = N, seed: int = 0, pending: int = 0) -> Pool:
     """Features with about 40% zeros (so CSR is really sparse), Dirichlet probabilities, a
-    committee of three and four labelled rows with probabilities of their own."""
+    committee of three and four labelled rows with probabilities of their own; ``pending``
+    rows waiting for a label, with probabilities, drawn after everything else (so the rest is
+    the same with or without them)."""
     rng = np.random.default_rng(seed)
     features = rng.random((n, D))
     features[features < 0.4] = 0.0
-    return Pool(
+    pool = Pool(
         features=as_kind(features, kind),
         probabilities=rng.dirichlet(np.ones(K), n),
         labelled=as_kind(rng.random((4, D)), kind),
         committee=rng.dirichlet(np.ones(K), (3, n)),
         labelled_probabilities=rng.dirichlet(np.ones(K), 4),
+    )
+    if not pending:
+        return pool
+    return replace(
+        pool,
+        pending=as_kind(rng.random((pending, D)), kind),
+        pending_probabilities=rng.dirichlet(np.ones(K), pending),
     )
 
 

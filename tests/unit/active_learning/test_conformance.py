@@ -158,6 +158,66 @@ def test_labelled_rows_of_another_width_are_refused(strategy: QueryStrategy, kin
     assert info.value.field == "pool.labelled"
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n", [1, 7])
+def test_items_waiting_for_a_label_are_taken(strategy: QueryStrategy, kind: str, n: int) -> None:
+    pool = make_pool(kind, seed=5, pending=6)
+    chosen = strategy.query(pool, n, seed=11)
+    assert_valid(chosen, n, len(pool))
+    np.testing.assert_array_equal(strategy.query(pool, n, seed=11), chosen)
+    cold = replace(pool, probabilities=None, committee=None, pending_probabilities=None)
+    if not strategy.needs:
+        assert_valid(strategy.query(cold, n, seed=11), n, len(pool))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pending_items_of_the_whole_pool_and_of_duplicates(
+    strategy: QueryStrategy, kind: str
+) -> None:
+    tied = all_tied(kind, n=12)
+    assert tied.labelled is not None
+    assert tied.labelled_probabilities is not None
+    pool = replace(tied, pending=tied.labelled, pending_probabilities=tied.labelled_probabilities)
+    assert_valid(strategy.query(pool, 5, seed=4), 5, 12)
+    pool = make_pool(kind, n=9, pending=3)
+    assert sorted(strategy.query(pool, 9, seed=0).tolist()) == list(range(9))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pending_rows_of_another_width_or_not_finite_are_refused(
+    strategy: QueryStrategy, kind: str
+) -> None:
+    pool = make_pool(kind, pending=2)
+    wide = replace(pool, pending=as_kind(np.ones((2, 5)), kind))
+    broken = np.ones((2, 6))
+    broken[1, 3] = np.nan
+    for bad in (
+        wide,
+        replace(pool, pending=as_kind(broken, kind)),
+        replace(pool, pending=np.ones(6)),
+    ):
+        with pytest.raises(InvalidInput) as info:
+            strategy.query(bad, 2, seed=0)
+        assert info.value.field == "pool.pending"
+
+
+def test_pending_items_need_the_models_probabilities_for_them(strategy: QueryStrategy) -> None:
+    pool = make_pool(pending=2)
+    with pytest.raises(InvalidInput) as info:
+        strategy.query(replace(pool, pending_probabilities=None), 2, seed=0)
+    assert info.value.field == "pool.pending_probabilities"
+    assert "pending items" in info.value.message
+    assert pool.pending_probabilities is not None
+    for bad in (
+        pool.pending_probabilities[:1],
+        pool.pending_probabilities[:, :2],
+        -pool.pending_probabilities,
+    ):
+        with pytest.raises(InvalidInput) as info:
+            strategy.query(replace(pool, pending_probabilities=bad), 2, seed=0)
+        assert info.value.field == "pool.pending_probabilities"
+
+
 def test_a_committee_of_one_is_refused(strategy: QueryStrategy) -> None:
     pool = make_pool()
     assert pool.committee is not None

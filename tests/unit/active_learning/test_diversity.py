@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from loopwise.active_learning import Coreset, KMeansSampling, Pool, k_center_greedy
+from loopwise.active_learning.diversity import MAX_PENDING_CLUSTERS
 from loopwise.active_learning.geometry import as_rows, min_squared_distances, squared_norms
 from tests.unit.active_learning.factories import KINDS, as_kind
 
@@ -90,3 +91,67 @@ def test_k_center_greedy_matches_the_textbook_loop(kind: str) -> None:
         rows, 20, np.random.default_rng(0), labelled=as_rows(as_kind(labelled.tolist(), kind))
     )
     assert picks.tolist() == expected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_coreset_counts_items_waiting_for_a_label_as_covered(kind: str) -> None:
+    # labelled: 0; waiting: 10. Farthest from both: 5 (row 3), then 2 (row 2).
+    pool = Pool(
+        features=as_kind(LINE, kind),
+        labelled=as_kind([[0.0]], kind),
+        pending=as_kind([[10.0]], kind),
+    )
+    assert Coreset().query(pool, 2, seed=0).tolist() == [3, 2]
+    without = Pool(features=pool.features, labelled=pool.labelled)
+    assert Coreset().query(without, 2, seed=0).tolist() == [4, 3]
+
+
+def test_coreset_with_pending_items_picks_as_if_they_were_labelled() -> None:
+    rng = np.random.default_rng(8)
+    points, labelled, waiting = (rng.standard_normal((n, 3)) for n in (200, 5, 9))
+    pool = Pool(features=points, labelled=labelled, pending=waiting)
+    both = Pool(features=points, labelled=np.vstack([labelled, waiting]))
+    np.testing.assert_array_equal(
+        Coreset().query(pool, 12, seed=0), Coreset().query(both, 12, seed=0)
+    )
+    alone = Pool(features=points, pending=waiting)  # with nothing labelled: no random start
+    assert (
+        Coreset().query(alone, 12, seed=0).tolist() == Coreset().query(alone, 12, seed=5).tolist()
+    )
+
+
+FOUR_GROUPS = [
+    [0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0],
+    [20.0, 20.0], [21.0, 20.0], [19.0, 20.0], [20.0, 20.0],
+    [-20.0, 20.0], [-21.0, 20.0], [-19.0, 20.0],
+    [0.0, -30.0], [1.0, -30.0], [-1.0, -30.0],
+]  # fmt: skip
+"""Far-apart groups of 5, 4, 3 and 3 points; the first of each is at its mean."""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_kmeans_leaves_groups_a_pending_item_represents_already(kind: str) -> None:
+    plain = Pool(features=as_kind(FOUR_GROUPS, kind))
+    waiting = Pool(features=plain.features, pending=as_kind([[0.5, 0.5], [20.0, 20.5]], kind))
+    for seed in range(3):
+        assert KMeansSampling().query(plain, 4, seed=seed)[:2].tolist() == [0, 5]
+        assert sorted(KMeansSampling().query(waiting, 2, seed=seed).tolist()) == [9, 12]
+
+
+def test_kmeans_fills_up_away_from_pending_items_when_they_represent_everything() -> None:
+    pool = Pool(
+        features=np.array([[0.0], [0.1], [5.0], [5.1], [9.0]]),
+        pending=np.array([[0.0], [5.0], [9.0], [0.05], [5.05]]),
+    )
+    chosen = KMeansSampling().query(pool, 2, seed=0).tolist()
+    assert len(set(chosen)) == 2
+
+
+def test_kmeans_clusters_a_sample_of_many_pending_items() -> None:
+    rng = np.random.default_rng(2)
+    points = rng.standard_normal((900, 2))
+    pending = rng.standard_normal((MAX_PENDING_CLUSTERS + 40, 2))
+    pool = Pool(features=points, pending=pending)
+    chosen = KMeansSampling().query(pool, 5, seed=1)
+    assert len(set(chosen.tolist())) == 5
+    np.testing.assert_array_equal(KMeansSampling().query(pool, 5, seed=1), chosen)

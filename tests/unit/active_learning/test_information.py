@@ -182,3 +182,33 @@ def test_bad_settings_are_refused_by_name(params: dict[str, object], field: str)
     with pytest.raises(InvalidInput) as refused:
         Bait(**params)  # type: ignore[arg-type]
     assert refused.value.field == field
+
+
+def test_items_waiting_for_a_label_count_as_labelled_ones_do() -> None:
+    pool = random_pool(40, 4, 3, 11, labelled=8)
+    assert pool.labelled is not None
+    assert pool.labelled_probabilities is not None
+    split = Pool(
+        pool.features,
+        pool.probabilities,
+        pool.labelled[:3],
+        labelled_probabilities=pool.labelled_probabilities[:3],
+        pending=pool.labelled[3:],
+        pending_probabilities=pool.labelled_probabilities[3:],
+    )
+    np.testing.assert_array_equal(Bait().query(split, 6, seed=0), Bait().query(pool, 6, seed=0))
+    ignored = Pool(
+        pool.features,
+        pool.probabilities,
+        pool.labelled[:3],
+        labelled_probabilities=pool.labelled_probabilities[:3],
+    )
+    assert Bait().query(ignored, 6, seed=0).tolist() != Bait().query(pool, 6, seed=0).tolist()
+
+
+def test_an_item_like_a_pending_one_says_less_than_a_new_one() -> None:
+    rows = np.array([[2.0, 0.0], [0.0, 2.0]])
+    probs = np.array([[0.5, 0.5], [0.45, 0.55]])
+    assert Bait().query(Pool(rows, probs), 1, seed=0).tolist() == [0]
+    waiting = Pool(rows, probs, pending=rows[:1], pending_probabilities=probs[:1])
+    assert Bait().query(waiting, 1, seed=0).tolist() == [1]

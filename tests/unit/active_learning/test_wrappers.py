@@ -18,7 +18,7 @@ from loopwise.active_learning import (
     diverse_top,
     make_strategy,
 )
-from loopwise.active_learning.wrappers import exploration_count
+from loopwise.active_learning.wrappers import exploration_count, nearest_similarity
 from loopwise.errors import InvalidInput
 from tests.unit.active_learning.factories import KINDS, as_kind, make_pool
 
@@ -139,3 +139,34 @@ def test_a_bad_exploration_share_is_refused(share: Any) -> None:
     with pytest.raises(InvalidInput) as info:
         Explore(Margin(), share=share)
     assert info.value.field == "explore"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_near_duplicate_of_an_item_waiting_for_a_label_is_skipped(kind: str) -> None:
+    features = as_kind([[1.0, 0.0], [1.0, 0.05], [0.0, 1.0], [1.0, 1.0]], kind)
+    waiting = as_kind([[2.0, 0.0], [0.0, 0.0]], kind)  # an all-zero row is near nothing
+    assert diverse_top(DESCENDING[:4], features, 2).tolist() == [0, 2]
+    assert diverse_top(DESCENDING[:4], features, 2, pending=waiting).tolist() == [2, 3]
+    # too few left: the best skipped ones fill up, by score
+    assert diverse_top(DESCENDING[:4], features, 4, pending=waiting).tolist() == [2, 3, 0, 1]
+
+
+def test_margin_diverse_keeps_away_from_pending_items_and_margin_does_not() -> None:
+    probs = np.array([[0.5, 0.5], [0.55, 0.45], [0.6, 0.4], [0.9, 0.1]])
+    features = np.array([[1.0, 2.0], [2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+    pool = Pool(
+        features=features,
+        probabilities=probs,
+        pending=np.array([[2.0, 4.1]]),
+        pending_probabilities=np.array([[0.5, 0.5]]),
+    )
+    assert Margin().query(pool, 2, seed=0).tolist() == [0, 1]
+    assert MarginDiverse().query(pool, 2, seed=0).tolist() == [1, 2]
+
+
+def test_an_all_zero_row_is_similar_to_nothing() -> None:
+    unit = np.array([[0.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(
+        nearest_similarity(unit, np.array([[0.0, 1.0], [0.0, 0.0]])), [-np.inf, 0.0]
+    )
+    np.testing.assert_allclose(nearest_similarity(unit, np.zeros((1, 2))), [-np.inf, -np.inf])
