@@ -21,7 +21,6 @@ the strategy itself if it needs nothing but features (random, the diversity stra
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from loopwise.active_learning import Pool, bootstrap_committee, make_strategy
@@ -49,11 +45,16 @@ from loopwise.active_learning.curves import (
     normalised_aulc,
     summarise,
 )
+from loopwise.active_learning.fitting import (
+    CommitteeMember,
+    EstimatorFactory,
+    aligned_proba,
+    default_estimator,
+    fit,
+)
 from loopwise.errors import InvalidInput
 from loopwise.training.models import ALGORITHMS, any_term
 
-EstimatorFactory = Callable[[], Any]
-"""Returns a new, unfitted scikit-learn classifier with ``predict_proba``."""
 BatchSchedule = int | Sequence[tuple[int, int]] | Callable[[int], int]
 """Labels per step: a constant; ``(until, size)`` pairs (``size`` while fewer than ``until``
 labels are used, the last size beyond); or a function of the labels used so far."""
@@ -84,17 +85,6 @@ class Step:
 
 Chooser = Callable[[Step], IntArray]
 """Chooses ``step.n`` distinct positions in ``step.unlabelled``."""
-
-
-def default_estimator(features: Matrix) -> Any:
-    """loopwise's default logistic regression for ``features``, unfitted.
-
-    The classifier of the ``tfidf_logreg`` pipeline (``C=10``, balanced classes) for sparse
-    features (TF-IDF); that of ``logreg`` (``C=1``) for dense ones, which it expects
-    standardised (:func:`tabular_features`).
-    """
-    made = ALGORITHMS["tfidf_logreg" if sparse.issparse(features) else "logreg"][1]()
-    return made[-1] if isinstance(made, Pipeline) else made
 
 
 def text_features(texts: Sequence[str], fit_rows: IntArray) -> Any:
@@ -355,7 +345,7 @@ def strategy_chooser(
             make = estimator if estimator is not None else (lambda: clone(model))
             codes = np.searchsorted(step.classes, step.targets)
             committee = bootstrap_committee(
-                lambda: _Member(make),
+                lambda: CommitteeMember(make),
                 labelled,
                 codes,
                 unlabelled,
@@ -368,64 +358,6 @@ def strategy_chooser(
         return strategy.query(pool, step.n, seed=step.rng)
 
     return choose
-
-
-def fit(make: EstimatorFactory, features: Matrix, targets: Any) -> Any | None:
-    """A new estimator fitted on ``features``; ``None`` when ``targets`` hold a single class.
-
-    An L2-regularised logistic regression on sparse features is fitted on the columns the rows
-    use and its coefficients put back at full width, zeros elsewhere: the same model (a column
-    that is zero in every training row has zero gradient, and its weight stays at its starting
-    value, 0), found far faster while the labelled rows use a few thousand of a vocabulary's
-    tens of thousands of terms.
-    """
-    if len(np.unique(targets)) < 2:
-        return None
-    model = make()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        if sparse.issparse(features) and _l2_logistic(model):
-            rows = sparse.csr_matrix(features)
-            columns = np.unique(rows.indices)
-            model.fit(rows[:, columns], targets)
-            coef = np.zeros((model.coef_.shape[0], rows.shape[1]), dtype=model.coef_.dtype)
-            coef[:, columns] = model.coef_
-            model.coef_ = coef
-            model.n_features_in_ = rows.shape[1]
-        else:
-            model.fit(features, targets)
-    return model
-
-
-class _Member:
-    """A committee member fitted by :func:`fit` (the same model, sooner on sparse features)."""
-
-    classes_: Any
-
-    def __init__(self, make: EstimatorFactory) -> None:
-        self._make = make
-        self._model: Any = None
-
-    def fit(self, x: Any, y: Any, /) -> _Member:
-        self._model = fit(self._make, x, y) or self._make().fit(x, y)
-        self.classes_ = self._model.classes_
-        return self
-
-    def predict_proba(self, x: Any, /) -> Any:
-        return self._model.predict_proba(x)
-
-
-def _l2_logistic(model: Any) -> bool:
-    params = model.get_params() if isinstance(model, LogisticRegression) else {}
-    return params.get("penalty") in ("l2", "deprecated") and params.get("l1_ratio") in (None, 0)
-
-
-def aligned_proba(model: Any, features: Matrix, classes: Any) -> FloatArray:
-    """``model``'s probabilities moved to the columns of ``classes`` (unseen classes get 0)."""
-    raw = np.asarray(model.predict_proba(features), dtype=np.float64)
-    out = np.zeros((raw.shape[0], len(classes)), dtype=np.float64)
-    out[:, np.searchsorted(classes, model.classes_)] = raw
-    return out
 
 
 def _check_features(features: Matrix) -> None:
