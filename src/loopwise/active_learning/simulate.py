@@ -21,8 +21,9 @@ the strategy itself if it needs nothing but features (random, the diversity stra
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,9 @@ class Step:
     n: int
     """How many to choose."""
     rng: np.random.Generator
+    pending: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Rows chosen at earlier steps whose labels have not come back (``label_delay``); in
+    neither ``labelled`` nor ``unlabelled``."""
 
 
 Chooser = Callable[[Step], IntArray]
@@ -174,6 +178,7 @@ def replay(
     estimator: EstimatorFactory | None = None,
     pool: Sequence[int] | IntArray | None = None,
     name: str = "custom",
+    label_delay: int = 0,
 ) -> LearningCurve:
     """Run the loop with any chooser: what :func:`simulate` does with a loopwise strategy.
 
@@ -199,18 +204,25 @@ def replay(
         Makes the model; default :func:`default_estimator`.
     pool:
         Rows that can be labelled; default every row not in ``test``.
+    label_delay:
+        Batches chosen before the labels of the first of them come back, as when people review
+        slower than queries are made: each step the model learns from the labels back so far,
+        ``label_delay`` batches wait for their labels (``step.pending``), and one more is chosen.
+        0 (every label back before the next choice) is the classic replay. The curve is the
+        accuracy against the labels back.
 
     Raises
     ------
     InvalidInput
         Features that are not a 2-D matrix or hold NaN or infinity; features and targets of
         different lengths, rows outside them, an empty or repeating test split or a pool sharing
-        rows with it; a budget or seed that is not a whole number (of at least 1, 0), an initial
-        set larger than the budget or a budget larger than the pool.
+        rows with it; a budget, seed or label delay that is not a whole number (of at least 1,
+        0, 0), an initial set larger than the budget or a budget larger than the pool.
     """
     _check_features(features)
     check_whole(budget, "budget", 1)
     check_whole(seed, "seed", 0)
+    check_whole(label_delay, "label_delay", 0)
     y = np.asarray(targets)
     n_rows = features.shape[0]
     if y.shape != (n_rows,):
@@ -239,11 +251,13 @@ def replay(
     x_test, y_test = features[test_rows], y[test_rows]
     rng = np.random.default_rng([seed, 1])
     labelled = list(start)
-    is_labelled = np.zeros(n_rows, dtype=bool)
-    is_labelled[start] = True
+    taken = np.zeros(n_rows, dtype=bool)  # labelled, or chosen and waiting for the label
+    taken[start] = True
+    waiting: deque[IntArray] = deque()
+    sizes = np.diff(grid).tolist()
     accuracy: list[float] = []
     seconds, cold = 0.0, 0
-    for i, used in enumerate(grid):
+    for i in range(len(grid)):
         rows = np.asarray(labelled, dtype=np.int64)
         model = fit(make, features[rows], y[rows])
         if model is None:
@@ -253,21 +267,26 @@ def replay(
             accuracy.append(float(np.mean(predicted == y_test)))
         if i == len(grid) - 1:
             break
-        began = time.perf_counter()
-        unlabelled = pool_rows[~is_labelled[pool_rows]]
-        probabilities = (
-            None if model is None else aligned_proba(model, features[unlabelled], classes)
-        )
-        n = int(grid[i + 1] - used)
-        step = Step(features, rows, y[rows], unlabelled, model, probabilities, classes, n, rng)
-        chosen = np.asarray(choose(step), dtype=np.int64)
-        seconds += time.perf_counter() - began
-        cold += model is None
-        if chosen.shape != (step.n,) or len(np.unique(chosen)) != step.n:
-            raise AssertionError(f"{name} chose {chosen!r}, not {step.n} distinct positions")
-        picked = unlabelled[chosen]
-        labelled.extend(int(r) for r in picked)
-        is_labelled[picked] = True
+        while sizes and len(waiting) <= label_delay:
+            began = time.perf_counter()
+            unlabelled = pool_rows[~taken[pool_rows]]
+            probabilities = (
+                None if model is None else aligned_proba(model, features[unlabelled], classes)
+            )
+            pending = np.concatenate([*waiting, np.zeros(0, dtype=np.int64)])
+            n = int(sizes.pop(0))
+            step = Step(
+                features, rows, y[rows], unlabelled, model, probabilities, classes, n, rng, pending
+            )
+            chosen = np.asarray(choose(step), dtype=np.int64)
+            seconds += time.perf_counter() - began
+            cold += model is None
+            if chosen.shape != (step.n,) or len(np.unique(chosen)) != step.n:
+                raise AssertionError(f"{name} chose {chosen!r}, not {step.n} distinct positions")
+            picked = unlabelled[chosen]
+            taken[picked] = True
+            waiting.append(picked)
+        labelled.extend(int(r) for r in waiting.popleft())
     return LearningCurve(name, seed, grid, np.asarray(accuracy), seconds, cold)
 
 
@@ -286,6 +305,7 @@ def simulate(
     params: Mapping[str, Any] | None = None,
     cold_start: str = "random",
     committee_size: int = 5,
+    label_delay: int = 0,
 ) -> LearningCurve:
     """The learning curve of the loopwise strategy ``strategy`` (built by
     :func:`~loopwise.active_learning.make_strategy` with ``params``) on one split and seed.
@@ -294,7 +314,8 @@ def simulate(
     unlabelled rows with the model's probabilities over every class (an unseen class has
     probability 0) and the labelled rows' features; committee strategies also get
     ``committee_size`` models fitted on bootstrap resamples (``bootstrap_committee``).
-    With a single class labelled, the step is chosen cold (see the module's docstring).
+    With a single class labelled, the step is chosen cold (see the module's docstring). With a
+    ``label_delay``, the rows waiting for their labels are the pool's ``pending`` items.
 
     Raises
     ------
@@ -316,6 +337,7 @@ def simulate(
         estimator=estimator,
         pool=pool,
         name=strategy,
+        label_delay=label_delay,
     )
 
 
@@ -325,8 +347,12 @@ def strategy_chooser(
     cold_start: str = "random",
     committee_size: int = 5,
     estimator: EstimatorFactory | None = None,
+    *,
+    show_pending: bool = True,
 ) -> Chooser:
-    """A :data:`Chooser` that asks the loopwise strategy ``name`` (see :func:`simulate`)."""
+    """A :data:`Chooser` that asks the loopwise strategy ``name`` (see :func:`simulate`).
+    ``show_pending=False`` keeps the rows waiting for their labels from the strategy (what a
+    query did before it was told about them)."""
     strategy = make_strategy(name, **dict(params or {}))
     fallback = strategy if not strategy.needs else make_strategy(cold_start)
     if fallback.needs:
@@ -337,8 +363,10 @@ def strategy_chooser(
     def choose(step: Step) -> IntArray:
         unlabelled = step.features[step.unlabelled]
         labelled = step.features[step.labelled]
+        pending = step.features[step.pending] if show_pending and step.pending.size else None
         if step.model is None:
-            return fallback.query(Pool(unlabelled, None, labelled), step.n, seed=step.rng)
+            cold = Pool(unlabelled, None, labelled, pending=pending)
+            return fallback.query(cold, step.n, seed=step.rng)
         committee = None
         if "committee" in strategy.needs:
             model = step.model
@@ -354,7 +382,8 @@ def strategy_chooser(
                 len(step.classes),
             )
         known = aligned_proba(step.model, labelled, step.classes)
-        pool = Pool(unlabelled, step.probabilities, labelled, committee, known)
+        waiting = None if pending is None else aligned_proba(step.model, pending, step.classes)
+        pool = Pool(unlabelled, step.probabilities, labelled, committee, known, pending, waiting)
         return strategy.query(pool, step.n, seed=step.rng)
 
     return choose

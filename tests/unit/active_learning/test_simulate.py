@@ -25,6 +25,7 @@ from loopwise.active_learning.simulate import (
     normalised_aulc,
     replay,
     simulate,
+    strategy_chooser,
     stratified_split,
     summarise,
     tabular_features,
@@ -254,6 +255,72 @@ def test_replay_takes_any_chooser_and_sees_only_the_pool(
     assert not np.isin(seen[0].unlabelled, test).any()
     assert seen[0].probabilities is not None
     assert seen[0].probabilities.shape == (len(pool) - 10, 2)
+
+
+def test_late_labels_wait_as_pending_while_more_batches_are_chosen(
+    blobs: tuple[Any, Any, IntArray, IntArray],
+) -> None:
+    x, y, pool, test = blobs
+    seen: list[Step] = []
+
+    def first_rows(step: Step) -> IntArray:
+        seen.append(step)
+        return np.arange(step.n, dtype=np.int64)
+
+    start = pool[:10]
+    result = replay(
+        x, y, test=test, choose=first_rows, budget=50, initial=start, batch=10, label_delay=2
+    )
+    assert result.labels.tolist() == [10, 20, 30, 40, 50]
+    assert len(seen) == 4  # one batch a step; none chosen past the budget
+    # the first step chooses three batches with the initial model, each seeing the ones before
+    assert [s.labelled.tolist() for s in seen] == [
+        pool[:10].tolist(),
+        pool[:10].tolist(),
+        pool[:10].tolist(),
+        pool[:20].tolist(),
+    ]
+    assert [s.pending.tolist() for s in seen] == [
+        [],
+        pool[10:20].tolist(),
+        pool[10:30].tolist(),
+        pool[20:40].tolist(),
+    ]
+    for step in seen:
+        assert not np.isin(step.unlabelled, step.pending).any()
+        assert not np.isin(step.unlabelled, step.labelled).any()
+    assert seen[0].model is seen[2].model
+
+
+def test_without_a_delay_nothing_waits_and_the_curve_is_unchanged(
+    blobs: tuple[Any, Any, IntArray, IntArray],
+) -> None:
+    x, y, _, test = blobs
+    common: dict[str, Any] = {"test": test, "budget": 48, "initial": 8, "batch": 10, "seed": 2}
+    plain = simulate(x, y, strategy="coreset", **common)
+    assert (
+        plain.accuracy.tolist()
+        == simulate(x, y, strategy="coreset", label_delay=0, **common).accuracy.tolist()
+    )
+    late = [
+        replay(x, y, choose=strategy_chooser("coreset", show_pending=told), label_delay=1, **common)
+        for told in (True, False)
+    ]
+    # told about the waiting batch, core-set (which needs no model) picks what it would have
+    # picked with that batch's labels back; not told, it picks otherwise
+    assert late[0].labels.tolist() == plain.labels.tolist()
+    assert late[0].accuracy.tolist() == plain.accuracy.tolist()
+    assert late[1].accuracy.tolist() != plain.accuracy.tolist()
+
+
+@pytest.mark.parametrize("delay", [-1, 1.5, True, "2"])
+def test_a_bad_label_delay_is_refused(
+    blobs: tuple[Any, Any, IntArray, IntArray], delay: Any
+) -> None:
+    x, y, _, test = blobs
+    with pytest.raises(InvalidInput) as info:
+        simulate(x, y, test=test, budget=20, label_delay=delay)
+    assert info.value.field == "label_delay"
 
 
 def test_sparse_text_features_and_the_default_model() -> None:
