@@ -114,6 +114,29 @@ def test_the_same_seeds_give_the_same_figures(sms_csv: Path, tmp_path: Path) -> 
     assert runs[0]["seeds"] == [3]
 
 
+def test_labels_that_come_back_late_are_replayed_with_the_waiting_items_shown(
+    sms_csv: Path, tmp_path: Path
+) -> None:
+    figures = {}
+    for delay in ("0", "2"):
+        path = tmp_path / f"delay{delay}.json"
+        args = ["--strategies", "coreset", "--seeds", "1", "--budget", "60", "--batch", "10"]
+        code, out = invoke(str(sms_csv), *args, "--label-delay", delay, "--json", str(path))
+        assert code == 0, out
+        assert ("labels back 2 batch(es) late" in " ".join(out.split())) == (delay == "2")
+        figures[delay] = json.loads(path.read_text(encoding="utf-8"))
+        assert figures[delay]["label_delay"] == int(delay)
+    # core-set needs no model: told about the waiting batches, it picks what it would have
+    # picked with their labels back, so its curve is the same
+    assert (
+        figures["2"]["strategies"]["coreset"]["aulc"]
+        == figures["0"]["strategies"]["coreset"]["aulc"]
+    )
+    code, out = invoke(str(sms_csv), "--label-delay", "-1")
+    assert code == 2
+    assert "label-delay" in out
+
+
 def write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)

@@ -122,6 +122,14 @@ def simulate(
         float, typer.Option(min=0.05, max=0.9, help="Share of each class held out for testing.")
     ] = 0.25,
     seed: Annotated[int, typer.Option(help="First seed; seeds are seed, seed+1, ...")] = 0,
+    label_delay: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Batches chosen before the labels of the first come back, as when reviewers "
+            "lag behind queries (the strategies see the waiting items; 0: none wait).",
+        ),
+    ] = 0,
     png: Annotated[Path | None, typer.Option(help="Write the learning curves as a PNG.")] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as JSON.")
@@ -185,6 +193,7 @@ def simulate(
                         initial=initial,
                         batch=batch,
                         seed=run,
+                        label_delay=label_delay,
                     )
                 except InvalidInput as exc:
                     # Every strategy by default: one that cannot take these features (bait on
@@ -199,10 +208,11 @@ def simulate(
     full_accuracy, full_sd = mean_sd(full)
     reports = compare(curves, full_accuracy=full_accuracy, budget=budget, fractions=FRACTIONS)
     seconds = time.perf_counter() - started
+    late = f", labels back {label_delay} batch(es) late" if label_delay else ""
     console.print(
         f"[bold]{dataset.name}[/]: {shape}, labels {', '.join(dataset.label_set)}; "
         f"pool {pool_size}, test {len(targets) - pool_size}; {seeds} seed(s), {initial} initial "
-        f"labels, {batch} per step, budget {budget}. Full-data accuracy "
+        f"labels, {batch} per step, budget {budget}{late}. Full-data accuracy "
         f"{full_accuracy:.4f} ± {full_sd:.4f}.",
         soft_wrap=True,
     )
@@ -235,6 +245,7 @@ def simulate(
             "seeds": list(range(seed, seed + seeds)),
             "initial": initial,
             "batch": batch,
+            "label_delay": label_delay,
             "budget": budget,
             "test_size": test_size,
             "pool": pool_size,

@@ -9,7 +9,9 @@ transaction. Features are computed once per model and kept, and a model's are re
 another is in production (:mod:`.pool_features`); with no model yet the strategy chooses on
 features of the pool itself (a cold start). A pool item that was submitted as an item
 meanwhile, or chosen by an earlier query, is never chosen; nor is one whose payload an item
-queued for review or resolved holds (:mod:`.pool_repeats`).
+queued for review or resolved holds (:mod:`.pool_repeats`). Items queued for review without a
+label yet count as picked already, so the strategies that spread a batch keep away from them
+(:mod:`.pool_inputs`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sqlalchemy import select, update
@@ -32,7 +33,6 @@ from loopwise.active_learning import (
     make_strategy,
 )
 from loopwise.core.active import ActiveLearningConfig, parse_active_learning
-from loopwise.core.entities import Project
 from loopwise.core.enums import (
     DecisionOrigin,
     InputKind,
@@ -43,14 +43,12 @@ from loopwise.core.enums import (
 )
 from loopwise.errors import DuplicateExternalId, EmptyPool
 from loopwise.scoring import entropy
-from loopwise.services import pool_features, pool_repeats
+from loopwise.services import pool_features, pool_inputs, pool_repeats
 from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.services.items import check_unlabelled, prepare_items
 from loopwise.services.tasks import task_values
 from loopwise.store import mappers
-from loopwise.store.features import IntArray
 from loopwise.store.pool import (
-    candidate_ids,
     fresh_pool_statistics,
     known_candidates,
     pool_counts,
@@ -58,18 +56,12 @@ from loopwise.store.pool import (
 from loopwise.store.tables import (
     DecisionRow,
     ItemRow,
-    LabelRow,
-    ModelVersionRow,
     PoolItemRow,
     PredictionRow,
     ReviewTaskRow,
 )
-from loopwise.training.models import TrainedModel
 
 log = logging.getLogger(__name__)
-LABELLED_LIMIT = 5_000
-"""Most recent labelled items whose features diversity strategies keep away from (a committee
-learns from them, and ``bait`` counts what they taught the model by its probabilities for them)."""
 COMMITTEE_SIZE = 5
 """Models in a query-by-committee's bootstrap committee."""
 
@@ -201,17 +193,6 @@ def set_active_learning(
     return parsed
 
 
-@dataclass(frozen=True)
-class _Candidates:
-    project: Project
-    model_row: ModelVersionRow | None
-    ids: IntArray
-    """Pool-item ids of the waiting candidates, ascending (their payloads are read only where
-    features are missing: :func:`.pool_features.stored_features`)."""
-    labelled: list[tuple[int, str]]
-    """Item id and label of the project's most recent labels (``LABELLED_LIMIT``)."""
-
-
 @retry_on_conflict
 def query(
     ctx: Context,
@@ -240,7 +221,7 @@ def query(
     InvalidInput
         ``n`` is not a whole number of at least 1, ``seed`` not one of at least 0.
     """
-    found = _candidates(ctx, project_name)
+    found = pool_inputs.candidates(ctx, project_name)
     config = found.project.active_learning
     name = config.strategy if strategy is None else strategy
     chooser = make_strategy(name, explore=config.explore)
@@ -254,9 +235,9 @@ def query(
     model = None if found.model_row is None else ctx.models.get(found.model_row)
     model_id = None if found.model_row is None else found.model_row.id
     pool_features.retire_spaces(ctx, found.project.id, model_id, model)
-    features = _features(ctx, found, model)
+    features, pending = pool_inputs.features(ctx, found, model)
     probabilities = None if model is None else model.predict_proba_features(features)
-    labelled, targets = _labelled(ctx, found, model)
+    labelled, targets = pool_inputs.labelled(ctx, found, model)
     committee = None
     if "committee" in chooser.needs and model is not None and len(set(targets.tolist())) > 1:
         final = model.estimator[-1] if isinstance(model.estimator, Pipeline) else model.estimator
@@ -270,7 +251,8 @@ def query(
             len(found.project.labels),
         )
     known = None if model is None or labelled is None else model.predict_proba_features(labelled)
-    pool = Pool(features, probabilities, labelled, committee, known)
+    waiting = None if model is None or pending is None else model.predict_proba_features(pending)
+    pool = Pool(features, probabilities, labelled, committee, known, pending, waiting)
     picked = chooser.query(pool, size, seed=seed)
     picked, repeats = pool_repeats.set_aside(
         ctx,
@@ -294,57 +276,9 @@ def query(
     )
 
 
-def _candidates(ctx: Context, project_name: str) -> _Candidates:
-    """The project, its production model, and every waiting candidate not submitted since."""
-    fresh_pool_statistics(ctx.engine)
-    with ctx.read() as tx:
-        project = mappers.project(tx.repo.project_by_name(project_name))
-        ids = candidate_ids(tx.session, project.id)
-        labelled = tx.session.execute(
-            select(LabelRow.item_id, LabelRow.value)
-            .where(LabelRow.project_id == project.id)
-            .order_by(LabelRow.id.desc())
-            .limit(LABELLED_LIMIT)
-        ).all()
-        return _Candidates(
-            project,
-            tx.repo.production_model(project.id),
-            ids,
-            [(int(i), str(value)) for i, value in labelled],
-        )
-
-
-def _labelled(ctx: Context, found: _Candidates, model: TrainedModel | None) -> tuple[Any, Any]:
-    """Features (the model's, stored by item id like the pool's) and class indices of the
-    labelled items; ``(None, empty)`` with no model (the cold-start space is the pool's own)
-    or no label."""
-    index = {name: i for i, name in enumerate(found.project.labels)}
-    known = [(item_id, index[v]) for item_id, v in found.labelled if v in index]
-    if model is None or found.model_row is None or not known:
-        return None, np.zeros(0, dtype=np.int64)
-    ids = [item_id for item_id, _ in known]
-    space = pool_features.items_space(found.model_row.id)
-    payloads = pool_features.item_payloads
-    rows = pool_features.stored_features(ctx, found.project, model, space, ids, payloads)
-    return rows, np.asarray([y for _, y in known], dtype=np.int64)
-
-
-def _features(ctx: Context, found: _Candidates, model: TrainedModel | None) -> Any:
-    """The candidates' features, in ``found.ids`` order (see :mod:`.pool_features`)."""
-    if model is None or found.model_row is None:
-        ids = found.ids.tolist()
-        payloads = pool_features.pool_payloads(ctx, ids)
-        inputs = [payloads[i] for i in ids]
-        return pool_features.cold_features(found.project.input_kind, inputs)
-    space = pool_features.space(found.model_row.id)
-    return pool_features.stored_features(
-        ctx, found.project, model, space, found.ids, pool_features.pool_payloads, inputs=True
-    )
-
-
 def _queue(
     tx: Tx,
-    found: _Candidates,
+    found: pool_inputs.Candidates,
     strategy: str,
     picked: Any,
     probabilities: Any,
@@ -502,6 +436,7 @@ def _queue(
             "considered": considered,
             "chosen": len(chosen),
             "set_aside": repeats,
+            "awaiting_labels": len(found.waiting),
         },
     )
     return chosen

@@ -17,10 +17,11 @@ from sqlalchemy import BigInteger, Engine, Select, String, Table, exists, func, 
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
+from loopwise.core.enums import ItemStatus
 from loopwise.store.db import fresh_statistics
 from loopwise.store.features import IntArray
 from loopwise.store.repository import one_parameter_in
-from loopwise.store.tables import SEEN_BY_PEOPLE, ItemRow, PoolItemRow
+from loopwise.store.tables import SEEN_BY_PEOPLE, ItemRow, LabelRow, PoolItemRow
 
 DENSE_SPAN = 2
 """Ids spanning less than this many times their number are read as their range."""
@@ -37,6 +38,22 @@ def waiting_candidates(project_id: int) -> Select[int]:
     return select(PoolItemRow.id).where(
         PoolItemRow.project_id == project_id, PoolItemRow.item_id.is_(None), ~submitted
     )
+
+
+def awaiting_label(session: Session, project_id: int, limit: int) -> list[int]:
+    """Ids of the project's items queued for review with no label yet, newest first, at most
+    ``limit``: what a query counts as picked already (their labels are on the way). Read from
+    the items' ``(project_id, status)`` index, each probed for a label by its unique item id."""
+    labelled = exists().where(LabelRow.item_id == ItemRow.id)
+    rows = session.execute(
+        select(ItemRow.id)
+        .where(
+            ItemRow.project_id == project_id, ItemRow.status == ItemStatus.QUEUED.value, ~labelled
+        )
+        .order_by(ItemRow.id.desc())
+        .limit(limit)
+    ).scalars()
+    return [int(i) for i in rows]
 
 
 def any_unchosen(session: Session, project_id: int) -> bool:

@@ -122,7 +122,13 @@ class TestQuery:
             )
         assert lw.pool_status("sms").waiting == 34
         assert [e["after"] for e in events(lw, "pool.queried")] == [
-            {"strategy": "default", "considered": 40, "chosen": 6, "set_aside": 0}
+            {
+                "strategy": "default",
+                "considered": 40,
+                "chosen": 6,
+                "set_aside": 0,
+                "awaiting_labels": 0,
+            }
         ]
         assert len(events(lw, "item.routed")) == 6
         # served best pick first, after anything routed: the discovery level is the last
@@ -337,11 +343,13 @@ class TestQuery:
         lw.query("sms", 2, strategy="margin")
         lw.add_to_pool("sms", candidates(35))
         lw.query("sms", 2, strategy="margin")
-        # once for the pool and the 24 labelled items, then only the five candidates added
-        assert computed == [30, 24, 5]
-        # the candidates' from the term counts kept when they were added: the labelled items'
-        # payloads alone are read, and a query on stored features reads none
-        assert read == [("items", 24)]
+        # once for the pool and the 24 labelled items; then for the two items the first query
+        # queued (waiting for their labels), the five candidates added, and the second query's
+        # two: each item once, in the items' space, where its features wait for its label
+        assert computed == [30, 24, 2, 5, 2]
+        # the candidates' from the term counts kept when they were added: the labelled and the
+        # waiting items' payloads alone are read, and a query on stored features reads none
+        assert read == [("items", 24), ("items", 2), ("items", 2)]
         store = FeatureStore(lw.settings.artifacts)
         project = lw.project("sms").id
         production = lw.production_model("sms")
