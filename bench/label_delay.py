@@ -25,8 +25,18 @@ strategy and variant: the normalised area under the learning curve against the l
 full-data accuracy, and per delay the paired difference ``told - not_told`` of the AULC
 (mean and standard error over seeds: the same split and initial set on both sides).
 
+**What telling costs** (``--only speed``, or after the above): one query of 100 from a synthetic
+Gaussian pool of 100,000 x 50 (``bench/active_learning.py``'s ``synthetic``), 1,000 labelled, the
+default logistic regression, timed from the pool to the indices with the model's probabilities
+(the pending items' too) computed in the timing, with 0, 1,000 and 5,000 items pending (the
+service passes at most 5,000); seconds are the median of 3 runs after a warm-up, and ``extra_mb``
+the peak allocated during one (``tracemalloc``). Strategies: ``default`` (``bait`` here),
+``coreset`` and ``kmeans`` on the dense pool, ``margin_diverse`` on a sparse one (the same rows
+with 90% of the values zeroed, non-negative: TF-IDF-like).
+
 ``--json PATH`` writes ``datasets -> name -> strategy -> "delay_<d>" -> told / not_told ->
-{aulc, aulc_sd, labels98}`` with ``paired -> {difference, difference_se}``, and ``delay_0``.
+{aulc, aulc_sd, labels98}`` with ``paired -> {difference, difference_se}``, and ``delay_0``;
+and ``speed -> strategy -> "pending_<p>" -> {seconds, extra_mb}``.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -190,6 +201,61 @@ def paired(told: list[LearningCurve], not_told: list[LearningCurve], budget: int
     }
 
 
+PENDING_SIZES = (0, 1_000, 5_000)
+
+
+def query_once(strategy: Any, model: Any, rows: Any, known_rows: Any, pending_rows: Any) -> Any:
+    """100 from ``rows``, the model's probabilities (the labelled and pending items' too)
+    computed here, as a query computes them."""
+    from loopwise.active_learning import Pool
+    from loopwise.training.models import validated_inputs
+
+    with validated_inputs():
+        probabilities = model.predict_proba(rows)
+        known = model.predict_proba(known_rows)
+        pending = pending_rows if pending_rows.shape[0] else None
+        waiting = None if pending is None else model.predict_proba(pending)
+    pool = Pool(rows, probabilities, known_rows, None, known, pending, waiting)
+    return strategy.query(pool, 100, seed=0)
+
+
+def speed(console: Console) -> dict[str, Any]:
+    """Seconds and extra MB of one query of 100 with 0, 1,000 and 5,000 items pending."""
+    from scipy import sparse
+
+    from loopwise.active_learning import make_strategy
+
+    pool, train, labels = AL.synthetic(100_000, 50, 2, seed=7)
+    labelled, labelled_y = train[:1000], labels[:1000]
+    waiting = np.random.default_rng(11).standard_normal((max(PENDING_SIZES), pool.shape[1]))
+    model = AL.default_estimator(pool).fit(labelled, labelled_y)
+    rng = np.random.default_rng(3)
+    mask = rng.random(pool.shape) < 0.1
+    thin = sparse.csr_matrix(np.abs(pool) * mask)
+    thin_waiting = sparse.csr_matrix(np.abs(waiting) * (rng.random(waiting.shape) < 0.1))
+    thin_labelled = sparse.csr_matrix(np.abs(labelled) * (rng.random(labelled.shape) < 0.1))
+    thin_model = AL.default_estimator(thin).fit(thin_labelled, labelled_y)
+    out: dict[str, Any] = {}
+    cases = (
+        ("default", pool, labelled, waiting, model),
+        ("coreset", pool, labelled, waiting, model),
+        ("kmeans", pool, labelled, waiting, model),
+        ("margin_diverse", thin, thin_labelled, thin_waiting, thin_model),
+    )
+    for name, rows, known_rows, pending_rows, fitted in cases:
+        strategy = make_strategy(name)
+        out[name] = {}
+        for size in PENDING_SIZES:
+            run = partial(query_once, strategy, fitted, rows, known_rows, pending_rows[:size])
+            seconds, extra = AL.timed(run)
+            out[name][f"pending_{size}"] = {
+                "seconds": round(seconds, 4),
+                "extra_mb": round(extra, 1),
+            }
+            console.print(f"{name}, {size:,} pending: {seconds:.3f} s, {extra:.1f} MB")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=5)
@@ -198,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--only", choices=("efficiency", "speed"), default=None)
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",")]
     if unknown := sorted(set(names) - set(AL.DATASETS)):
@@ -208,7 +275,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("delays must be at least 1 (delay 0 is always run as the reference)")
     console = Console(width=130)
     started = time.perf_counter()
-    curves, full = run_all(names, strategies, delays, range(args.seeds), args.jobs, console)
+    if args.only == "speed":
+        names = []
+    curves, full = (
+        run_all(names, strategies, delays, range(args.seeds), args.jobs, console)
+        if names
+        else ({}, {})
+    )
     out: dict[str, Any] = {}
     for name in names:
         budget = AL.BUDGETS[name]
@@ -258,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
         out[name] = {"budget": budget, "full_accuracy": round(accuracy, 5), "strategies": per}
         console.print(table)
+    timing = None if args.only == "efficiency" else speed(console)
     seconds = time.perf_counter() - started
     console.print(f"{seconds:.0f} s on {os.cpu_count()} cores")
     if args.json is not None:
@@ -272,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seeds": args.seeds,
             "delays": delays,
             "datasets": out,
+            "speed": timing,
         }
         args.json.write_text(json.dumps(record, indent=2) + "\n")
     return 0

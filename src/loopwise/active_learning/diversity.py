@@ -18,7 +18,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import sparse
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 
@@ -31,6 +30,7 @@ from loopwise.active_learning.geometry import (
     min_squared_distances,
     same_kind,
     squared_norms,
+    stacked,
 )
 
 
@@ -154,13 +154,6 @@ class KMeansSampling(QueryStrategy):
             extra = k_center_greedy(rows, n - len(ranked), rng, labelled=pending, chosen=ranked)
             ranked = np.concatenate([ranked, extra])
         return ranked
-
-
-def stacked(rows: Matrix, more: Matrix) -> Matrix:
-    """``rows`` then ``more`` (the same kind: CSR if sparse, else a dense array)."""
-    if sparse.issparse(rows):
-        return sparse.vstack([rows, more], format="csr")
-    return np.vstack([rows, more])
 
 
 class Coreset(QueryStrategy):

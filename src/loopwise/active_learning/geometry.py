@@ -59,9 +59,14 @@ def covered(pool: Pool, rows: Matrix) -> Matrix | None:
     ]
     if not parts:
         return None
-    if len(parts) == 1:
-        return parts[0]
-    return sparse.vstack(parts, format="csr") if sparse.issparse(rows) else np.vstack(parts)
+    return parts[0] if len(parts) == 1 else stacked(*parts)
+
+
+def stacked(*parts: Matrix) -> Matrix:
+    """``parts``' rows one after the other, all of one kind: CSR if sparse, else dense."""
+    if sparse.issparse(parts[0]):
+        return sparse.vstack(parts, format="csr")
+    return np.vstack(parts)
 
 
 def squared_norms(rows: Matrix) -> FloatArray:
