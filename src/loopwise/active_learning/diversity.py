@@ -103,8 +103,8 @@ def k_center_greedy(
     return picks
 
 
-MAX_PENDING_CLUSTERS = 500
-"""Most items waiting for a label that k-means sampling clusters with the pool (a random sample
+MAX_COVERED_CLUSTERS = 500
+"""Most labelled or pending items that k-means sampling clusters with the pool (a random sample
 of them beyond that): each is one more cluster to fit."""
 
 
@@ -112,11 +112,11 @@ class KMeansSampling(QueryStrategy):
     """One representative per cluster: mini-batch k-means with ``n`` clusters, then the candidate
     nearest each centre, larger clusters first.
 
-    With items waiting for a label (``pool.pending``; at most :data:`MAX_PENDING_CLUSTERS`), the
-    candidates and those items are clustered together, into ``n`` clusters more than there are
-    pending items: a cluster that holds a pending item has its representative already, and the
-    picks come from the others. Clusters short of ``n`` are made up by k-center greedy from the
-    pending items and the picks.
+    With items labelled or waiting for a label (``pool.labelled``, ``pool.pending``; at most
+    :data:`MAX_COVERED_CLUSTERS`), the candidates and those items are clustered together, into
+    ``n`` clusters more than there are such items: a cluster that holds one has its
+    representative already, and the picks come from the others. Clusters short of ``n`` are
+    made up by k-center greedy from those items and the picks.
     """
 
     name = "kmeans"
@@ -127,14 +127,12 @@ class KMeansSampling(QueryStrategy):
             return np.arange(n, dtype=np.int64)
         rows = as_rows(pool.features)
         total = rows.shape[0]
-        pending = None
-        if pool.has_pending:
-            pending = same_kind(pool.pending, rows)
-            if pending.shape[0] > MAX_PENDING_CLUSTERS:
-                drawn = rng.choice(pending.shape[0], MAX_PENDING_CLUSTERS, replace=False)
-                pending = pending[np.sort(drawn)]
-        k = n if pending is None else n + pending.shape[0]
-        together = rows if pending is None else stacked(rows, pending)
+        known = covered(pool, rows)
+        if known is not None and known.shape[0] > MAX_COVERED_CLUSTERS:
+            drawn = rng.choice(known.shape[0], MAX_COVERED_CLUSTERS, replace=False)
+            known = known[np.sort(drawn)]
+        k = n if known is None else n + known.shape[0]
+        together = rows if known is None else stacked(rows, known)
         labels, centres = cluster(together, k, rng)
         represented = np.zeros(k, dtype=bool)
         represented[labels[total:]] = True
@@ -151,7 +149,7 @@ class KMeansSampling(QueryStrategy):
         sizes = np.bincount(labels, minlength=k)[labels[picks]]
         ranked = np.asarray(picks, dtype=np.int64)[np.argsort(-sizes, kind="stable")][:n]
         if len(ranked) < n:
-            extra = k_center_greedy(rows, n - len(ranked), rng, labelled=pending, chosen=ranked)
+            extra = k_center_greedy(rows, n - len(ranked), rng, labelled=known, chosen=ranked)
             ranked = np.concatenate([ranked, extra])
         return ranked
 

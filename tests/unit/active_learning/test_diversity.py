@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
-from loopwise.active_learning import Coreset, KMeansSampling, Pool, k_center_greedy
-from loopwise.active_learning.diversity import MAX_PENDING_CLUSTERS
+from loopwise.active_learning import Coreset, KMeansSampling, Pool, diversity, k_center_greedy
+from loopwise.active_learning.diversity import MAX_COVERED_CLUSTERS
 from loopwise.active_learning.geometry import as_rows, min_squared_distances, squared_norms
 from tests.unit.active_learning.factories import KINDS, as_kind
 
@@ -130,12 +132,21 @@ FOUR_GROUPS = [
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_kmeans_leaves_groups_a_pending_item_represents_already(kind: str) -> None:
+def test_kmeans_leaves_groups_a_labelled_or_pending_item_represents_already(kind: str) -> None:
     plain = Pool(features=as_kind(FOUR_GROUPS, kind))
     waiting = Pool(features=plain.features, pending=as_kind([[0.5, 0.5], [20.0, 20.5]], kind))
+    labelled = Pool(features=plain.features, labelled=as_kind([[0.5, 0.5]], kind))
+    both = Pool(
+        features=plain.features,
+        labelled=as_kind([[0.5, 0.5]], kind),
+        pending=as_kind([[20.0, 20.5]], kind),
+    )
     for seed in range(3):
         assert KMeansSampling().query(plain, 4, seed=seed)[:2].tolist() == [0, 5]
         assert sorted(KMeansSampling().query(waiting, 2, seed=seed).tolist()) == [9, 12]
+        assert KMeansSampling().query(labelled, 3, seed=seed)[0] == 5
+        assert sorted(KMeansSampling().query(labelled, 3, seed=seed).tolist()) == [5, 9, 12]
+        assert sorted(KMeansSampling().query(both, 2, seed=seed).tolist()) == [9, 12]
 
 
 def test_kmeans_fills_up_away_from_pending_items_when_they_represent_everything() -> None:
@@ -147,11 +158,22 @@ def test_kmeans_fills_up_away_from_pending_items_when_they_represent_everything(
     assert len(set(chosen)) == 2
 
 
-def test_kmeans_clusters_a_sample_of_many_pending_items() -> None:
+def test_kmeans_clusters_a_sample_of_many_labelled_and_pending_items(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     rng = np.random.default_rng(2)
     points = rng.standard_normal((900, 2))
-    pending = rng.standard_normal((MAX_PENDING_CLUSTERS + 40, 2))
-    pool = Pool(features=points, pending=pending)
+    labelled, pending = rng.standard_normal((300, 2)), rng.standard_normal((300, 2))
+    pool = Pool(features=points, labelled=labelled, pending=pending)
+    sizes: list[tuple[int, int]] = []
+    real = diversity.cluster
+
+    def counted(rows: Any, k: int, generator: np.random.Generator) -> Any:
+        sizes.append((rows.shape[0], k))
+        return real(rows, k, generator)
+
+    monkeypatch.setattr(diversity, "cluster", counted)
     chosen = KMeansSampling().query(pool, 5, seed=1)
     assert len(set(chosen.tolist())) == 5
     np.testing.assert_array_equal(KMeansSampling().query(pool, 5, seed=1), chosen)
+    assert sizes == [(900 + MAX_COVERED_CLUSTERS, 5 + MAX_COVERED_CLUSTERS)] * 2
