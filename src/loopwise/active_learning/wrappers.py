@@ -13,6 +13,7 @@ import math
 from typing import ClassVar
 
 import numpy as np
+from scipy import sparse
 
 from loopwise.active_learning.base import (
     FloatArray,
@@ -24,8 +25,8 @@ from loopwise.active_learning.base import (
     top,
 )
 from loopwise.active_learning.geometry import (
+    CHUNK_CELLS,
     dot,
-    min_squared_distances,
     row,
     same_kind,
     squared_norms,
@@ -70,8 +71,7 @@ def diverse_top(
     pending:
         ``(p, d)`` items chosen earlier whose labels have not come back: the scores cannot know
         about them (the model has not learnt from them), so their near-duplicates are skipped
-        as if they were accepted already. Their similarities to the shortlist are one blocked
-        product (:func:`~loopwise.active_learning.geometry.min_squared_distances`).
+        as if they were accepted already (:func:`nearest_similarity`: blocked products).
 
     Returns
     -------
@@ -99,20 +99,32 @@ def diverse_top(
     return np.asarray(shortlist[accepted], dtype=np.int64)
 
 
-def nearest_similarity(unit: Matrix, references: Matrix) -> FloatArray:
+def nearest_similarity(
+    unit: Matrix, references: Matrix, *, chunk_cells: int = CHUNK_CELLS
+) -> FloatArray:
     """``(n,)`` each row's cosine similarity to its most similar reference, for rows and
-    references of unit length or all zero (:func:`~loopwise.active_learning.geometry.unit_rows`).
+    references of unit length or all zero (:func:`~loopwise.active_learning.geometry.unit_rows`,
+    the same kind, dense or CSR).
 
-    For unit vectors ``cos = 1 - ||a - b||^2 / 2``, so this is the nearest squared distance
-    turned around; all-zero references are left out and all-zero rows get ``-inf`` (similar to
+    The maximum of the products, a block of at most ``chunk_cells`` row-by-reference cells at
+    a time: sparse blocks stay sparse (a sparse matrix's row maximum counts the zeros it does
+    not store), so 1,000 TF-IDF rows against 5,000 references cost a few milliseconds and no
+    dense block. All-zero references are left out and all-zero rows get ``-inf`` (similar to
     nothing, as in :func:`diverse_top`).
     """
-    ref_norms = squared_norms(references)
-    references = references[np.flatnonzero(ref_norms > 0.5)]
-    norms = squared_norms(unit)
-    similarity = 1.0 - 0.5 * min_squared_distances(unit, norms, references)
-    similarity[norms < 0.5] = -np.inf
-    return np.asarray(similarity, dtype=np.float64)
+    references = references[np.flatnonzero(squared_norms(references) > 0.5)]
+    n, m = unit.shape[0], references.shape[0]
+    best = np.full(n, -np.inf)
+    step = max(1, chunk_cells // max(n, 1))
+    for start in range(0, m, step):
+        products = unit @ references[start : start + step].T
+        if sparse.issparse(products):
+            top = np.asarray(products.tocsr().max(axis=1).toarray(), dtype=np.float64).ravel()
+        else:
+            top = np.asarray(products, dtype=np.float64).max(axis=1)
+        np.maximum(best, top, out=best)
+    best[squared_norms(unit) < 0.5] = -np.inf
+    return best
 
 
 class Diverse(QueryStrategy):

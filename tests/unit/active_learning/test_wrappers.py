@@ -18,6 +18,7 @@ from loopwise.active_learning import (
     diverse_top,
     make_strategy,
 )
+from loopwise.active_learning.geometry import unit_rows
 from loopwise.active_learning.wrappers import exploration_count, nearest_similarity
 from loopwise.errors import InvalidInput
 from tests.unit.active_learning.factories import KINDS, as_kind, make_pool
@@ -170,3 +171,26 @@ def test_an_all_zero_row_is_similar_to_nothing() -> None:
         nearest_similarity(unit, np.array([[0.0, 1.0], [0.0, 0.0]])), [-np.inf, 0.0]
     )
     np.testing.assert_allclose(nearest_similarity(unit, np.zeros((1, 2))), [-np.inf, -np.inf])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("chunk_cells", [1, 7, 1 << 22])
+def test_the_nearest_similarity_is_the_largest_cosine_in_any_block(
+    kind: str, chunk_cells: int
+) -> None:
+    rng = np.random.default_rng(4)
+    rows = rng.standard_normal((9, 5))
+    rows[rows < 0.3] = 0.0  # sparse, with negative values where the references have them
+    rows[2] = 0.0
+    references = rng.standard_normal((13, 5))
+    references[references > 0.8] = 0.0
+    unit, refs = unit_rows(rows), unit_rows(references)
+    expected = (unit @ refs.T).max(axis=1)
+    expected[~rows.any(axis=1)] = -np.inf  # row 2, and any other the zeroing emptied
+    found = nearest_similarity(as_kind(unit, kind), as_kind(refs, kind), chunk_cells=chunk_cells)
+    np.testing.assert_allclose(found, expected)
+    # a row orthogonal to every reference but one it points away from: 0, not the -1
+    orthogonal = nearest_similarity(
+        as_kind([[1.0, 0.0]], kind), as_kind([[-1.0, 0.0], [0.0, 1.0]], kind), chunk_cells=1
+    )
+    np.testing.assert_allclose(orthogonal, [0.0])
