@@ -40,11 +40,15 @@ def test_pool_add_status_query_and_settings(run: CliRunner, tmp_path: Path) -> N
     code, out = invoke(run, "pool", "query", "sms", "--n", "5", "--seed", "1")
     assert code == 0, out
     assert "chose 5 of 200 with no model yet (cold start)" in out
+    assert "waiting for a label" not in out  # nothing waited for one yet
 
     assert invoke(run, "models", "train", "sms")[0] == 0
     code, out = invoke(run, "models", "promote", "sms", "--force")
     assert code == 0, out
-    assert "pool query after the promotion: default chose 50 of 195 with model v1" in out
+    assert (
+        "pool query after the promotion: default chose 50 of 195 with model v1, counting 5 "
+        "items waiting for a label as picked, queued for review"
+    ) in " ".join(out.split())
     code, out = invoke(run, "pool", "status", "sms")
     assert code == 0, out
     # the promotion queried a batch of 50 with the new model (the default settings)
@@ -65,7 +69,9 @@ def test_pool_add_status_query_and_settings(run: CliRunner, tmp_path: Path) -> N
     assert settings_changes(tmp_path) == changes
     code, out = invoke(run, "pool", "query", "sms")
     assert code == 0, out
-    assert "margin chose 3 of 145 with model v1" in out
+    assert (
+        "margin chose 3 of 145 with model v1, counting 55 items waiting for a label as picked"
+    ) in " ".join(out.split())
 
 
 @pytest.mark.parametrize(

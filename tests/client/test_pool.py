@@ -46,6 +46,9 @@ def test_candidates_are_added_and_the_best_queued(
     assert entry is not None
     assert entry.item.external_id == result.chosen[0].external_id  # the first pick first
     assert client.pool_status(retrainable.name) == PoolStatus(waiting=6, chosen=3)
+    assert result.awaiting_labels == 0
+    again = client.query(retrainable.name, 2, strategy="coreset", seed=0)
+    assert again.awaiting_labels == 3  # the first three (one claimed) wait for their labels
 
 
 def test_settings_and_a_promotions_query(connect: Connect, world: World, seeded: Space) -> None:

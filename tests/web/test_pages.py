@@ -342,7 +342,10 @@ def test_admin_active_learning_settings_and_query(
     assert "margin chose 7 of 40 pool candidates with version 1; they wait for review." in r.text
     assert r.text.count("<td>ham</td>") + r.text.count("<td>spam</td>") == 7
     r = web.post(query, data={"csrf": csrf, "n": "3", "strategy": "entropy"})
-    assert "entropy chose 3 of 33 pool candidates" in r.text
+    assert (
+        "entropy chose 3 of 33 pool candidates with version 1, counting 7 items waiting for a "
+        "label as picked; they wait for review."
+    ) in r.text
     assert served.pool_status(PROJECT).chosen == 10
     for n, field in (("three", "n"), ("100", "n")):
         r = web.post(query, data={"csrf": csrf, "n": n})

@@ -413,6 +413,10 @@ class QueryPublic(_Out):
     considered: int = Field(description="Candidates the strategy chose from")
     model_version: int | None = Field(description="The production model that scored them")
     chosen: list[ChosenPublic]
+    awaiting_labels: int = Field(
+        description="Items queued for review without a label yet, which the strategy counted "
+        "as picked already"
+    )
 
 
 class ActiveLearningPublic(_Out):

@@ -254,7 +254,8 @@ def models_promote(
             found = result.query
             console.print(
                 f"pool query after the promotion: {found.strategy} chose {len(found.chosen)} of "
-                f"{found.considered:,} with model v{found.model_version}, queued for review"
+                f"{found.considered:,} with model v{found.model_version}{found.awaiting_note}, "
+                "queued for review"
             )
         if result.query_error is not None:
             errors.print(

@@ -248,6 +248,7 @@ def pool_query(
     )
     console.print(
         f"{result.strategy} chose {len(result.chosen)} of {result.considered:,} with {model}"
+        f"{result.awaiting_note}"
     )
 
 

@@ -291,13 +291,15 @@ class Chosen:
 @dataclass(frozen=True)
 class QueryResult:
     """What an active-learning query did: the strategy, how many candidates it chose from,
-    the production model that scored them (``None``: a cold start) and the chosen, best
-    first."""
+    the production model that scored them (``None``: a cold start), the chosen, best first,
+    and how many items waiting for a label the strategy counted as picked already (0 from a
+    service before they were counted)."""
 
     strategy: str
     considered: int
     model_version: int | None
     chosen: tuple[Chosen, ...]
+    awaiting_labels: int = 0
 
 
 @dataclass(frozen=True)

@@ -93,12 +93,23 @@ class Chosen:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """What a query did: the strategy, how many candidates it chose from, and the chosen."""
+    """What a query did: the strategy, how many candidates it chose from, the chosen, and how
+    many items waiting for a label it counted as picked already (:mod:`.pool_inputs`)."""
 
     strategy: str
     considered: int
     chosen: tuple[Chosen, ...]
     model_version: int | None
+    awaiting_labels: int = 0
+
+    @property
+    def awaiting_note(self) -> str:
+        """``", counting N items waiting for a label as picked"``, or ``""`` when none waited:
+        what the CLI and the web UI add to a query's summary."""
+        if not self.awaiting_labels:
+            return ""
+        items = "item" if self.awaiting_labels == 1 else "items"
+        return f", counting {self.awaiting_labels:,} {items} waiting for a label as picked"
 
 
 @retry_on_conflict
@@ -273,6 +284,7 @@ def query(
         considered,
         chosen,
         None if found.model_row is None else found.model_row.version,
+        len(found.waiting),
     )
 
 

@@ -282,7 +282,7 @@ def _queued(found: QueryResult) -> str:
     model = "no model yet" if found.model_version is None else f"version {found.model_version}"
     return (
         f"{found.strategy} chose {len(found.chosen)} of {found.considered:,} pool candidates "
-        f"with {model}; they wait for review"
+        f"with {model}{found.awaiting_note}; they wait for review"
     )
 
 

@@ -126,6 +126,10 @@ class TestQuery:
             None,
             2,
         )
+        assert body["awaiting_labels"] == 0
+        again = world.client.post(space.url("/pool/query"), headers=space.header("client"))
+        assert again.status_code == 200, again.text
+        assert again.json()["awaiting_labels"] == 2  # the first two wait for their labels
 
     @pytest.mark.parametrize(
         ("body", "pool", "field", "message"),
