@@ -115,8 +115,8 @@ class QueryStrategy(ABC):
             ``n`` is larger than the pool.
         InvalidInput
             ``n`` is not a positive whole number; ``seed`` is neither a non-negative whole
-            number nor a generator (:func:`check_seed`); features with NaN or infinity, or of
-            another width than the labelled or pending items'; probabilities (the labelled and
+            number nor a generator (:func:`check_seed`); features (the labelled and pending
+            items' too) with NaN or infinity, or not of one width; probabilities (the labelled and
             pending items' too) or a committee of the wrong shape or not rows summing to 1;
             pending items without their probabilities while the pool has a model's; a
             committee of fewer than two; a field the strategy needs is missing.
@@ -207,24 +207,20 @@ def check_pool(pool: Pool) -> None:
     if not np.isfinite(np.asarray(values, dtype=np.float64)).all():
         raise InvalidInput("contain NaN or infinity", field="pool.features")
     n, d = features.shape
-    labelled = pool.labelled
-    if labelled is not None and labelled.shape[0] and labelled.shape[1] != d:
-        raise InvalidInput(
-            f"labelled items have {labelled.shape[1]} features, the pool {d}",
-            field="pool.labelled",
-        )
-    pending = pool.pending
-    if pending is not None:
-        if getattr(pending, "ndim", None) != 2:
-            raise InvalidInput("must be a 2-D matrix, one row per item", field="pool.pending")
-        if pending.shape[0] and pending.shape[1] != d:
+    labelled, pending = pool.labelled, pool.pending
+    for items, field in ((labelled, "labelled"), (pending, "pending")):
+        if items is None:
+            continue
+        if getattr(items, "ndim", None) != 2:
+            raise InvalidInput("must be a 2-D matrix, one row per item", field=f"pool.{field}")
+        if items.shape[0] and items.shape[1] != d:
             raise InvalidInput(
-                f"pending items have {pending.shape[1]} features, the pool {d}",
-                field="pool.pending",
+                f"{field} items have {items.shape[1]} features, the pool {d}",
+                field=f"pool.{field}",
             )
-        values = pending.data if sparse.issparse(pending) else pending
+        values = items.data if sparse.issparse(items) else items
         if not np.isfinite(np.asarray(values, dtype=np.float64)).all():
-            raise InvalidInput("contain NaN or infinity", field="pool.pending")
+            raise InvalidInput("contain NaN or infinity", field=f"pool.{field}")
     if pool.probabilities is not None:
         _check_rows(pool.probabilities, (n,), "pool.probabilities")
         if pool.has_pending and pool.pending_probabilities is None:

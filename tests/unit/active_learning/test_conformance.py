@@ -184,21 +184,17 @@ def test_pending_items_of_the_whole_pool_and_of_duplicates(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_pending_rows_of_another_width_or_not_finite_are_refused(
-    strategy: QueryStrategy, kind: str
+@pytest.mark.parametrize("field", ["labelled", "pending"])
+def test_labelled_or_pending_rows_of_another_width_or_not_finite_are_refused(
+    strategy: QueryStrategy, kind: str, field: str
 ) -> None:
     pool = make_pool(kind, pending=2)
-    wide = replace(pool, pending=as_kind(np.ones((2, 5)), kind))
     broken = np.ones((2, 6))
     broken[1, 3] = np.nan
-    for bad in (
-        wide,
-        replace(pool, pending=as_kind(broken, kind)),
-        replace(pool, pending=np.ones(6)),
-    ):
+    for bad in (as_kind(np.ones((2, 5)), kind), as_kind(broken, kind), np.ones(6)):
         with pytest.raises(InvalidInput) as info:
-            strategy.query(bad, 2, seed=0)
-        assert info.value.field == "pool.pending"
+            strategy.query(replace(pool, **{field: bad}), 2, seed=0)
+        assert info.value.field == f"pool.{field}"
 
 
 def test_pending_items_need_the_models_probabilities_for_them(strategy: QueryStrategy) -> None:

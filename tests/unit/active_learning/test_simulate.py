@@ -12,6 +12,7 @@ from scipy import sparse
 from sklearn.datasets import make_classification
 
 from loopwise.active_learning.simulate import (
+    Chooser,
     LearningCurve,
     Step,
     acceleration,
@@ -236,16 +237,22 @@ def test_bad_arguments_are_refused_by_name_before_any_fit(
     assert info.value.field == field
 
 
-def test_replay_takes_any_chooser_and_sees_only_the_pool(
-    blobs: tuple[Any, Any, IntArray, IntArray],
-) -> None:
-    x, y, pool, test = blobs
+def recording() -> tuple[list[Step], Chooser]:
+    """A chooser that takes the first ``step.n`` rows it is offered, and the steps it saw."""
     seen: list[Step] = []
 
     def first_rows(step: Step) -> IntArray:
         seen.append(step)
         return np.arange(step.n, dtype=np.int64)
 
+    return seen, first_rows
+
+
+def test_replay_takes_any_chooser_and_sees_only_the_pool(
+    blobs: tuple[Any, Any, IntArray, IntArray],
+) -> None:
+    x, y, pool, test = blobs
+    seen, first_rows = recording()
     start = pool[:10]
     result = replay(x, y, test=test, choose=first_rows, budget=30, initial=start, batch=10)
     assert result.labels.tolist() == [10, 20, 30]
@@ -261,12 +268,7 @@ def test_late_labels_wait_as_pending_while_more_batches_are_chosen(
     blobs: tuple[Any, Any, IntArray, IntArray],
 ) -> None:
     x, y, pool, test = blobs
-    seen: list[Step] = []
-
-    def first_rows(step: Step) -> IntArray:
-        seen.append(step)
-        return np.arange(step.n, dtype=np.int64)
-
+    seen, first_rows = recording()
     start = pool[:10]
     result = replay(
         x, y, test=test, choose=first_rows, budget=50, initial=start, batch=10, label_delay=2
