@@ -57,15 +57,16 @@ def covered(pool: Pool, rows: Matrix) -> Matrix | None:
         for part in (pool.labelled, pool.pending)
         if part is not None and part.shape[0]
     ]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else stacked(*parts)
+    return stacked(*parts) if parts else None
 
 
 def stacked(*parts: Matrix) -> Matrix:
-    """``parts``' rows one after the other, all of one kind: CSR if sparse, else dense."""
-    if sparse.issparse(parts[0]):
-        return sparse.vstack(parts, format="csr")
+    """``parts``' rows one after the other: CSR if any part is sparse, else dense (a single
+    part is returned as it is)."""
+    if len(parts) == 1:
+        return parts[0]
+    if any(sparse.issparse(part) for part in parts):
+        return sparse.vstack([sparse.csr_matrix(part) for part in parts], format="csr")
     return np.vstack(parts)
 
 

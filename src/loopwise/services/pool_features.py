@@ -40,6 +40,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from loopwise.active_learning.geometry import stacked
 from loopwise.core.entities import Project
 from loopwise.core.enums import InputKind
 from loopwise.services.context import Context
@@ -283,7 +284,7 @@ def _texts(ctx: Context, ids: IntArray, payloads: Payloads) -> Iterator[list[str
 def _ordered(parts: list[Any], positions: list[IntArray]) -> Any:
     """The rows of ``parts``, one after the other, put at their ``positions`` (one array per
     part, together every position once)."""
-    rows = _stacked(parts)
+    rows = stacked(*parts)
     order = np.concatenate(positions)
     if np.array_equal(order, np.arange(len(order))):
         return rows
@@ -305,12 +306,3 @@ def _located(stored_ids: IntArray, ids: IntArray) -> tuple[BoolArray, IntArray]:
     present = ranked[at] == ids
     found = at[present] if order is None else order[at[present]]
     return present, np.asarray(found, dtype=np.int64)
-
-
-def _stacked(parts: list[Any]) -> Any:
-    """``parts``' rows one after the other: sparse CSR if any part is sparse, else dense."""
-    if len(parts) == 1:
-        return parts[0]
-    if any(sparse.issparse(part) for part in parts):
-        return sparse.vstack([sparse.csr_matrix(part) for part in parts], format="csr")
-    return np.vstack(parts)
