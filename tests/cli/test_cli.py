@@ -123,6 +123,17 @@ def test_models_settings_shows_changes_and_refuses(run: CliRunner, tmp_path: Pat
     code, out = invoke(run, "models", "settings", "sms", "--golden-share", "1.5")
     assert code == 2
     assert "training.golden_share: Input should be less than 1" in " ".join(out.split())
+    code, out = invoke(
+        run, "models", "settings", "sms", "--split-seed", "3", "--project-split-seed"
+    )
+    assert code == 2
+    assert "--split-seed or --project-split-seed, not both" in " ".join(
+        out.replace("│", " ").split()
+    )
+    code, out = invoke(run, "models", "settings", "sms", "--project-split-seed")
+    assert code == 0, out
+    assert "split seed the project's id" in " ".join(out.split())
+    assert invoke(run, "models", "settings", "sms", "--split-seed", "9")[0] == 0
 
     seed = write_csv(tmp_path / "seed.csv", labelled_rows(20))
     assert invoke(run, "items", "import", "sms", str(seed), "--labelled")[0] == 0
@@ -133,7 +144,7 @@ def test_models_settings_shows_changes_and_refuses(run: CliRunner, tmp_path: Pat
         training = lw.project("sms").training
         changes = [e for e in lw.audit_events("sms") if e.action == "project.training_changed"]
     assert (training.split_seed, training.min_improvement, training.metric) == (9, 0.01, "macro_f1")
-    assert [e.actor for e in changes] == ["cli", "cli"]
+    assert [e.actor for e in changes] == ["cli"] * 4
 
 
 @pytest.mark.parametrize(

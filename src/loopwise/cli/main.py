@@ -288,9 +288,21 @@ def models_settings(
     split_seed: Annotated[
         int | None, typer.Option(help="Keys the stable per-item hashes (default: project id).")
     ] = None,
+    project_split_seed: Annotated[
+        bool,
+        typer.Option(
+            "--project-split-seed",
+            help="Key the hashes by the project's id again (clears --split-seed).",
+        ),
+    ] = False,
 ) -> None:
     """Change the project's training settings (the others are kept); with no option, show
-    them. The held-out split's (--holdout-share, --split-seed) only while it has no label."""
+    them. The held-out split's (--holdout-share, --split-seed, --project-split-seed) only
+    while it has no label."""
+    if project_split_seed and split_seed is not None:
+        raise typer.BadParameter(
+            "give --split-seed or --project-split-seed, not both", param_hint="--split-seed"
+        )
     given = {
         "holdout_share": holdout_share,
         "golden_share": golden_share,
@@ -298,7 +310,9 @@ def models_settings(
         "min_improvement": min_improvement,
         "split_seed": split_seed,
     }
-    changes = {k: v for k, v in given.items() if v is not None}
+    changes: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    if project_split_seed:
+        changes["split_seed"] = None
     with open_loopwise(ctx) as lw:
         config = lw.project(project).training
         if changes:
