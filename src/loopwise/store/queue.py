@@ -36,11 +36,11 @@ from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
 from loopwise.core.enums import Stage, TaskStatus, Verdict
+from loopwise.store.columns import Id, UTCDateTime
 from loopwise.store.tables import (
     AuditEventRow,
     DecisionRow,
     HoneypotRow,
-    Id,
     ItemRow,
     PredictionRow,
     ProjectMemberRow,
@@ -48,7 +48,6 @@ from loopwise.store.tables import (
     ReviewerRow,
     ReviewRow,
     ReviewTaskRow,
-    UTCDateTime,
     WebhookRow,
 )
 

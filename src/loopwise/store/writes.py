@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from loopwise.core.enums import ItemStatus, TaskStatus
+from loopwise.store.columns import UTCDateTime
 from loopwise.store.tables import (
     AuditEventRow,
     DecisionRow,
@@ -42,7 +43,6 @@ from loopwise.store.tables import (
     ReviewerRow,
     ReviewRow,
     ReviewTaskRow,
-    UTCDateTime,
 )
 
 AUDIT_ROWS = 2
