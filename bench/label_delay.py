@@ -31,10 +31,8 @@ default logistic regression, timed from the pool to the indices with the model's
 (the pending items' too) computed in the timing, with 0, 1,000 and 5,000 items pending (the
 service passes at most 5,000); seconds are the median of 3 runs after a warm-up, and ``extra_mb``
 the peak allocated during one (``tracemalloc``). Strategies: ``default`` (``bait`` here),
-``coreset``, ``kmeans`` and ``falcun`` on the dense pool, ``margin_diverse`` on a sparse one (the
-same rows with 90% of the values zeroed, non-negative: TF-IDF-like), and ``falcun_10_classes``:
-``falcun`` on a ten-class pool of the same size, whose waiting items' probability vectors are
-nearly all distinct (two classes leave at most 101).
+``coreset`` and ``kmeans`` on the dense pool, ``margin_diverse`` on a sparse one (the same rows
+with 90% of the values zeroed, non-negative: TF-IDF-like).
 
 ``--json PATH`` writes ``datasets -> name -> strategy -> "delay_<d>" -> told / not_told ->
 {aulc, aulc_sd, labels98}`` with ``paired -> {difference, difference_se}``, and ``delay_0``;
@@ -237,29 +235,24 @@ def speed(console: Console) -> dict[str, Any]:
     thin_waiting = sparse.csr_matrix(np.abs(waiting) * (rng.random(waiting.shape) < 0.1))
     thin_labelled = sparse.csr_matrix(np.abs(labelled) * (rng.random(labelled.shape) < 0.1))
     thin_model = AL.default_estimator(thin).fit(thin_labelled, labelled_y)
-    # ten classes: the waiting items' probability vectors are nearly all distinct
-    pool10, train10, labels10 = AL.synthetic(100_000, 50, 10, seed=7)
-    model10 = AL.default_estimator(pool10).fit(train10[:1000], labels10[:1000])
     out: dict[str, Any] = {}
     cases = (
-        ("default", "default", pool, labelled, waiting, model),
-        ("coreset", "coreset", pool, labelled, waiting, model),
-        ("kmeans", "kmeans", pool, labelled, waiting, model),
-        ("margin_diverse", "margin_diverse", thin, thin_labelled, thin_waiting, thin_model),
-        ("falcun", "falcun", pool, labelled, waiting, model),
-        ("falcun_10_classes", "falcun", pool10, train10[:1000], waiting, model10),
+        ("default", pool, labelled, waiting, model),
+        ("coreset", pool, labelled, waiting, model),
+        ("kmeans", pool, labelled, waiting, model),
+        ("margin_diverse", thin, thin_labelled, thin_waiting, thin_model),
     )
-    for key, name, rows, known_rows, pending_rows, fitted in cases:
+    for name, rows, known_rows, pending_rows, fitted in cases:
         strategy = make_strategy(name)
-        out[key] = {}
+        out[name] = {}
         for size in PENDING_SIZES:
             run = partial(query_once, strategy, fitted, rows, known_rows, pending_rows[:size])
             seconds, extra = AL.timed(run)
-            out[key][f"pending_{size}"] = {
+            out[name][f"pending_{size}"] = {
                 "seconds": round(seconds, 4),
                 "extra_mb": round(extra, 1),
             }
-            console.print(f"{key}, {size:,} pending: {seconds:.3f} s, {extra:.1f} MB")
+            console.print(f"{name}, {size:,} pending: {seconds:.3f} s, {extra:.1f} MB")
     return out
 
 
