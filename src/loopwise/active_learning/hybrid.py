@@ -129,11 +129,6 @@ class Falcun(QueryStrategy):
     than ten 3-or-8s), and the draw explores by itself. ``O(n * k)`` a pick, on the
     probabilities alone: no features, no pairwise matrix.
 
-    Items waiting for a label (``pool.pending``) count as picks made before the batch: the
-    diversity starts as each candidate's distance from the nearest of them, by the model's
-    probabilities for them. Up to :data:`PENDING_POINTS` of their distinct probability vectors
-    are measured (:func:`spread_points`), so thousands waiting cost what a hundred picks do.
-
     Parameters
     ----------
     gamma:
@@ -154,19 +149,21 @@ class Falcun(QueryStrategy):
         uncertainty = margin(probs)
         diversity = uncertainty.copy()
         gap, term, relevance = (np.empty_like(diversity) for _ in range(3))
-        if pool.has_pending:
-            assert pool.pending_probabilities is not None
-            diversity.fill(np.inf)
-            for point in spread_points(pool.pending_probabilities, PENDING_POINTS):
-                l1_distances(columns, point, gap, term)
-                np.minimum(diversity, gap, out=diversity)
-            rescale(diversity)
         picks = np.empty(n, dtype=np.int64)
         for step in range(n):
             if step:
-                l1_distances(columns, probs[picks[step - 1]], gap, term)
+                last = probs[picks[step - 1]]
+                np.subtract(columns[0], last[0], out=gap)
+                np.abs(gap, out=gap)
+                for j in range(1, len(columns)):
+                    np.subtract(columns[j], last[j], out=term)
+                    np.abs(term, out=term)
+                    gap += term
                 np.minimum(diversity, gap, out=diversity)
-                rescale(diversity)
+                low, high = diversity.min(), diversity.max()
+                diversity -= low
+                if high > low:
+                    diversity /= high - low
             np.add(uncertainty, diversity, out=relevance)
             power(relevance, self.gamma, term)
             relevance[picks[:step]] = 0.0
@@ -181,57 +178,6 @@ class Falcun(QueryStrategy):
                 pick = int(rng.choice(np.flatnonzero(free)))
             picks[step] = pick
         return picks
-
-
-PENDING_POINTS = 100
-"""Most probability vectors of items waiting for a label that :class:`Falcun` measures its
-candidates from (:func:`spread_points`)."""
-
-
-def l1_distances(
-    columns: FloatArray, point: FloatArray, out: FloatArray, scratch: FloatArray
-) -> None:
-    """``out[i] = sum_j |columns[j, i] - point[j]|``: each candidate's L1 distance from
-    ``point`` in probability space (``columns``: ``(k, n)``, the probabilities transposed, so
-    each pass runs over one contiguous column). ``scratch``: a buffer shaped like ``out``."""
-    np.subtract(columns[0], point[0], out=out)
-    np.abs(out, out=out)
-    for j in range(1, len(columns)):
-        np.subtract(columns[j], point[j], out=scratch)
-        np.abs(scratch, out=scratch)
-        out += scratch
-
-
-def rescale(values: FloatArray) -> None:
-    """Shift and scale ``values`` in place to [0, 1] (left at 0 when they are all equal)."""
-    low, high = values.min(), values.max()
-    values -= low
-    if high > low:
-        values /= high - low
-
-
-def spread_points(probabilities: FloatArray, limit: int) -> FloatArray:
-    """At most ``limit`` rows of ``probabilities`` that stand for all of them in L1 distance.
-
-    The rows are rounded to 0.01 and duplicates dropped (two classes leave at most 101); past
-    ``limit``, farthest-point traversal keeps the row farthest from those kept, starting from
-    the first in sorted order, so every row is within the last kept one's distance (the
-    covering radius) of a kept row. Deterministic; ``O(rows * limit * k)``.
-    """
-    rounded: FloatArray = np.asarray(probabilities, dtype=np.float64).round(2)
-    points: FloatArray = np.unique(rounded, axis=0)
-    if len(points) <= limit:
-        return points
-    columns = np.ascontiguousarray(points.T)
-    nearest, gap, scratch = (np.empty(len(points)) for _ in range(3))
-    kept = [0]
-    l1_distances(columns, points[0], nearest, scratch)
-    while len(kept) < limit:
-        far = int(np.argmax(nearest))
-        kept.append(far)
-        l1_distances(columns, points[far], gap, scratch)
-        np.minimum(nearest, gap, out=nearest)
-    return points[kept]
 
 
 def power(values: FloatArray, exponent: float, scratch: FloatArray) -> None:

@@ -1,4 +1,4 @@
-"""Density-weighted margin, cluster margin and FALCUN on pools small enough to score by hand."""
+"""Density-weighted margin and cluster margin on pools small enough to score by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 
 from loopwise.active_learning import ClusterMargin, DensityWeighted, Falcun, Margin, Pool
-from loopwise.active_learning.hybrid import density, rank_within, spread_points
+from loopwise.active_learning.hybrid import density, rank_within
 from loopwise.errors import InvalidInput
 from tests.unit.active_learning.factories import KINDS, as_kind
 
@@ -108,56 +108,6 @@ def test_falcun_takes_the_most_uncertain_then_another_confusion() -> None:
         first, second = Falcun(gamma=60).query(pool, 2, seed=seed).tolist()
         assert first in (0, 1)
         assert second == 2
-
-
-def test_falcun_counts_an_item_waiting_for_a_label_as_picked() -> None:
-    # The same pool, with a 0-or-1 confusion waiting for its label: the diversity starts as the
-    # distance from it (rows 0 and 1: 0; rows 2 and 3: 1), so row 2 comes first.
-    probs = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.55, 0.45], [1.0, 0.0, 0.0]])
-    pool = Pool(
-        features=np.zeros((4, 1)),
-        probabilities=probs,
-        pending=np.zeros((1, 1)),
-        pending_probabilities=probs[:1],
-    )
-    assert {Falcun(gamma=60).query(pool, 1, seed=seed)[0] for seed in range(5)} == {2}
-    # copies of the same confusion (equal to 0.01) are one point: the picks do not change
-    copies = probs[[0, 1, 0]] + [[0.001, -0.001, 0.0]] * 3
-    many = Pool(
-        features=pool.features,
-        probabilities=probs,
-        pending=np.zeros((3, 1)),
-        pending_probabilities=copies,
-    )
-    for seed in range(5):
-        assert (
-            Falcun().query(many, 3, seed=seed).tolist()
-            == Falcun().query(pool, 3, seed=seed).tolist()
-        )
-
-
-def l1(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    distances: npt.NDArray[np.float64] = np.abs(a[:, None, :] - b[None, :, :]).sum(axis=2)
-    return distances
-
-
-def test_spread_points_drops_copies_and_covers_the_rest_from_farthest_points() -> None:
-    rng = np.random.default_rng(3)
-    two = rng.dirichlet([1.0, 1.0], size=5_000)
-    assert len(spread_points(two, 500)) <= 101  # rounded to 0.01: at most 101 two-class rows
-    np.testing.assert_array_equal(spread_points(two, 500), np.unique(np.round(two, 2), axis=0))
-
-    ten = rng.dirichlet(np.full(10, 0.3), size=2_000)
-    kept = spread_points(ten, 40)
-    assert kept.shape == (40, 10)
-    assert len(np.unique(kept, axis=0)) == 40
-    rounded = np.round(ten, 2)
-    radius = l1(rounded, kept).min(axis=1).max()
-    between = l1(kept, kept)[~np.eye(40, dtype=bool)].min()
-    # farthest-point traversal: each point kept was at least the final covering radius from
-    # those kept before it (a random choice of 40 breaks this)
-    assert radius <= between + 1e-12
-    assert spread_points(ten, 40).tolist() == kept.tolist()  # deterministic
 
 
 def test_falcun_with_gamma_zero_draws_uniformly() -> None:
