@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from loopwise.active_learning import (
@@ -17,6 +18,7 @@ from loopwise.active_learning import (
     VoteEntropy,
     diverse_top,
     make_strategy,
+    wrappers,
 )
 from loopwise.active_learning.geometry import unit_rows
 from loopwise.active_learning.wrappers import exploration_count, nearest_similarity
@@ -150,6 +152,55 @@ def test_a_near_duplicate_of_an_item_waiting_for_a_label_is_skipped(kind: str) -
     assert diverse_top(DESCENDING[:4], features, 2, pending=waiting).tolist() == [2, 3]
     # too few left: the best skipped ones fill up, by score
     assert diverse_top(DESCENDING[:4], features, 4, pending=waiting).tolist() == [2, 3, 0, 1]
+
+
+def eager_diverse_top(
+    scores: npt.NDArray[np.float64], features: Any, n: int, pending: Any
+) -> list[int]:
+    """diverse_top as it was: every shortlisted row compared with every pending row first."""
+    shortlist = np.argsort(-scores, kind="stable")[: 10 * n]
+    unit = unit_rows(as_kind(np.asarray(features)[shortlist], "dense"))
+    closest = nearest_similarity(unit, unit_rows(np.asarray(pending)))
+    accepted: list[int] = []
+    for i in range(len(shortlist)):
+        if closest[i] < 0.95 and len(accepted) < n:
+            accepted.append(i)
+            closest = np.maximum(closest, unit @ unit[i])
+    skipped = [i for i in range(len(shortlist)) if i not in accepted]
+    return [int(i) for i in shortlist[accepted + skipped[: n - len(accepted)]]]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("copies", [0.1, 0.6, 0.95])
+def test_pending_items_compared_only_as_far_as_the_walk_goes_pick_the_same(
+    kind: str, copies: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 60 bases; a share of the candidates and all 40 pending rows are noisy copies of them
+    rng = np.random.default_rng(4)
+    bases = np.abs(rng.standard_normal((60, 30))) * (rng.random((60, 30)) < 0.3)
+    bases[:, 0] += 0.1  # no all-zero row
+    n_rows = 400
+    of = rng.integers(0, 60, n_rows)
+    fresh = np.abs(rng.standard_normal((n_rows, 30))) * (rng.random((n_rows, 30)) < 0.3) + 0.01
+    copied = rng.random(n_rows) < copies
+    rows = np.where(copied[:, None], bases[of] * (1 + 0.01 * rng.random((n_rows, 30))), fresh)
+    waiting = bases[:40] * 1.001
+    scores = rng.permutation(n_rows).astype(np.float64)  # distinct: one order
+    compared: list[int] = []
+    spy = wrappers.nearest_similarity
+
+    def counting(unit: Any, references: Any, **kw: Any) -> Any:
+        compared.append(unit.shape[0])
+        return spy(unit, references, **kw)
+
+    monkeypatch.setattr(wrappers, "nearest_similarity", counting)
+    for n in (1, 7, 30):
+        compared.clear()
+        got = diverse_top(scores, as_kind(rows, kind), n, pending=as_kind(waiting, kind))
+        assert got.tolist() == eager_diverse_top(scores, rows, n, waiting)
+        assert sum(compared) <= min(10 * n, n_rows)
+        if copies == 0.1:  # few near-duplicates: one window of n rows, not the 10 n shortlisted
+            assert sum(compared) < 3 * n
 
 
 def test_margin_diverse_keeps_away_from_pending_items_and_margin_does_not() -> None:
