@@ -21,8 +21,7 @@ from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.services.ingest import item_values, prediction_values, score_and_route
 from loopwise.services.items import prepare_items
 from loopwise.services.tasks import task_values
-from loopwise.store import mappers
-from loopwise.store import queue as q
+from loopwise.store import answers, mappers
 from loopwise.store.tables import (
     DecisionRow,
     HoneypotRow,
@@ -127,7 +126,7 @@ def serve_gold(
 ) -> ReviewTaskRow | None:
     """A gold task made for ``reviewer`` and held by them (under the claim's ``claim_key``), or
     ``None`` if they saw every one."""
-    candidates = q.gold_candidates(tx.session, project.id, reviewer)
+    candidates = answers.gold_candidates(tx.session, project.id, reviewer)
     if not candidates:
         return None
     gold = candidates[ctx.random.randrange(len(candidates))]

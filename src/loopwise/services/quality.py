@@ -26,8 +26,7 @@ from loopwise.core.enums import Role, Stage
 from loopwise.errors import InvalidInput
 from loopwise.queue.quality import GoldScore, gold_score, wilson_interval
 from loopwise.services.context import Context, Tx
-from loopwise.store import mappers
-from loopwise.store import queue as q
+from loopwise.store import answers, literals, mappers
 from loopwise.store.tables import ProjectMemberRow, ReviewerRow, ReviewRow
 
 
@@ -53,7 +52,7 @@ def review_answers(tx: Tx, project_id: int) -> list[ReviewRow]:
             select(ReviewRow)
             .where(
                 ReviewRow.project_id == project_id,
-                ReviewRow.verdict.in_(q.ANSWERS),
+                ReviewRow.verdict.in_(literals.ANSWERS),
                 ReviewRow.label.is_not(None),
                 ReviewRow.stage == Stage.REVIEW.value,
             )
@@ -88,7 +87,9 @@ def reviewer_quality(ctx: Context, project_name: str) -> list[ReviewerQuality]:
             if correct is not None:
                 gold_n[name] += 1
                 gold_ok[name] += int(correct)
-        history, _ = q.consensus_history(tx.session, project.id, project.review.consensus_window)
+        history, _ = answers.consensus_history(
+            tx.session, project.id, project.review.consensus_window
+        )
         skills = _skills(history, project.labels, project.review.aggregator)
         out = []
         for reviewer, member in members:

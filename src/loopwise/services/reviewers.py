@@ -21,7 +21,7 @@ from loopwise.queue.fatigue import SessionState
 from loopwise.queue.matching import canonical_tags, tag_keys_within
 from loopwise.services.context import Context, Tx, retry_on_conflict
 from loopwise.store import mappers
-from loopwise.store import queue as q
+from loopwise.store.people import people
 from loopwise.store.tables import ProjectMemberRow, ProjectRow, ReviewerRow
 
 
@@ -261,12 +261,12 @@ def access(tx: Tx, project: str, name: str, *, lock: bool = False) -> Access:
     Admins may work on every project. ``lock`` holds the reviewer row (their session and
     limits change with the use case). One query for the project, the person and membership.
     """
-    found = q.people(tx.session, project, check_name(name), lock=lock)
+    found = people(tx.session, project, check_name(name), lock=lock)
     return checked_access(tx, project, name, found)
 
 
 def checked_access(tx: Tx, project: str, name: str, found: Mapping[str, Any] | None) -> Access:
-    """:func:`access` from a row of :func:`loopwise.store.queue.people`; raises
+    """:func:`access` from a row of :func:`loopwise.store.people.people`; raises
     ``ProjectNotFound``, ``ReviewerNotFound`` or ``NotAllowed``."""
     if found is None:
         if tx.repo.project_exists(project):

@@ -25,6 +25,7 @@ from loopwise.services.reviewers import Access, access, check_name, checked_acce
 from loopwise.services.tasks import give_back, return_to_queue
 from loopwise.store import mappers
 from loopwise.store import queue as q
+from loopwise.store.people import people
 from loopwise.store.tables import ItemRow, ProjectRow, ReviewRow, ReviewTaskRow
 
 
@@ -175,7 +176,7 @@ def claim_next(
     if claim_key is not None:
         check_key(claim_key)
     with ctx.write() as tx:
-        found = q.people(tx.session, project_name, reviewer, now=tx.now)
+        found = people(tx.session, project_name, reviewer, now=tx.now)
         who = checked_access(tx, project_name, reviewer, found)
         assert found is not None
         stages = who.stages(None if stage is None else Stage(stage))

@@ -35,6 +35,12 @@ from loopwise.services.reviews import Holding, check_task_id, holding
 from loopwise.services.tasks import return_to_queue, task_values
 from loopwise.store import mappers
 from loopwise.store import queue as q
+from loopwise.store.answers import (
+    answers_given,
+    answers_of,
+    consensus_answers_since,
+    consensus_history,
+)
 from loopwise.store.tables import (
     ProjectMemberRow,
     ReviewRow,
@@ -297,7 +303,7 @@ def _agreed(
     """The consensus of a multi-review task's earlier answers and this last one (``label``),
     or ``None`` when it must go to an expert instead (an undecidable answer, or agreement
     below ``min_agreement``): the general path then escalates it."""
-    answers = [*q.answers_given(tx.session, held.task_id), (who.name, label)]
+    answers = [*answers_given(tx.session, held.task_id), (who.name, label)]
     if any(given is None for _, given in answers):
         return None
     index = {name: i for i, name in enumerate(project.labels)}
@@ -322,11 +328,11 @@ def _consensus(
     kept = ctx.reliability.get(key)
     if kept is not None:
         latest, reliability = kept
-        new = q.consensus_answers_since(tx.session, project.id, latest)
+        new = consensus_answers_since(tx.session, project.id, latest)
         if not ctx.reliability.stale(reliability, new):
             return consensus.settle_with(answers, reliability)
     index = {name: i for i, name in enumerate(project.labels)}
-    rows, latest = q.consensus_history(tx.session, project.id, config.consensus_window)
+    rows, latest = consensus_history(tx.session, project.id, config.consensus_window)
     history = [
         (other, who, index[value], None if gold is None else index.get(gold))
         for other, who, value, gold in rows
@@ -351,7 +357,7 @@ def _settle(
     """Resolve a task that takes several reviews when it has all its answers (or escalate on
     disagreement); the usual settling of a task goes through :mod:`loopwise.services.answers`
     (this path remains for escalations)."""
-    answers = q.answers_of(tx.session, task.id)
+    answers = answers_of(tx.session, task.id)
     if len(answers) < task.required_reviews:
         return_to_queue(task)
         tx.session.flush()

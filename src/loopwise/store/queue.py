@@ -1,4 +1,5 @@
-"""The review queue's SQL: serve, claim, expire leases, age, and pick gold items.
+"""The review queue's SQL: serve, claim, hold, expire leases and age tasks (who may claim:
+:mod:`.people`; what was answered and the gold items a reviewer may see: :mod:`.answers`).
 
 Every statement that picks rows for a change locks them with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so concurrent claimers never wait on each other nor take the same row; SQLite
@@ -21,22 +22,20 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
-    case,
     exists,
-    false,
     func,
     insert,
     literal,
-    literal_column,
     select,
-    true,
     update,
 )
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
-from loopwise.core.enums import Stage, TaskStatus, Verdict
+from loopwise.core.enums import Stage, TaskStatus
 from loopwise.store.columns import Id, UTCDateTime
+from loopwise.store.literals import ACTIVE, ANSWERS_SQL, CLAIMED_SQL, OPEN_SQL
+from loopwise.store.people import people_query
 from loopwise.store.tables import (
     AuditEventRow,
     DecisionRow,
@@ -51,14 +50,7 @@ from loopwise.store.tables import (
     WebhookRow,
 )
 
-ACTIVE = (TaskStatus.OPEN.value, TaskStatus.CLAIMED.value)
-ANSWERS = tuple(v.value for v in Verdict if v.answers)
 SERVE_ORDER = (ReviewTaskRow.priority, ReviewTaskRow.priority_score.desc(), ReviewTaskRow.id)
-OPEN_SQL: ColumnElement[str] = literal_column(f"'{TaskStatus.OPEN.value}'")
-CLAIMED_SQL: ColumnElement[str] = literal_column(f"'{TaskStatus.CLAIMED.value}'")
-ANSWERS_SQL: list[ColumnElement[str]] = [literal_column(f"'{v}'") for v in ANSWERS]
-"""Statuses and verdicts written into the SQL, not bound: a prepared statement's generic plan can
-then still use the partial indexes on open and held tasks (``WHERE status = 'open'``)."""
 
 
 _project = cast(Table, ProjectRow.__table__)
@@ -82,123 +74,6 @@ AUDIT_COLUMNS = (
     "after",
     "created_at",
 )
-PERSON_COLUMNS = (
-    "id",
-    "name",
-    "role",
-    "tags",
-    "active",
-    "max_open_tasks",
-    "daily_limit",
-    "session_started_at",
-    "session_last_at",
-    "session_count",
-)
-"""The reviewer's columns that :func:`people` returns, prefixed ``reviewer_``."""
-
-
-@functools.cache
-def _people(*, lock: bool, checks: bool) -> Select[Any]:
-    """The statement of :func:`people` (built once: building it costs more than running it)."""
-    hooks = exists().where(_webhook.c.project_id == _project.c.id, _webhook.c.active.is_(true()))
-    columns: list[Any] = [
-        _project.c.id.label("project_id"),
-        _project.c.revision.label("project_revision"),
-        *(_reviewer.c[name].label(f"reviewer_{name}") for name in PERSON_COLUMNS),
-        _member.c.id.label("member_id"),
-        hooks.label("webhooks"),
-    ]
-    if checks:
-        # The time is compared outside each subquery, never inside: a prepared statement's
-        # generic plan cannot tell how many rows "promote_at <= $1" keeps, and planned an
-        # EXISTS over the whole queue (10 ms at 100,000 open tasks) to find none.
-        now = bindparam("now", type_=UTCDateTime())
-        leases = (
-            select(_task.c.lease_expires_at)
-            .where(_task.c.claimed_by == _reviewer.c.name, _task.c.status == CLAIMED_SQL)
-            .correlate(_reviewer)
-            .subquery("leases")
-        )
-        held = (
-            select(func.count())
-            .select_from(leases)
-            .where(leases.c.lease_expires_at > now)
-            .scalar_subquery()
-        )
-        today = (
-            select(func.count())
-            .select_from(_review)
-            .where(
-                _review.c.reviewer == _reviewer.c.name,
-                _review.c.created_at >= bindparam("midnight", type_=UTCDateTime()),
-            )
-            .scalar_subquery()
-        )
-        first_lapse = (
-            select(func.min(_task.c.lease_expires_at))
-            .where(_task.c.project_id == _project.c.id, _task.c.status == CLAIMED_SQL)
-            .scalar_subquery()
-        )
-        first_promotion = (
-            select(func.min(_task.c.promote_at))
-            .where(_task.c.project_id == _project.c.id, _task.c.status == OPEN_SQL)
-            .scalar_subquery()
-        )
-        lapsed = func.coalesce(first_lapse <= now, false())
-        due = func.coalesce(first_promotion <= now, false())
-        columns += [
-            held.label("held"),
-            case((_reviewer.c.daily_limit.is_(None), None), else_=today).label("done_today"),
-            lapsed.label("lapsed"),
-            due.label("due"),
-        ]
-    member = (_member.c.reviewer_id == _reviewer.c.id) & (_member.c.project_id == _project.c.id)
-    query = select(*columns)
-    if lock:
-        return (
-            query.select_from(_reviewer)
-            .join(_project, _project.c.name == bindparam("project"))
-            .outerjoin(_member, member)
-            .where(_reviewer.c.name == bindparam("reviewer"))
-            .with_for_update(of=_reviewer)
-        )
-    return (
-        query.select_from(_project)
-        .outerjoin(_reviewer, _reviewer.c.name == bindparam("reviewer"))
-        .outerjoin(_member, member)
-        .where(_project.c.name == bindparam("project"))
-    )
-
-
-def people(
-    session: Session,
-    project: str,
-    reviewer: str,
-    *,
-    lock: bool = False,
-    now: datetime | None = None,
-) -> dict[str, Any] | None:
-    """A project's id and revision with a reviewer (columns ``reviewer_<name>`` of
-    :data:`PERSON_COLUMNS`, ``None`` when no such reviewer), their membership (``member_id``)
-    and whether the project has an active webhook (``webhooks``), in one round trip.
-
-    ``lock`` holds the reviewer's row (their session and limits change with the use case);
-    the reviewer must then exist for a row to come back (``FOR UPDATE`` cannot reach the
-    nullable side of an outer join), so a missing row means either is unknown; otherwise a
-    missing row means no such project.
-
-    With ``now``, also what a claim checks before it picks: ``held`` (tasks the reviewer
-    holds under a live lease, in any project), ``done_today`` (their verdicts since midnight,
-    only when they have a daily limit), ``lapsed`` (a held task of the project whose lease ran
-    out) and ``due`` (an open task due to move up a level).
-    """
-    params: dict[str, Any] = {"project": project, "reviewer": reviewer}
-    if now is not None:
-        params["now"] = now
-        params["midnight"] = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    query = _people(lock=lock, checks=now is not None)
-    row = session.execute(query, params).first()
-    return None if row is None else dict(row._mapping)
 
 
 ITEM_COLUMNS = ("id", "project_id", "external_id", "payload", "metadata", "status", "created_at")
@@ -382,7 +257,7 @@ def _held(*, people: bool, reserve: bool = False) -> Select[Any]:
         columns += (func.nextval(sequence).label("review_id"),)
     if people:
         query = (
-            _people(lock=True, checks=False)
+            people_query(lock=True, checks=False)
             .add_columns(*columns)
             .join(
                 _task, (_task.c.id == bindparam("task_id")) & (_task.c.project_id == _project.c.id)
@@ -520,123 +395,4 @@ def due_for_ageing(
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-    )
-
-
-def held_count(session: Session, reviewer: str, now: datetime) -> int:
-    """Tasks ``reviewer`` holds under a live lease, across projects (the limit is on the
-    person; a lapsed lease no longer counts even before the task is returned)."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(ReviewTaskRow)
-            .where(
-                ReviewTaskRow.claimed_by == reviewer,
-                ReviewTaskRow.status == TaskStatus.CLAIMED.value,
-                ReviewTaskRow.lease_expires_at > now,
-            )
-        )
-        or 0
-    )
-
-
-def reviews_since(session: Session, reviewer: str, since: datetime) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(ReviewRow)
-            .where(ReviewRow.reviewer == reviewer, ReviewRow.created_at >= since)
-        )
-        or 0
-    )
-
-
-def gold_candidates(
-    session: Session, project_id: int, reviewer: str, limit: int = 50
-) -> list[HoneypotRow]:
-    """Gold items ``reviewer`` has neither answered nor holds now."""
-    answered = exists().where(
-        ReviewRow.item_id == HoneypotRow.item_id, ReviewRow.reviewer == reviewer
-    )
-    held = exists().where(
-        ReviewTaskRow.honeypot_id == HoneypotRow.id,
-        ReviewTaskRow.claimed_by == reviewer,
-        ReviewTaskRow.status == TaskStatus.CLAIMED.value,
-    )
-    return list(
-        session.scalars(
-            select(HoneypotRow)
-            .where(HoneypotRow.project_id == project_id, ~answered, ~held)
-            .order_by(HoneypotRow.id)
-            .limit(limit)
-        )
-    )
-
-
-def answers_given(session: Session, task_id: int) -> list[tuple[str, str | None]]:
-    """``(reviewer, label)`` of each answer a task has had, oldest first (``None``: the
-    reviewer judged the input undecidable)."""
-    rows = session.execute(
-        select(ReviewRow.reviewer, ReviewRow.label)
-        .where(ReviewRow.task_id == task_id, ReviewRow.verdict.in_(ANSWERS_SQL))
-        .order_by(ReviewRow.id)
-    )
-    return [(str(reviewer), label) for reviewer, label in rows]
-
-
-def answers_of(session: Session, task_id: int) -> list[ReviewRow]:
-    """The reviews of a task that say what the label is (not skips or escalations)."""
-    return list(
-        session.scalars(
-            select(ReviewRow)
-            .where(ReviewRow.task_id == task_id, ReviewRow.verdict.in_(ANSWERS))
-            .order_by(ReviewRow.id)
-        )
-    )
-
-
-def _consensus_answers(project_id: int) -> list[ColumnElement[bool]]:
-    """The answers an aggregator learns from: labels given on multi-review and gold tasks."""
-    return [
-        ReviewRow.project_id == project_id,
-        ReviewRow.verdict.in_(ANSWERS),
-        ReviewRow.label.is_not(None),
-        ReviewTaskRow.stage == Stage.REVIEW.value,
-        (ReviewTaskRow.required_reviews > 1) | ReviewTaskRow.honeypot_id.is_not(None),
-    ]
-
-
-def consensus_history(
-    session: Session, project_id: int, window: int
-) -> tuple[list[tuple[int, str, str, str | None]], int]:
-    """Recent answers on multi-review and gold tasks: ``(item id, reviewer, label, gold)``,
-    and the id of the latest review among them (0 if none).
-
-    ``gold`` is the known label of a gold item, else ``None``. What an aggregator learns the
-    reviewers' reliability from.
-    """
-    rows = session.execute(
-        select(
-            ReviewRow.id, ReviewRow.item_id, ReviewRow.reviewer, ReviewRow.label, HoneypotRow.label
-        )
-        .join(ReviewTaskRow, ReviewTaskRow.id == ReviewRow.task_id)
-        .outerjoin(HoneypotRow, HoneypotRow.id == ReviewTaskRow.honeypot_id)
-        .where(*_consensus_answers(project_id))
-        .order_by(ReviewRow.id.desc())
-        .limit(window)
-    ).all()
-    latest = int(rows[0][0]) if rows else 0
-    return [(int(i), str(r), str(label), gold) for _, i, r, label, gold in rows], latest
-
-
-def consensus_answers_since(session: Session, project_id: int, review_id: int) -> int:
-    """How many answers of :func:`consensus_history`'s kind came after review ``review_id``."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(ReviewRow)
-            .join(ReviewTaskRow, ReviewTaskRow.id == ReviewRow.task_id)
-            .where(ReviewRow.id > review_id, *_consensus_answers(project_id))
-        )
-        or 0
     )

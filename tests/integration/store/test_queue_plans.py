@@ -22,8 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from loopwise import Loopwise, Settings
+from loopwise.store import people, writes
 from loopwise.store import queue as q
-from loopwise.store import writes
 from tests.databases import POSTGRES_URL, empty_database
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs LOOPWISE_TEST_POSTGRES_URL")
@@ -91,7 +91,7 @@ def project_id(app: Loopwise) -> int:
 
 def test_the_claims_checks(queue: Loopwise) -> None:
     params = {"project": "p", "reviewer": "r", "now": NOW, "midnight": NOW}
-    plan = generic_plan(queue, q._people(lock=False, checks=True), params)
+    plan = generic_plan(queue, people.people_query(lock=False, checks=True), params)
     assert not scans(plan, "review_task"), plan
 
 
