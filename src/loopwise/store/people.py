@@ -31,6 +31,7 @@ _member = cast(Table, ProjectMemberRow.__table__)
 _task = cast(Table, ReviewTaskRow.__table__)
 _review = cast(Table, ReviewRow.__table__)
 _webhook = cast(Table, WebhookRow.__table__)
+
 PERSON_COLUMNS = (
     "id",
     "name",
