@@ -55,8 +55,9 @@ def diverse_top(
     product of the shortlist with each accepted row (``O(pool_factor * n^2)`` products at
     most), never a pairwise matrix. If too few pass, the best of the skipped ones fill up.
     The similarities to the pending items are computed only as far down the shortlist as the
-    walk goes, ``n`` rows at a time (with few near-duplicates, about ``n`` rows rather than
-    ``pool_factor * n``: thousands of pending texts cost a tenth of what they would).
+    walk goes: ``n`` rows, ``n`` more, then twice as many each time (with few near-duplicates,
+    about ``n`` rows rather than ``pool_factor * n``; when most of the shortlist repeats the
+    pending items, a few products that cover it all).
 
     Parameters
     ----------
@@ -87,6 +88,7 @@ def diverse_top(
     waiting = None
     if pending is not None and pending.shape[0]:
         waiting = unit_rows(same_kind(pending, unit))
+        waiting = waiting[np.flatnonzero(squared_norms(waiting) > 0.5)]  # similar to nothing
     known = size if waiting is None else 0  # rows compared with the pending items so far
     accepted: list[int] = []
     start = 0
@@ -95,7 +97,7 @@ def diverse_top(
         if passing.size == 0:
             if known == size:
                 break
-            stop = min(size, known + n)
+            stop = min(size, known + max(n, known))  # n rows, n more, then doubling
             near = nearest_similarity(unit[known:stop], waiting)
             np.maximum(closest[known:stop], near, out=closest[known:stop])
             start, known = max(start, known), stop
@@ -124,7 +126,9 @@ def nearest_similarity(
     dense block. All-zero references are left out and all-zero rows get ``-inf`` (similar to
     nothing, as in :func:`diverse_top`).
     """
-    references = references[np.flatnonzero(squared_norms(references) > 0.5)]
+    nonzero = squared_norms(references) > 0.5
+    if not nonzero.all():
+        references = references[np.flatnonzero(nonzero)]
     n, m = unit.shape[0], references.shape[0]
     best = np.full(n, -np.inf)
     step = max(1, chunk_cells // max(n, 1))
