@@ -26,7 +26,7 @@ from loopwise.core.enums import Role, Stage
 from loopwise.errors import InvalidInput
 from loopwise.queue.quality import GoldScore, gold_score, wilson_interval
 from loopwise.services.context import Context, Tx
-from loopwise.store import answers, literals, mappers
+from loopwise.store import answers, mappers, review_sql
 from loopwise.store.tables import ProjectMemberRow, ReviewerRow, ReviewRow
 
 
@@ -52,7 +52,7 @@ def review_answers(tx: Tx, project_id: int) -> list[ReviewRow]:
             select(ReviewRow)
             .where(
                 ReviewRow.project_id == project_id,
-                ReviewRow.verdict.in_(literals.ANSWERS),
+                ReviewRow.verdict.in_(review_sql.ANSWERS),
                 ReviewRow.label.is_not(None),
                 ReviewRow.stage == Stage.REVIEW.value,
             )

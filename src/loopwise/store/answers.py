@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from loopwise.core.enums import Stage, TaskStatus
-from loopwise.store.literals import ANSWERS, ANSWERS_SQL
+from loopwise.store.review_sql import ANSWERS, ANSWERS_SQL
 from loopwise.store.tables import HoneypotRow, ReviewRow, ReviewTaskRow
 
 

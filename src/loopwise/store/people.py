@@ -9,28 +9,19 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, case, exists, false, func, select, true
+from sqlalchemy import Select, bindparam, case, exists, false, func, select, true
 from sqlalchemy.orm import Session
 
 from loopwise.store.columns import UTCDateTime
-from loopwise.store.literals import CLAIMED_SQL, OPEN_SQL
-from loopwise.store.tables import (
-    ProjectMemberRow,
-    ProjectRow,
-    ReviewerRow,
-    ReviewRow,
-    ReviewTaskRow,
-    WebhookRow,
-)
-
-_project = cast(Table, ProjectRow.__table__)
-_reviewer = cast(Table, ReviewerRow.__table__)
-_member = cast(Table, ProjectMemberRow.__table__)
-_task = cast(Table, ReviewTaskRow.__table__)
-_review = cast(Table, ReviewRow.__table__)
-_webhook = cast(Table, WebhookRow.__table__)
+from loopwise.store.review_sql import CLAIMED_SQL, OPEN_SQL
+from loopwise.store.review_sql import member_table as _member
+from loopwise.store.review_sql import project_table as _project
+from loopwise.store.review_sql import review_table as _review
+from loopwise.store.review_sql import reviewer_table as _reviewer
+from loopwise.store.review_sql import task_table as _task
+from loopwise.store.review_sql import webhook_table as _webhook
 
 PERSON_COLUMNS = (
     "id",

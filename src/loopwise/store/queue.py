@@ -13,13 +13,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     FromClause,
     Select,
-    Table,
     Update,
     bindparam,
     exists,
@@ -34,36 +33,20 @@ from sqlalchemy.orm import Session
 
 from loopwise.core.enums import Stage, TaskStatus
 from loopwise.store.columns import Id, UTCDateTime
-from loopwise.store.literals import ACTIVE, ANSWERS_SQL, CLAIMED_SQL, OPEN_SQL
 from loopwise.store.people import people_query
-from loopwise.store.tables import (
-    AuditEventRow,
-    DecisionRow,
-    HoneypotRow,
-    ItemRow,
-    PredictionRow,
-    ProjectMemberRow,
-    ProjectRow,
-    ReviewerRow,
-    ReviewRow,
-    ReviewTaskRow,
-    WebhookRow,
-)
+from loopwise.store.review_sql import ACTIVE, ANSWERS_SQL, CLAIMED_SQL, OPEN_SQL
+from loopwise.store.review_sql import audit_table as _audit
+from loopwise.store.review_sql import decision_table as _decision
+from loopwise.store.review_sql import honeypot_table as _honeypot
+from loopwise.store.review_sql import item_table as _item
+from loopwise.store.review_sql import prediction_table as _prediction
+from loopwise.store.review_sql import project_table as _project
+from loopwise.store.review_sql import review_table as _review
+from loopwise.store.review_sql import reviewer_table as _reviewer
+from loopwise.store.review_sql import task_table as _task
+from loopwise.store.tables import ReviewRow, ReviewTaskRow
 
 SERVE_ORDER = (ReviewTaskRow.priority, ReviewTaskRow.priority_score.desc(), ReviewTaskRow.id)
-
-
-_project = cast(Table, ProjectRow.__table__)
-_reviewer = cast(Table, ReviewerRow.__table__)
-_member = cast(Table, ProjectMemberRow.__table__)
-_task = cast(Table, ReviewTaskRow.__table__)
-_review = cast(Table, ReviewRow.__table__)
-_webhook = cast(Table, WebhookRow.__table__)
-_item = cast(Table, ItemRow.__table__)
-_prediction = cast(Table, PredictionRow.__table__)
-_decision = cast(Table, DecisionRow.__table__)
-_honeypot = cast(Table, HoneypotRow.__table__)
-_audit = cast(Table, AuditEventRow.__table__)
 AUDIT_COLUMNS = (
     "project_id",
     "actor",
