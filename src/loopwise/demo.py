@@ -37,9 +37,10 @@ from loopwise.core.entities import TrainingConfig
 from loopwise.core.enums import ItemStatus, Role, Route, Verdict
 from loopwise.core.policy import RoutingConfig
 from loopwise.datasets import TextDataset
+from loopwise.demo_arms import PickedAndDrawn
 from loopwise.errors import InvalidInput, NotEnoughLabels, ReviewerNotFound
 from loopwise.services.loop import Loopwise
-from loopwise.training.models import fit_model, model_inputs
+from loopwise.training.models import model_inputs
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while a round works."""
@@ -323,7 +324,7 @@ def run_demo(
         )
     truth_of = {f"gold{i}": labels[i] for i in gold}
     truth_of.update({f"p{i}": labels[i] for i in candidates})
-    arms = _Arms(lw, project, dataset, seed, test_inputs, test_truth)
+    arms = PickedAndDrawn(lw, project, dataset, seed, test_inputs, test_truth)
     draws = [int(i) for i in rng.permutation(np.asarray(candidates, dtype=np.int64))]
 
     def error_rate(reviewer: str) -> float:
@@ -463,47 +464,3 @@ def run_demo(
         ],
         agreement_alpha=lw.agreement(project).alpha,
     )
-
-
-class _Arms:
-    """Two models trained on the seed labels plus the pool picks so far: active learning's (with
-    the labels the reviewers gave them) and random draws from the same pool (true labels)."""
-
-    def __init__(
-        self,
-        lw: Loopwise,
-        project: str,
-        dataset: TextDataset,
-        seed: list[int],
-        test_inputs: Any,
-        test_truth: np.ndarray[Any, Any],
-    ) -> None:
-        self.lw, self.project = lw, project
-        self.texts = {f"p{i}": dataset.texts[i] for i in range(len(dataset))}
-        self.truth = {f"p{i}": dataset.labels[i] for i in range(len(dataset))}
-        self.base = [(dataset.texts[i], dataset.labels[i]) for i in seed]
-        self.test_inputs, self.test_truth = test_inputs, test_truth
-        self.picked: list[tuple[str, str]] = []
-        self.drawn: list[str] = []
-
-    def add(self, picked: list[tuple[str, str | None]], drawn: list[str]) -> None:
-        self.picked += [(k, label) for k, label in picked if label is not None]
-        self.drawn += drawn
-
-    def accuracies(self) -> tuple[float, float]:
-        chosen = [(self.texts[k], label) for k, label in self.picked]
-        random_ = [(self.texts[k], self.truth[k]) for k in self.drawn]
-        return self._accuracy(chosen), self._accuracy(random_)
-
-    def _accuracy(self, extra: list[tuple[str, str]]) -> float:
-        project = self.lw.project(self.project)
-        rows = self.base + extra
-        model = fit_model(
-            None,
-            project.input_kind,
-            [text for text, _ in rows],
-            [label for _, label in rows],
-            project.labels,
-        )
-        predicted = np.asarray(model.labels)[model.predict_proba(self.test_inputs).argmax(axis=1)]
-        return float(np.mean(predicted == self.test_truth))
