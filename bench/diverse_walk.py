@@ -49,21 +49,28 @@ N, POOL, WAITING = 90, 100_000, (0, 1_000, 5_000)
 
 
 def eager(scores: Any, features: Any, n: int, pending: Any) -> Any:
-    """The walk before ``3e7c053``: the whole shortlist against every waiting row, then the walk."""
+    """``diverse_top`` as it was at ``65e5406``, line for line: the whole shortlist against every
+    waiting row first, then the walk."""
     shortlist = top(scores, min(len(scores), 10 * n))
     unit = unit_rows(take(features, shortlist))
     closest = np.full(len(shortlist), -np.inf)
-    if pending is not None:
+    if pending is not None and pending.shape[0]:
         closest = nearest_similarity(unit, unit_rows(pending))
     accepted: list[int] = []
-    for i in range(len(shortlist)):
-        if len(accepted) == n:
+    start = 0
+    while len(accepted) < n:
+        passing = np.flatnonzero(closest[start:] < 0.95)
+        if passing.size == 0:
             break
-        if closest[i] < 0.95:
-            accepted.append(i)
-            closest = np.maximum(closest, dot(unit, row(unit, i)))
-    skipped = [i for i in range(len(shortlist)) if i not in set(accepted)]
-    return shortlist[accepted + skipped[: n - len(accepted)]]
+        i = start + int(passing[0])
+        accepted.append(i)
+        closest = np.maximum(closest, dot(unit, row(unit, i)))
+        start = i + 1
+    if len(accepted) < n:
+        skipped = np.ones(len(shortlist), dtype=bool)
+        skipped[accepted] = False
+        accepted.extend(np.flatnonzero(skipped)[: n - len(accepted)].tolist())
+    return shortlist[accepted]
 
 
 def median_seconds(run: Callable[[], Any]) -> float:
