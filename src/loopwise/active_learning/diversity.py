@@ -4,13 +4,15 @@ They need nothing but features, so they are how a project starts cold (before th
 and the geometric half of the hybrids. Both work on dense arrays and scipy sparse matrices and
 never build an ``n x n`` matrix.
 
-Speed (a note, not a test): k-center greedy first finds each row's nearest labelled row (dense
-rows: one cache-sized block of rows against all labelled rows at a time, a matrix product and an
-in-place reduction), then costs one matrix-vector product over the pool per pick, with in-place
-updates of one reused vector: ``O(n * (m + picks))``. 100 picks from 100,000 x 50 dense features
-with 1,000 labelled take about 0.6 s on one core (0.35 s the labelled distances, 2.5 ms a pick),
-no pairwise matrix. k-means sampling costs what scikit-learn's ``MiniBatchKMeans`` with ``n``
-clusters costs, plus one pass to find each cluster's nearest member.
+Speed (a note, not a test): k-center greedy first finds each row's distance to the nearest of a
+sample of 256 labelled or waiting rows (dense rows: one cache-sized block of rows against the
+sample at a time, a matrix product and an in-place reduction), then costs one matrix-vector
+product over the pool per pick, with in-place updates of one reused vector; only the rows that
+could be the farthest are measured against all labelled and waiting rows. ``O(n * (256 +
+picks))``: 100 picks from 100,000 x 50 dense features take about 0.2-0.3 s with 1,000 to 6,000
+labelled and waiting (see ``docs/benchmarks.md``), no pairwise matrix. k-means sampling costs
+what scikit-learn's ``MiniBatchKMeans`` with ``n`` clusters costs, plus one pass to find each
+cluster's nearest member.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from sklearn.exceptions import ConvergenceWarning
 
 from loopwise.active_learning.base import FloatArray, IntArray, Matrix, Pool, QueryStrategy
 from loopwise.active_learning.geometry import (
+    FarthestRow,
     NearestCentre,
     as_rows,
     covered,
     dot,
-    min_squared_distances,
     same_kind,
     squared_norms,
     stacked,
@@ -63,8 +65,11 @@ def k_center_greedy(
     (O. Sener and S. Savarese, ICLR 2018: a 2-approximation of the k-center cover).
 
     One vector of each row's squared distance to its nearest centre is updated with one
-    matrix-vector product per pick: ``O(n_rows * (n + m))`` for ``m`` labelled rows, never a
-    pairwise matrix.
+    matrix-vector product per pick, never a pairwise matrix. Every row is measured against a
+    sample of the ``m`` labelled rows, and against all of them only where it could be the
+    farthest (:class:`~loopwise.active_learning.geometry.FarthestRow`): ``O(n_rows * (n + 256))``
+    products and a few thousand rows against all ``m``, where measuring every row against
+    every labelled one cost ``O(n_rows * (n + m))``. The picks are the same.
 
     Parameters
     ----------
@@ -85,21 +90,20 @@ def k_center_greedy(
     """
     total = rows.shape[0]
     norms = squared_norms(rows)
-    nearest = np.full(total, np.inf)
-    if labelled is not None and labelled.shape[0]:
-        nearest = min_squared_distances(rows, norms, same_kind(labelled, rows))
-    centres = NearestCentre(rows, norms, nearest)
+    known = None if labelled is None or not labelled.shape[0] else same_kind(labelled, rows)
+    farthest = FarthestRow(rows, norms, known)
+    centres = NearestCentre(rows, norms, farthest.nearest)
     taken = np.asarray([] if chosen is None else chosen, dtype=np.int64)
     for i in taken:
         centres.add(int(i))
-    nearest[taken] = -1.0
-    cold = bool(np.isinf(nearest).all())
+    farthest.exclude(taken)
+    cold = bool(np.isinf(farthest.nearest).all())
     picks = np.empty(n, dtype=np.int64)
     for step in range(n):
-        pick = int(rng.integers(total)) if cold and step == 0 else int(np.argmax(nearest))
+        pick = int(rng.integers(total)) if cold and step == 0 else farthest.farthest()
         picks[step] = pick
         centres.add(pick)
-        nearest[pick] = -1.0
+        farthest.exclude(pick)
     return picks
 
 

@@ -7,7 +7,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loopwise.active_learning import Coreset, KMeansSampling, Pool, diversity, k_center_greedy
+from loopwise.active_learning import (
+    Coreset,
+    KMeansSampling,
+    Pool,
+    diversity,
+    geometry,
+    k_center_greedy,
+)
 from loopwise.active_learning.diversity import MAX_COVERED_CLUSTERS
 from loopwise.active_learning.geometry import as_rows, min_squared_distances, squared_norms
 from tests.unit.active_learning.factories import KINDS, as_kind
@@ -91,6 +98,30 @@ def test_k_center_greedy_matches_the_textbook_loop(kind: str) -> None:
     rows = as_rows(as_kind(points.tolist(), kind))
     picks = k_center_greedy(
         rows, 20, np.random.default_rng(0), labelled=as_rows(as_kind(labelled.tolist(), kind))
+    )
+    assert picks.tolist() == expected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("sample", "first"), [(1, 1), (7, 2), (40, 256), (10_000, 256)])
+def test_k_center_greedy_matches_the_textbook_loop_whatever_is_sampled_first(
+    kind: str, sample: int, first: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # more labelled rows than the sample, and exact duplicates (ties go to the first row)
+    monkeypatch.setattr(geometry, "SAMPLED_REFERENCES", sample)
+    monkeypatch.setattr(geometry, "FIRST_REFINED", first)
+    rng = np.random.default_rng(5)
+    points, labelled = rng.standard_normal((400, 4)), rng.standard_normal((60, 4))
+    points = np.vstack([points, points[:80]])
+    centres, expected = list(labelled), list[int]()
+    for _ in range(25):
+        nearest = np.min([((points - c) ** 2).sum(axis=1) for c in centres], axis=0)
+        nearest[expected] = -1.0
+        expected.append(int(np.argmax(nearest)))
+        centres.append(points[expected[-1]])
+    rows = as_rows(as_kind(points.tolist(), kind))
+    picks = k_center_greedy(
+        rows, 25, np.random.default_rng(0), labelled=as_rows(as_kind(labelled.tolist(), kind))
     )
     assert picks.tolist() == expected
 
