@@ -17,13 +17,7 @@ from loopwise.core.entities import Label, Project, Review
 from loopwise.core.enums import ItemStatus, LabelSource, Stage, Verdict
 from loopwise.queue.fatigue import SessionState
 from loopwise.services.context import Tx
-from loopwise.services.resolution import (
-    audit_resolved,
-    golden_reason,
-    note_split,
-    settle_splits,
-    split_for,
-)
+from loopwise.services.resolution import audit_resolved, golden_reason, split_for
 from loopwise.services.reviewers import Access
 from loopwise.services.reviews import Holding
 from loopwise.store import writes
@@ -175,8 +169,6 @@ def settle(
     tx.wrote(*events)
     label = None
     if value is not None and split is not None:
-        note_split(tx, project, ids["label"], held.external_id)
-        split = settle_splits(tx).get(ids["label"], split)
         label = Label(
             id=ids["label"],
             project_id=project.id,

@@ -47,12 +47,6 @@ class Tx:
     written: int = 0
     """How many of ``events``, from the first, are in the database already; the rest are
     written at commit."""
-    before_commit: list[Callable[[], object]] = field(default_factory=list)
-    """Run in the transaction, in order, after the use case returned and before the commit."""
-    split_labels: dict[int, tuple[Project, list[tuple[Any, str]]]] = field(default_factory=dict)
-    """Labels this transaction split, by project id: the project as it was read, and each
-    label (its row, or its id) with its item's external id
-    (:func:`loopwise.services.resolution.settle_splits` checks them)."""
 
     @property
     def session(self) -> Session:
@@ -261,8 +255,6 @@ class Context:
         with self._writer_turn(), self._writes() as session, session.begin():
             tx = Tx(Repository(session), self.clock.now())
             yield tx
-            for check in tx.before_commit:
-                check()
             queued = 0
             if tx.events:
                 queued = outbox.enqueue(session, tx.events, tx.now, quiet=tx.quiet)

@@ -5,16 +5,14 @@ Shared by review verdicts and imported labels so that both write the same rows t
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, update
 
-from loopwise.core.entities import Project, TrainingConfig
+from loopwise.core.entities import Project
 from loopwise.core.enums import (
     DecisionOrigin,
     ItemStatus,
@@ -24,7 +22,7 @@ from loopwise.core.enums import (
     TaskStatus,
 )
 from loopwise.services.context import Tx
-from loopwise.store.tables import DecisionRow, GoldenItemRow, LabelRow, ProjectRow, ReviewTaskRow
+from loopwise.store.tables import DecisionRow, GoldenItemRow, LabelRow, ReviewTaskRow
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -51,63 +49,6 @@ def split_for(project: Project, external_id: str) -> LabelSplit:
         if unit_hash(project.split_key, external_id, "split") < share
         else LabelSplit.TRAIN
     )
-
-
-def note_split(tx: Tx, project: Project, label: LabelRow | int, external_id: str) -> None:
-    """Remember that ``tx`` split ``label`` (its row, or its id) by ``project``'s settings as
-    it read them: :func:`settle_splits` checks them before the commit.
-
-    Only on PostgreSQL: SQLite runs one write transaction at a time from its first statement
-    (``BEGIN IMMEDIATE``), so the settings a write transaction reads there stay the committed
-    ones until it ends.
-    """
-    if tx.session.get_bind().dialect.name != "postgresql":
-        return
-    if not tx.split_labels:
-        tx.before_commit.append(lambda: settle_splits(tx))
-    tx.split_labels.setdefault(project.id, (project, []))[1].append((label, external_id))
-
-
-def settle_splits(tx: Tx) -> dict[int, LabelSplit]:
-    """Split the labels noted by :func:`note_split` again if their project's split settings
-    changed while ``tx`` wrote them. Returns the labels that moved (label id -> split).
-
-    Why: a resolution reads the project's settings without a lock. ``holdout_share`` and
-    ``split_seed`` may change only while a project has no labels, and the change holds the
-    project row while it checks that. A change could still commit between a resolution's read
-    and its label's insert (the insert waits for the change's lock, then goes ahead), and the
-    project's first labels would be split by the settings of before. Once the labels are
-    inserted, the settings as committed are final: a change that locks the project row later
-    finds these labels and is refused. So they are read again here (one read of the project
-    rows for a transaction that wrote labels), and the labels split again if they moved.
-    """
-    written, tx.split_labels = tx.split_labels, {}
-    if not written:
-        return {}
-    tx.session.flush()
-    current = tx.session.execute(
-        select(ProjectRow.id, ProjectRow.training).where(ProjectRow.id.in_(written))
-    ).all()
-    moved: dict[int, LabelSplit] = {}
-    for project_id, training in current:
-        project, labels = written[project_id]
-        config = TrainingConfig.from_json(training)
-        settings = (config.holdout_share, config.split_seed)
-        if settings == (project.training.holdout_share, project.training.split_seed):
-            continue
-        now = dataclasses.replace(project, training=config)
-        for label, external_id in labels:
-            split = split_for(now, external_id)
-            if isinstance(label, LabelRow):
-                label.split = split.value
-                moved[label.id] = split
-            else:
-                tx.session.execute(
-                    update(LabelRow).where(LabelRow.id == label).values(split=split.value)
-                )
-                moved[label] = split
-    tx.session.flush()
-    return moved
 
 
 def resolve_item(
@@ -168,7 +109,6 @@ def resolve_item(
             created_at=tx.now,
         )
         tx.session.add(label_row)
-        note_split(tx, project, label_row, external_id)
         reason = golden_reason(project, external_id, predicted_label, value, source)
         if reason is not None:
             tx.session.add(

@@ -29,7 +29,7 @@ from loopwise.services.answers import (
     settle,
 )
 from loopwise.services.context import Context, Tx
-from loopwise.services.resolution import resolve_item, settle_splits
+from loopwise.services.resolution import resolve_item
 from loopwise.services.reviewers import Access, access, check_name, checked_access
 from loopwise.services.reviews import Holding, check_task_id, holding
 from loopwise.services.tasks import return_to_queue, task_values
@@ -396,7 +396,6 @@ def _settle(
         task=task,
         predicted_label=held.suggestion,
     )
-    settle_splits(tx)
     return {
         "resolved": True,
         "label": None if label_row is None else mappers.label(label_row),
