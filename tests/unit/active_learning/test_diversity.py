@@ -84,22 +84,26 @@ def test_kmeans_fills_up_when_there_are_fewer_distinct_points_than_picks() -> No
     assert len(set(chosen.tolist())) == 3
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_k_center_greedy_matches_the_textbook_loop(kind: str) -> None:
-    rng = np.random.default_rng(3)
-    points, labelled = rng.standard_normal((300, 4)), rng.standard_normal((7, 4))
-    # the textbook loop: full distances to every centre, recomputed for each pick
+def textbook_picks(points: Any, labelled: Any, n: int) -> list[int]:
+    """The textbook loop: full distances to every centre, recomputed for each pick."""
     centres, expected = list(labelled), list[int]()
-    for _ in range(20):
+    for _ in range(n):
         nearest = np.min([((points - c) ** 2).sum(axis=1) for c in centres], axis=0)
         nearest[expected] = -1.0
         expected.append(int(np.argmax(nearest)))
         centres.append(points[expected[-1]])
+    return expected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_k_center_greedy_matches_the_textbook_loop(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    points, labelled = rng.standard_normal((300, 4)), rng.standard_normal((7, 4))
     rows = as_rows(as_kind(points.tolist(), kind))
     picks = k_center_greedy(
         rows, 20, np.random.default_rng(0), labelled=as_rows(as_kind(labelled.tolist(), kind))
     )
-    assert picks.tolist() == expected
+    assert picks.tolist() == textbook_picks(points, labelled, 20)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -113,17 +117,11 @@ def test_k_center_greedy_matches_the_textbook_loop_whatever_is_sampled_first(
     rng = np.random.default_rng(5)
     points, labelled = rng.standard_normal((400, 4)), rng.standard_normal((60, 4))
     points = np.vstack([points, points[:80]])
-    centres, expected = list(labelled), list[int]()
-    for _ in range(25):
-        nearest = np.min([((points - c) ** 2).sum(axis=1) for c in centres], axis=0)
-        nearest[expected] = -1.0
-        expected.append(int(np.argmax(nearest)))
-        centres.append(points[expected[-1]])
     rows = as_rows(as_kind(points.tolist(), kind))
     picks = k_center_greedy(
         rows, 25, np.random.default_rng(0), labelled=as_rows(as_kind(labelled.tolist(), kind))
     )
-    assert picks.tolist() == expected
+    assert picks.tolist() == textbook_picks(points, labelled, 25)
 
 
 @pytest.mark.parametrize("kind", KINDS)
