@@ -16,6 +16,10 @@ same full pass with today's blocks (rows a block at a time), to tell the two cha
 picks are checked equal. Seconds:
 median of 5 runs after a warm-up, one thread (as ``bench/active_learning.py``'s speed figures).
 
+``--samples 128,256,512,1000`` times only today's ``k_center_greedy``, once with each sample size
+(``SAMPLED_REFERENCES``), and writes ``cases -> dense / text -> "pending_<p>" -> "<size>" ->
+{seconds, rows_measured}``.
+
 ``--json PATH`` writes ``cases -> dense / text -> "pending_<p>" -> {seconds,
 baseline_seconds, full_pass_seconds, same_picks, rows_measured}`` (``rows_measured``: rows
 measured against every labelled and waiting row, out of 100,000).
@@ -46,6 +50,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from loopwise.active_learning import geometry
 from loopwise.active_learning.diversity import k_center_greedy
 from loopwise.active_learning.geometry import (
     CHUNK_CELLS,
@@ -114,12 +119,12 @@ def median_seconds(run: Callable[[], Any]) -> float:
     return float(np.median(times))
 
 
-def measured_rows(rows: Any, known: Any) -> tuple[int, Any]:
+def measured_rows(rows: Any, known: Any, sample: int | None = None) -> tuple[int, Any]:
     """The rows measured against every labelled and waiting row while taking the picks, and
     the picks: ``k_center_greedy``'s loop (never cold here) with its
     :class:`~loopwise.active_learning.geometry.FarthestRow` kept to read its count."""
     norms = squared_norms(rows)
-    farthest = FarthestRow(rows, norms, known)
+    farthest = FarthestRow(rows, norms, known, sample=sample)
     centres = NearestCentre(rows, norms, farthest.nearest)
     picks = []
     for _ in range(N):
@@ -127,6 +132,24 @@ def measured_rows(rows: Any, known: Any) -> tuple[int, Any]:
         centres.add(picks[-1])
         farthest.exclude(picks[-1])
     return farthest.measured, np.asarray(picks)
+
+
+def sample_sizes(rows: Any, known: Any, sizes: Sequence[int]) -> dict[str, Any]:
+    """``size -> {seconds, rows_measured}`` of today's ``k_center_greedy`` with samples of
+    ``sizes`` labelled and waiting rows (``SAMPLED_REFERENCES`` set for each in turn)."""
+    figures: dict[str, Any] = {}
+    default = geometry.SAMPLED_REFERENCES
+    try:
+        for size in sizes:
+            geometry.SAMPLED_REFERENCES = size
+            run = partial(k_center_greedy, rows, N, np.random.default_rng(0), labelled=known)
+            figures[str(size)] = {
+                "seconds": round(median_seconds(run), 4),
+                "rows_measured": measured_rows(rows, known, sample=size)[0],
+            }
+    finally:
+        geometry.SAMPLED_REFERENCES = default
+    return figures
 
 
 def cases() -> dict[str, tuple[Any, Any, Any]]:
@@ -152,6 +175,11 @@ def cases() -> dict[str, tuple[Any, Any, Any]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument(
+        "--samples",
+        default=None,
+        help="comma-separated sample sizes: time only today's k-center greedy with each",
+    )
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     for case, (pool, labelled, waiting) in cases().items():
@@ -163,6 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sparse.vstack(parts, format="csr") if sparse.issparse(rows) else np.vstack(parts)
             )
             known = same_kind(known, rows)
+            if args.samples is not None:
+                out[case][f"pending_{size}"] = sample_sizes(
+                    rows, known, [int(s) for s in args.samples.split(",")]
+                )
+                print(f"{case}, {size:,} waiting: {out[case][f'pending_{size}']}", flush=True)
+                continue
             picks = k_center_greedy(rows, N, np.random.default_rng(0), labelled=known)
             runs = {
                 "seconds": partial(k_center_greedy, labelled=known),
