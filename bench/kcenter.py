@@ -13,8 +13,8 @@ and waiting texts drawn the same way. The baseline, measured in the same run, is
 ``nearest_at_46d0999`` below): every row measured against every labelled and waiting row first,
 sparse rows all at once against a block of references at a time. ``full_pass_seconds`` is the
 same full pass with today's blocks (rows a block at a time), to tell the two changes apart. The
-picks are checked equal. Seconds:
-median of 5 runs after a warm-up, one thread (as ``bench/active_learning.py``'s speed figures).
+picks are checked equal. Seconds: median of 5 runs after a warm-up, one thread (as
+``bench/active_learning.py``'s speed figures).
 
 ``--samples 128,256,512,1000`` times only today's ``k_center_greedy``, once with each sample size
 (``SAMPLED_REFERENCES``), and writes ``cases -> dense / text -> "pending_<p>" -> "<size>" ->

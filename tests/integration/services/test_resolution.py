@@ -56,20 +56,19 @@ RACE = (
 
 @pytest.mark.parametrize("path", ["verdict", "consensus", "import"])
 def test_a_label_split_as_the_split_changes_lands_where_the_settings_that_stand_say(
-    lw: Loopwise, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, path: str
+    lw: Loopwise, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     """The use case reads the settings, then waits (in ``split_for``) while the settings
     change.
 
     On PostgreSQL the change goes through (the project has no label yet) and commits before
     the label is written: the label should be split by the new settings, not by those read
-    (it is not: :data:`RACE`). SQLite runs one write transaction at a time: the change waits
+    (it is not, :data:`RACE`: the test then ends as an expected failure, and passes once the
+    race is closed). SQLite runs one write transaction at a time: the change waits
     for the use case, then finds the label and is refused; the label keeps the settings it was
     split by.
     """
     sqlite = lw.ctx.engine.dialect.name == "sqlite"
-    if not sqlite:
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=RACE))
     project = make_text_project(lw, training=NO_HOLDOUT)
     key = project.split_key
     external_id = next(f"x{i}" for i in range(100) if unit_hash(key, f"x{i}", "split") < 0.9)
@@ -96,9 +95,12 @@ def test_a_label_split_as_the_split_changes_lands_where_the_settings_that_stand_
         changed.set()
         result = written.result()
 
-    assert moved is not sqlite
+    assert moved is not sqlite  # on PostgreSQL the change really went through first
     expected = LabelSplit.HOLDOUT if moved else LabelSplit.TRAIN
-    assert one(lw, "label")["split"] == expected.value
+    split = LabelSplit(one(lw, "label")["split"])
+    if not sqlite and split is LabelSplit.TRAIN:
+        pytest.xfail(RACE)  # the label kept the settings it had read
+    assert split is expected
     if path != "import":
         assert result.label is not None
         assert result.label.split is expected
