@@ -69,7 +69,8 @@ def k_center_greedy(
     sample of the ``m`` labelled rows, and against all of them only where it could be the
     farthest (:class:`~loopwise.active_learning.geometry.FarthestRow`): ``O(n_rows * (n + 256))``
     products and a few thousand rows against all ``m``, where measuring every row against
-    every labelled one cost ``O(n_rows * (n + m))``. The picks are the same.
+    every labelled one cost ``O(n_rows * (n + m))``. The picks are the same (unless two rows tie
+    to rounding: see :class:`~loopwise.active_learning.geometry.FarthestRow`).
 
     Parameters
     ----------

@@ -206,9 +206,13 @@ class FarthestRow:
     so it is the farthest row, with the same ties as a full pass (``argmax`` takes the first).
     Until then the rows with the largest bounds are measured against the other references,
     :data:`FIRST_REFINED` first and twice as many each time. The picks are those of measuring
-    every row against every reference: each distance is the same sum of the same products,
-    taken over the sample and the rest instead of over all (the tests check the picks against
-    the textbook loop; the benchmark's picks and core-set's learning curves came out the same).
+    every row against every reference: each distance is a sum of the same products, taken over
+    the sample and the rest instead of over all. The BLAS may add them up in another order for
+    blocks of other shapes, so a distance can differ from the full pass's in the last bits
+    (OpenBLAS's Haswell kernel: 2 of 256 rows 7e-15 apart; another machine's kernel: none), and
+    two rows that tie to rounding could then be taken in the other order (the tests check the
+    picks against the textbook loop; the benchmark's picks and core-set's learning curves came
+    out the same).
 
     On 100,000 x 50 Gaussian rows, 100 picks measured a few hundred to a few thousand rows
     against all 1,000 to 6,000 references. If the sample were no guide at all, every row would

@@ -27,13 +27,18 @@ def test_the_farthest_row_is_exact_though_few_rows_are_measured_against_every_re
     centres = NearestCentre(rows, norms, farthest.nearest)
     truth = min_squared_distances(rows, norms, references)
     truths = NearestCentre(rows, norms, truth)  # every row against every reference
+    # The exact distances are sums of the same products as the full pass's, but the BLAS may
+    # add them up in another order for blocks of other shapes (OpenBLAS's Haswell kernel: 2 of
+    # 256 rows 7e-15 apart), so they agree to rounding, not always to the bit.
+    rounding = 1e-12
     for _ in range(30):
         pick = farthest.farthest()
         assert farthest.exact[pick]
-        assert farthest.nearest[pick] == truth.max()
+        assert farthest.nearest[pick] == pytest.approx(truth.max(), rel=rounding)
+        assert truth[pick] == pytest.approx(truth.max(), rel=rounding)
         exact = farthest.exact
-        assert np.all(farthest.nearest[exact] == truth[exact])
-        assert np.all(farthest.nearest[~exact] >= truth[~exact])
+        np.testing.assert_allclose(farthest.nearest[exact], truth[exact], rtol=rounding)
+        assert np.all(farthest.nearest[~exact] >= truth[~exact] * (1.0 - rounding))
         centres.add(pick)
         truths.add(pick)
         truth[pick] = -1.0
