@@ -1,7 +1,7 @@
 """Queries made before people answer the last ones: do strategies that are told which items
 wait for a label learn faster than the same strategies not told?
 
-Run ``.venv/bin/python bench/label_delay.py [--seeds 5] [--delays 1,3]
+Run ``.venv/bin/python bench/label_delay.py [--seeds 5] [--first-seed 0] [--delays 1,3]
 [--datasets sms_spam,trec_questions,digits,breast_cancer] [--strategies default,coreset,kmeans]
 [--jobs 2] [--json PATH]``.
 
@@ -9,11 +9,13 @@ Protocol
 --------
 The data sets, splits, features, model, initial sets, batch schedules and budgets of
 ``bench/active_learning.py`` (loaded from that file, so the two cannot drift apart), seeds
-``0 .. seeds-1``. The loop is :func:`~loopwise.active_learning.simulate.replay` with a
-``label_delay``: each step the model is refitted on the labels back so far and one more batch is
-chosen while ``delay`` batches still wait for their labels (a project whose reviewers are
-``delay`` batches behind its queries; in the service, a promotion's query made while the last
-query's discovery tasks wait). Two variants per strategy and delay, on the same seeds:
+``first .. first+seeds-1`` (``--first-seed``, 0 by default; a later first seed gives held-out
+seeds to check a figure chosen on the first ones). The loop is
+:func:`~loopwise.active_learning.simulate.replay` with a ``label_delay``: each step the model
+is refitted on the labels back so far and one more batch is chosen while ``delay`` batches
+still wait for their labels (a project whose reviewers are ``delay`` batches behind its
+queries; in the service, a promotion's query made while the last query's discovery tasks
+wait). Two variants per strategy and delay, on the same seeds:
 
 - ``told``: the strategy gets the waiting items as ``Pool.pending`` (what the service does);
 - ``not_told``: it does not (what every query did before): the waiting items are simply not
@@ -31,8 +33,9 @@ default logistic regression, timed from the pool to the indices with the model's
 (the pending items' too) computed in the timing, with 0, 1,000 and 5,000 items pending (the
 service passes at most 5,000); seconds are the median of 3 runs after a warm-up, and ``extra_mb``
 the peak allocated during one (``tracemalloc``). Strategies: ``default`` (``bait`` here),
-``coreset`` and ``kmeans`` on the dense pool, ``margin_diverse`` on a sparse one (the same rows
-with 90% of the values zeroed, non-negative: TF-IDF-like).
+``coreset``, ``kmeans`` and ``badge`` on the dense pool, ``margin_diverse`` and ``badge`` (as
+``badge_sparse``) on a sparse one (the same rows with 90% of the values zeroed, non-negative:
+TF-IDF-like).
 
 ``--json PATH`` writes ``datasets -> name -> strategy -> "delay_<d>" -> told / not_told ->
 {aulc, aulc_sd, labels98}`` with ``paired -> {difference, difference_se}``, and ``delay_0``;
@@ -241,9 +244,11 @@ def speed(console: Console) -> dict[str, Any]:
         ("coreset", pool, labelled, waiting, model),
         ("kmeans", pool, labelled, waiting, model),
         ("margin_diverse", thin, thin_labelled, thin_waiting, thin_model),
+        ("badge", pool, labelled, waiting, model),
+        ("badge_sparse", thin, thin_labelled, thin_waiting, thin_model),
     )
     for name, rows, known_rows, pending_rows, fitted in cases:
-        strategy = make_strategy(name)
+        strategy = make_strategy(name.removesuffix("_sparse"))
         out[name] = {}
         for size in PENDING_SIZES:
             run = partial(query_once, strategy, fitted, rows, known_rows, pending_rows[:size])
@@ -259,6 +264,9 @@ def speed(console: Console) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds FIRST .. FIRST+seeds-1 (held-out checks)"
+    )
     parser.add_argument("--delays", default="1,3", help="comma-separated batches of delay")
     parser.add_argument("--datasets", default=",".join(AL.DATASETS))
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
@@ -278,7 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only == "speed":
         names = []
     curves, full = (
-        run_all(names, strategies, delays, range(args.seeds), args.jobs, console)
+        run_all(
+            names,
+            strategies,
+            delays,
+            range(args.first_seed, args.first_seed + args.seeds),
+            args.jobs,
+            console,
+        )
         if names
         else ({}, {})
     )
@@ -344,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
             "seconds": round(seconds, 1),
             "seeds": args.seeds,
+            "first_seed": args.first_seed,
             "delays": delays,
             "datasets": out,
             "speed": timing,

@@ -50,10 +50,10 @@ class Pool:
     pending:
         ``(p, d)`` features of items waiting for a label (chosen by an earlier query, or queued
         for review): the model has not learnt from them, but will. ``coreset``, ``kmeans``,
-        ``bait`` and ``margin_diverse`` (and ``default``, through them) treat them as earlier
-        picks of the same batch, so a second query made before people answer the first does
-        not choose their near-duplicates; the other strategies do not look at them. ``None``
-        or ``p = 0``: none.
+        ``bait``, ``badge`` and ``margin_diverse`` (and ``default``, through them) treat them as
+        earlier picks of the same batch, so a second query made before people answer the first
+        does not choose their near-duplicates; the other strategies do not look at them.
+        ``None`` or ``p = 0``: none.
     pending_probabilities:
         ``(p, k)`` the current model's class probabilities for the pending items; needed with
         ``pending`` whenever ``probabilities`` are given.
