@@ -33,9 +33,9 @@ default logistic regression, timed from the pool to the indices with the model's
 (the pending items' too) computed in the timing, with 0, 1,000 and 5,000 items pending (the
 service passes at most 5,000); seconds are the median of 3 runs after a warm-up, and ``extra_mb``
 the peak allocated during one (``tracemalloc``). Strategies: ``default`` (``bait`` here),
-``coreset``, ``kmeans``, ``badge`` and ``cluster_margin`` on the dense pool, ``margin_diverse``
-and ``badge`` (as ``badge_sparse``) on a sparse one (the same rows with 90% of the values
-zeroed, non-negative: TF-IDF-like).
+``coreset``, ``kmeans`` and ``badge`` on the dense pool, ``margin_diverse`` and ``badge`` (as
+``badge_sparse``) on a sparse one (the same rows with 90% of the values zeroed, non-negative:
+TF-IDF-like).
 
 ``--json PATH`` writes ``datasets -> name -> strategy -> "delay_<d>" -> told / not_told ->
 {aulc, aulc_sd, labels98}`` with ``paired -> {difference, difference_se}``, and ``delay_0``;
@@ -246,7 +246,6 @@ def speed(console: Console) -> dict[str, Any]:
         ("margin_diverse", thin, thin_labelled, thin_waiting, thin_model),
         ("badge", pool, labelled, waiting, model),
         ("badge_sparse", thin, thin_labelled, thin_waiting, thin_model),
-        ("cluster_margin", pool, labelled, waiting, model),
     )
     for name, rows, known_rows, pending_rows, fitted in cases:
         strategy = make_strategy(name.removesuffix("_sparse"))

@@ -17,8 +17,8 @@ from loopwise.active_learning.base import (
     QueryStrategy,
     ScoredStrategy,
 )
-from loopwise.active_learning.diversity import MAX_COVERED_CLUSTERS, cluster
-from loopwise.active_learning.geometry import as_rows, dot, same_kind, squared_norms, stacked
+from loopwise.active_learning.diversity import cluster
+from loopwise.active_learning.geometry import as_rows, dot, squared_norms
 from loopwise.errors import InvalidInput
 from loopwise.scoring import margin
 
@@ -74,11 +74,6 @@ class ClusterMargin(QueryStrategy):
     their number; with ``n`` clusters the first round fills it, and empty clusters are made up
     by the second-ranked of others, most uncertain first.
 
-    Items waiting for a label (``pool.pending``; at most
-    :data:`~loopwise.active_learning.diversity.MAX_COVERED_CLUSTERS`, a random sample beyond)
-    count as picks made in earlier rounds: they are clustered with the candidates, and a
-    cluster that holds ``w`` of them starts the round robin ``w`` rounds late.
-
     Parameters
     ----------
     max_clusters:
@@ -100,34 +95,13 @@ class ClusterMargin(QueryStrategy):
         scores = margin(np.asarray(pool.probabilities))
         total = len(pool)
         k = min(n, self.max_clusters)
-        rows = as_rows(pool.features)
-        waiting = self._waiting(pool, rows, rng)
-        rounds_done = np.zeros(total, dtype=np.int64)
         if k >= total:
             labels = np.arange(total, dtype=np.int64)
-        elif waiting is None:
-            labels, _ = cluster(rows, k, rng)
         else:
-            together, _ = cluster(stacked(rows, waiting), k, rng)
-            labels = together[:total]
-            rounds_done = np.bincount(together[total:], minlength=k)[labels]
-        rank = rank_within(labels, scores) + rounds_done
+            labels, _ = cluster(as_rows(pool.features), k, rng)
+        rank = rank_within(labels, scores)
         index = np.arange(total)
         return np.asarray(np.lexsort((index, -scores, rank))[:n], dtype=np.int64)
-
-    @staticmethod
-    def _waiting(pool: Pool, rows: Matrix, rng: np.random.Generator) -> Matrix | None:
-        """The waiting items' features of the kind of ``rows`` (at most
-        :data:`~loopwise.active_learning.diversity.MAX_COVERED_CLUSTERS`, a random sample
-        beyond), or ``None``."""
-        if not pool.has_pending:
-            return None
-        assert pool.pending is not None
-        waiting = same_kind(pool.pending, rows)
-        if waiting.shape[0] > MAX_COVERED_CLUSTERS:
-            drawn = rng.choice(waiting.shape[0], MAX_COVERED_CLUSTERS, replace=False)
-            waiting = waiting[np.sort(drawn)]
-        return waiting
 
 
 def rank_within(groups: IntArray, scores: FloatArray) -> IntArray:

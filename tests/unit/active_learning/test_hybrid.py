@@ -85,32 +85,6 @@ def test_beyond_the_cluster_cap_it_goes_round_robin(kind: str) -> None:
     assert ClusterMargin(max_clusters=2).query(pool, 5, seed=1).tolist() == [0, 4, 1, 5, 2]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_cluster_holding_waiting_items_starts_the_round_robin_as_many_rounds_late(
-    kind: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Not told: [0, 4, 1, 5, 2] (above). One item waits near the origin: the origin's cluster
-    has had a round, so 4 comes first, then 0 and 5 (round 1, by margin), then 1 and 6. Two
-    wait there: the far cluster has two rounds first. Capped at one waiting item counted: as
-    with one."""
-    one = Pool(
-        features=as_kind(BLOBS, kind),
-        probabilities=BLOB_PROBS,
-        pending=as_kind([[0.5, 0.5]], kind),
-        pending_probabilities=margins(0.5),
-    )
-    two = Pool(
-        features=as_kind(BLOBS, kind),
-        probabilities=BLOB_PROBS,
-        pending=as_kind([[0.5, 0.5], [0.0, 0.5]], kind),
-        pending_probabilities=margins(0.5, 0.5),
-    )
-    assert ClusterMargin(max_clusters=2).query(one, 5, seed=1).tolist() == [4, 0, 5, 1, 6]
-    assert ClusterMargin(max_clusters=2).query(two, 5, seed=1).tolist() == [4, 5, 0, 6, 1]
-    monkeypatch.setattr("loopwise.active_learning.hybrid.MAX_COVERED_CLUSTERS", 1)
-    assert ClusterMargin(max_clusters=2).query(two, 5, seed=1).tolist() == [4, 0, 5, 1, 6]
-
-
 def test_rank_within_groups_by_descending_score_ties_by_index() -> None:
     groups = np.array([1, 0, 1, 0, 1], dtype=np.int64)
     scores = np.array([0.1, 0.5, 0.9, 0.5, 0.3])
