@@ -86,9 +86,9 @@ def nearest_gradient(
     never cost an ``n x m`` matrix. Sparse rows are multiplied by the references made dense
     when those have at most :data:`~loopwise.active_learning.geometry.CHUNK_CELLS` cells (a
     sparse product by dense columns gives dense blocks directly; a sparse-by-sparse product
-    built each block as a sparse matrix first, and took 0.32 s more than without waiting items
-    on 100,000 rows against 256 references, ``bench/label_delay.py --only speed``), else by
-    the sparse references.
+    built each block as a sparse matrix first: on 100,000 rows against 256 references a query
+    took 0.32 s more than without waiting items that way, 0.04-0.19 s more this way,
+    ``bench/label_delay.py --only speed``), else by the sparse references.
 
     Parameters
     ----------
@@ -171,9 +171,9 @@ class Badge(QueryStrategy):
         g_norms = np.einsum("ij,ij->i", a, a) * squared_norms(rows)
         picks = np.empty(n, dtype=np.int64)
         if pool.has_pending:
-            waiting = self._from_waiting(pool, a, rows, g_norms)
-            picks[0] = int(np.argmax(waiting))
-            nearest = np.minimum(waiting, gradient_distances(a, rows, g_norms, int(picks[0])))
+            to_waiting = self._from_waiting(pool, a, rows, g_norms)
+            picks[0] = int(np.argmax(to_waiting))
+            nearest = np.minimum(to_waiting, gradient_distances(a, rows, g_norms, int(picks[0])))
         else:
             picks[0] = int(np.argmax(g_norms))
             nearest = gradient_distances(a, rows, g_norms, int(picks[0]))
