@@ -1,24 +1,25 @@
 """k-center greedy (``coreset``) with many labelled and waiting rows: most rows measured against
 a sample of them, against measuring every row against all of them.
 
-Run ``.venv/bin/python bench/kcenter.py [--json PATH]``.
+Run ``.venv/bin/python bench/kcenter.py [--texts sms_spam] [--cases dense,text] [--json PATH]``.
 
 Protocol: 100 picks by :func:`~loopwise.active_learning.diversity.k_center_greedy` from a pool
 of 100,000 rows, with 1,000 labelled rows and 0, 1,000 and 5,000 rows waiting for a label (all
 of them count as covered, as ``coreset`` passes them), in two cases: ``dense``, the Gaussian
 100,000 x 50 pool of ``bench/active_learning.py``'s speed figures (the same seeds); ``text``,
 100,000 SMS texts drawn with replacement from the bundled 5,160 as TF-IDF rows, with labelled
-and waiting texts drawn the same way. The baseline, measured in the same run, is
-``k_center_greedy`` as it was at ``46d0999``, line for line (``full_pass`` with
-``nearest_at_46d0999`` below): every row measured against every labelled and waiting row first,
-sparse rows all at once against a block of references at a time. ``full_pass_seconds`` is the
-same full pass with today's blocks (rows a block at a time), to tell the two changes apart. The
-picks are checked equal. Seconds: median of 5 runs after a warm-up, one thread (as
+and waiting texts drawn the same way (``--texts trec_questions``: the bundled TREC questions
+instead, drawn the same way; ``--cases`` runs only some of the two). The baseline, measured
+in the same run, is ``k_center_greedy`` as it was at ``46d0999``, line for line (``full_pass``
+with ``nearest_at_46d0999`` below): every row measured against every labelled and waiting row
+first, sparse rows all at once against a block of references at a time. ``full_pass_seconds``
+is the same full pass with today's blocks (rows a block at a time), to tell the two changes
+apart. The picks are checked equal. Seconds: median of 5 runs after a warm-up, one thread (as
 ``bench/active_learning.py``'s speed figures).
 
 ``--samples 128,256,512,1000`` times only today's ``k_center_greedy``, once with each sample size
-(``SAMPLED_REFERENCES``), and writes ``cases -> dense / text -> "pending_<p>" -> "<size>" ->
-{seconds, rows_measured}``.
+(``geometry.sample_size`` replaced), and writes ``cases -> dense / text -> "pending_<p>" ->
+"<size>" -> {seconds, rows_measured}``.
 
 ``--json PATH`` writes ``cases -> dense / text -> "pending_<p>" -> {seconds,
 baseline_seconds, full_pass_seconds, same_picks, rows_measured}`` (``rows_measured``: rows
@@ -61,7 +62,7 @@ from loopwise.active_learning.geometry import (
     same_kind,
     squared_norms,
 )
-from loopwise.datasets import load_sms_spam
+from loopwise.datasets import load_sms_spam, load_trec_questions
 
 N, POOL, LABELLED, WAITING = 100, 100_000, 1_000, (0, 1_000, 5_000)
 
@@ -136,30 +137,38 @@ def measured_rows(rows: Any, known: Any, sample: int | None = None) -> tuple[int
 
 def sample_sizes(rows: Any, known: Any, sizes: Sequence[int]) -> dict[str, Any]:
     """``size -> {seconds, rows_measured}`` of today's ``k_center_greedy`` with samples of
-    ``sizes`` labelled and waiting rows (``SAMPLED_REFERENCES`` set for each in turn)."""
+    ``sizes`` labelled and waiting rows (``geometry.sample_size`` replaced for each in turn)."""
     figures: dict[str, Any] = {}
-    default = geometry.SAMPLED_REFERENCES
+    default = geometry.sample_size
     try:
         for size in sizes:
-            geometry.SAMPLED_REFERENCES = size
+            geometry.sample_size = partial(fixed_size, size)
             run = partial(k_center_greedy, rows, N, np.random.default_rng(0), labelled=known)
             figures[str(size)] = {
                 "seconds": round(median_seconds(run), 4),
                 "rows_measured": measured_rows(rows, known, sample=size)[0],
             }
     finally:
-        geometry.SAMPLED_REFERENCES = default
+        geometry.sample_size = default
     return figures
 
 
-def cases() -> dict[str, tuple[Any, Any, Any]]:
-    """``case -> (pool rows, labelled rows, waiting rows)``."""
+def fixed_size(size: int, references: int, sparse_rows: bool) -> int:
+    """``size``, whatever the references and rows (``--samples``)."""
+    return size
+
+
+TEXTS = {"sms_spam": load_sms_spam, "trec_questions": load_trec_questions}
+
+
+def cases(text_set: str = "sms_spam") -> dict[str, tuple[Any, Any, Any]]:
+    """``case -> (pool rows, labelled rows, waiting rows)``; the text case's from ``text_set``."""
     rng = np.random.default_rng(7)
     rng.standard_normal((50, 2))  # bench/active_learning.py's synthetic(): weights, then pool
     pool = rng.standard_normal((POOL, 50))
     labelled = rng.standard_normal((2000, 50))[:LABELLED]
     waiting = np.random.default_rng(11).standard_normal((max(WAITING), 50))
-    texts = list(load_sms_spam().texts)
+    texts = list(TEXTS[text_set]().texts)
     draw = np.random.default_rng(0)
     vectorizer = TfidfVectorizer(sublinear_tf=True).fit(texts)
 
@@ -180,9 +189,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="comma-separated sample sizes: time only today's k-center greedy with each",
     )
+    parser.add_argument("--texts", choices=sorted(TEXTS), default="sms_spam")
+    parser.add_argument("--cases", default="dense,text", help="comma-separated: dense, text")
     args = parser.parse_args(argv)
+    chosen = {c.strip() for c in args.cases.split(",")}
+    if unknown := sorted(chosen - {"dense", "text"}):
+        parser.error(f"unknown cases {unknown}; choose from dense, text")
     out: dict[str, Any] = {}
-    for case, (pool, labelled, waiting) in cases().items():
+    for case, (pool, labelled, waiting) in cases(args.texts).items():
+        if case not in chosen:
+            continue
         rows = as_rows(pool)
         out[case] = {}
         for size in WAITING:
@@ -233,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+            "texts": args.texts,
             "cases": out,
         }
         args.json.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

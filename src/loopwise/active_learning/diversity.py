@@ -5,7 +5,8 @@ and the geometric half of the hybrids. Both work on dense arrays and scipy spars
 never build an ``n x n`` matrix.
 
 Speed (a note, not a test): k-center greedy first finds each row's distance to the nearest of a
-sample of 256 labelled or waiting rows (dense rows: one cache-sized block of rows against the
+sample of 256 labelled or waiting rows (for sparse rows at least a sixth of them; dense rows:
+one cache-sized block of rows against the
 sample at a time, a matrix product and an in-place reduction), then costs one matrix-vector
 product over the pool per pick, with in-place updates of one reused vector; only the rows that
 could be the farthest are measured against all labelled and waiting rows. ``O(n * (256 +

@@ -20,11 +20,15 @@ CHUNK_CELLS = 1 << 22
 
 SAMPLED_REFERENCES = 256
 """How many of the references (labelled and waiting rows) :class:`FarthestRow` measures every
-row against first; the others only for the rows that could be the farthest.
-``bench/kcenter.py --samples 128,256,512,1000`` (1,000 to 6,000 references): on 100,000 x 50
-Gaussian rows 256 was the fastest or within 1% of it with waiting rows, and 35% slower than 128
-without; on 100,000 SMS texts within 9% of the fastest, except with 5,000 waiting, where a
-sample of 1,000 lets most texts be skipped (2.1 s against 5.4 s) and the smaller ones none."""
+row against first (at least, for sparse rows: :func:`sample_size`); the others only for the
+rows that could be the farthest. ``bench/kcenter.py --samples 128,256,512,1000`` (1,000 to
+6,000 references): on 100,000 x 50 Gaussian rows 256 was the fastest or within 1% of it with
+waiting rows, and 35% slower than 128 without; on 100,000 SMS texts within 9% of the fastest,
+except with 5,000 waiting, where a sample of 1,000 lets most texts be skipped (2.1 s against
+5.4 s) and the smaller ones none."""
+
+SPARSE_REFERENCES_PER_SAMPLED = 6
+"""For sparse rows the sample is at least a sixth of the references (:func:`sample_size`)."""
 
 FIRST_REFINED = 256
 """How many rows :class:`FarthestRow` measures against all references when the farthest row's
@@ -192,6 +196,24 @@ class NearestCentre:
         np.minimum(self.nearest, out, out=self.nearest)
 
 
+def sample_size(references: int, sparse_rows: bool) -> int:
+    """How many of ``references`` rows :class:`FarthestRow` samples: :data:`SAMPLED_REFERENCES`,
+    and for sparse rows at least a sixth of them (:data:`SPARSE_REFERENCES_PER_SAMPLED`).
+
+    Why: a row's bound is its distance to the nearest sampled reference. Dense rows in a few
+    dozen dimensions have a close one among 256, so few rows need measuring against all (4,352
+    of 100,000 with 6,000 references), and a larger sample only costs more (0.43 s against
+    0.56 s with 1,000). Most texts share no word with any of 256 sampled texts, so their bound
+    is the largest distance there is and none can be skipped: with 6,000 references every one of
+    100,000 SMS texts was measured against all. A sample of 1,000 left 20,224 (SMS spam) and
+    16,640 (TREC) to measure: 2.2 s against 6.0 s, and 1.8 s against 3.3 s
+    (``bench/kcenter.py --samples 256,333,1000``, with ``--texts trec_questions`` too).
+    """
+    if not sparse_rows:
+        return SAMPLED_REFERENCES
+    return max(SAMPLED_REFERENCES, references // SPARSE_REFERENCES_PER_SAMPLED)
+
+
 class FarthestRow:
     """Each row's squared distance to its nearest reference, exact only where k-center greedy
     needs it: for the row that is farthest.
@@ -199,13 +221,14 @@ class FarthestRow:
     Why: k-center greedy needs the row farthest from everything labelled, waiting or picked, and
     measuring every row against every reference costs ``O(n * m)`` products: with 100,000 rows
     and 6,000 references, most of a query. Every row is measured first against a fixed sample of
-    :data:`SAMPLED_REFERENCES` references (drawn with a generator of its own, so the caller's
-    random stream is untouched). The nearest of a subset is never nearer than the nearest of all,
-    so that distance is an upper bound. When the row with the largest bound has been measured
-    against the other references too, its distance is exact and at least every other row's bound,
-    so it is the farthest row, with the same ties as a full pass (``argmax`` takes the first).
-    Until then the rows with the largest bounds are measured against the other references,
-    :data:`FIRST_REFINED` first and twice as many each time. The picks are those of measuring
+    :func:`sample_size` references (256; for sparse rows at least a sixth of them; drawn with a
+    generator of its own, so the caller's random stream is untouched). The nearest of a subset
+    is never nearer than the nearest of all, so that distance is an upper bound. When the row
+    with the largest bound has been measured against the other references too, its distance is
+    exact and at least every other row's bound, so it is the farthest row, with the same ties as
+    a full pass (``argmax`` takes the first). Until then the rows with the largest bounds are
+    measured against the other references, :data:`FIRST_REFINED` first and twice as many each
+    time. The picks are those of measuring
     every row against every reference: each distance is a sum of the same products, taken over
     the sample and the rest instead of over all. The BLAS may add them up in another order for
     blocks of other shapes, so a distance can differ from the full pass's in the last bits
@@ -227,7 +250,7 @@ class FarthestRow:
     references:
         ``(m, d)`` of the kind of ``rows``, or ``None``: every distance starts at ``+inf``.
     sample:
-        The sample's size; :data:`SAMPLED_REFERENCES` if ``None``.
+        The sample's size; :func:`sample_size` if ``None``.
     """
 
     def __init__(
@@ -238,13 +261,13 @@ class FarthestRow:
         *,
         sample: int | None = None,
     ) -> None:
-        size = SAMPLED_REFERENCES if sample is None else sample
+        m = 0 if references is None else references.shape[0]
+        size = sample_size(m, sparse.issparse(rows)) if sample is None else sample
         self.rows, self.norms = rows, norms
         self.rest: Matrix | None = None
         self.exact = np.ones(rows.shape[0], dtype=bool)
         self.measured = 0
         """Rows measured against the references outside the sample so far."""
-        m = 0 if references is None else references.shape[0]
         nearest = np.full(rows.shape[0], np.inf)
         if references is not None and 0 < m <= size:
             nearest = min_squared_distances(rows, norms, references)

@@ -112,7 +112,7 @@ def test_k_center_greedy_matches_the_textbook_loop_whatever_is_sampled_first(
     kind: str, sample: int, first: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # more labelled rows than the sample, and exact duplicates (ties go to the first row)
-    monkeypatch.setattr(geometry, "SAMPLED_REFERENCES", sample)
+    monkeypatch.setattr(geometry, "sample_size", lambda references, sparse_rows: sample)
     monkeypatch.setattr(geometry, "FIRST_REFINED", first)
     rng = np.random.default_rng(5)
     points, labelled = rng.standard_normal((400, 4)), rng.standard_normal((60, 4))

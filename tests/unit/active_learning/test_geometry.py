@@ -10,6 +10,7 @@ from loopwise.active_learning.geometry import (
     NearestCentre,
     as_rows,
     min_squared_distances,
+    sample_size,
     squared_norms,
 )
 from tests.unit.active_learning.factories import KINDS, as_kind
@@ -63,3 +64,21 @@ def test_without_references_every_row_starts_infinitely_far() -> None:
     assert np.isinf(farthest.nearest).all()
     farthest.exclude(np.array([0, 2]))
     assert farthest.farthest() == 1
+
+
+def test_sparse_rows_sample_at_least_a_sixth_of_the_references_and_dense_rows_256() -> None:
+    assert [sample_size(m, False) for m in (10, 1_000, 6_000, 60_000)] == [256] * 4
+    assert [sample_size(m, True) for m in (10, 1_000, 1_536, 1_542, 6_000)] == [
+        256,
+        256,
+        256,
+        257,
+        1_000,
+    ]
+    rng = np.random.default_rng(4)
+    for kind, kept in (("dense", 256), ("sparse", 500)):
+        rows = as_rows(as_kind(rng.random((50, 3)), kind))
+        references = as_rows(as_kind(rng.random((3_000, 3)), kind))
+        farthest = FarthestRow(rows, squared_norms(rows), references)
+        assert farthest.rest is not None
+        assert farthest.rest.shape[0] == 3_000 - kept
