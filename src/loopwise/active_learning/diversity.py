@@ -6,14 +6,14 @@ never build an ``n x n`` matrix.
 
 Speed (a note, not a test): k-center greedy first finds each row's distance to the nearest of a
 sample of 256 labelled or waiting rows (for sparse rows at least a sixth of them; dense rows:
-one cache-sized block of rows against the
-sample at a time, a matrix product and an in-place reduction), then costs one matrix-vector
-product over the pool per pick, with in-place updates of one reused vector; only the rows that
-could be the farthest are measured against all labelled and waiting rows. ``O(n * (256 +
-picks))``: 100 picks from 100,000 x 50 dense features take about 0.2-0.3 s with 1,000 to 6,000
-labelled and waiting (see ``docs/benchmarks.md``), no pairwise matrix. k-means sampling costs
-what scikit-learn's ``MiniBatchKMeans`` with ``n`` clusters costs, plus one pass to find each
-cluster's nearest member.
+one cache-sized block of rows against the sample at a time, a matrix product and an in-place
+reduction), then costs one matrix-vector product over the pool per pick, with in-place updates
+of one reused vector; only the rows that could be the farthest are measured against all
+labelled and waiting rows. ``O(n * (sample + picks))``: 100 picks from 100,000 x 50 dense
+features take about 0.2-0.3 s with 1,000 to 6,000 labelled and waiting (see
+``docs/benchmarks.md``), no pairwise matrix. k-means sampling costs what scikit-learn's
+``MiniBatchKMeans`` with ``n`` clusters costs, plus one pass to find each cluster's nearest
+member.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ CHUNK_CELLS = 1 << 22
 
 SAMPLED_REFERENCES = 256
 """How many of the references (labelled and waiting rows) :class:`FarthestRow` measures every
-row against first (at least, for sparse rows: :func:`sample_size`); the others only for the
-rows that could be the farthest. ``bench/kcenter.py --samples 128,256,512,1000`` (1,000 to
+row against first (for sparse rows, at least as many: :func:`sample_size`); the others only for
+the rows that could be the farthest. ``bench/kcenter.py --samples 128,256,512,1000`` (1,000 to
 6,000 references): on 100,000 x 50 Gaussian rows 256 was the fastest or within 1% of it with
 waiting rows, and 35% slower than 128 without; on 100,000 SMS texts within 9% of the fastest,
 except with 5,000 waiting, where a sample of 1,000 lets most texts be skipped (2.1 s against
@@ -228,14 +228,13 @@ class FarthestRow:
     exact and at least every other row's bound, so it is the farthest row, with the same ties as
     a full pass (``argmax`` takes the first). Until then the rows with the largest bounds are
     measured against the other references, :data:`FIRST_REFINED` first and twice as many each
-    time. The picks are those of measuring
-    every row against every reference: each distance is a sum of the same products, taken over
-    the sample and the rest instead of over all. The BLAS may add them up in another order for
-    blocks of other shapes, so a distance can differ from the full pass's in the last bits
-    (OpenBLAS's Haswell kernel: 2 of 256 rows 7e-15 apart; another machine's kernel: none), and
-    two rows that tie to rounding could then be taken in the other order (the tests check the
-    picks against the textbook loop; the benchmark's picks and core-set's learning curves came
-    out the same).
+    time. The picks are those of measuring every row against every reference: each distance is a
+    sum of the same products, taken over the sample and the rest instead of over all. The BLAS
+    may add them up in another order for blocks of other shapes, so a distance can differ from
+    the full pass's in the last bits (OpenBLAS's Haswell kernel: 2 of 256 rows 7e-15 apart;
+    another machine's kernel: none), and two rows that tie to rounding could then be taken in
+    the other order (the tests check the picks against the textbook loop; the benchmark's picks
+    and core-set's learning curves came out the same).
 
     On 100,000 x 50 Gaussian rows, 100 picks measured a few hundred to a few thousand rows
     against all 1,000 to 6,000 references. If the sample were no guide at all, every row would
